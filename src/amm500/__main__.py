@@ -1,0 +1,3 @@
+from amm500.cli import main
+
+main()

@@ -1,0 +1,541 @@
+"""AMM-500 configuration: the seed's vocabulary as validated pydantic-settings models.
+
+Load order, later wins: defaults < TOML file (``--config``) < ``AMM500_*`` environment
+(nested with ``__``, e.g. ``AMM500_TRADING__LEVERAGE=5``) < CLI ``--set section.field=value``.
+
+Secrets (the private key, SMTP password) come from the environment or a keystore file only: a TOML
+file that contains one is refused, and every printed or serialized form masks them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "AMM500_"
+ENV_NESTED_DELIMITER = "__"
+
+#: Hyperliquid's BTC perp maximum leverage today (``meta.universe[0].maxLeverage``). Used until the
+#: live venue reads ``meta`` and calls :func:`check_leverage_against_meta`.
+BTC_MAX_LEVERAGE = 40
+
+#: Hyperliquid base-tier (tier 0) perp fees, as fractions of notional.
+HL_TIER0_MAKER_FEE = 0.00015
+HL_TIER0_TAKER_FEE = 0.00045
+
+#: Hyperliquid perp fee tiers by 14-day weighted volume: (min volume USD, taker, maker).
+HL_PERP_FEE_TIERS: tuple[tuple[float, float, float], ...] = (
+    (0.0, 0.00045, 0.00015),
+    (5e6, 0.00040, 0.00012),
+    (25e6, 0.00035, 0.00008),
+    (100e6, 0.00030, 0.00004),
+    (500e6, 0.00028, 0.0),
+    (2e9, 0.00026, 0.0),
+    (7e9, 0.00024, 0.0),
+)
+
+SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key"})
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for a person: field, value, and what is allowed."""
+
+
+class _Section(BaseModel):
+    """Config sections forbid unknown keys: a typo must fail loudly, not be ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0 (got {value})")
+    return value
+
+
+class TradingConfig(_Section):
+    """What to quote: seed sections 1 (spreads) and the ladder shape."""
+
+    symbol: str = Field("BTC", description="Hyperliquid perp coin name")
+    leverage: int = Field(10, ge=1, le=BTC_MAX_LEVERAGE, description="cross leverage (1..asset max)")
+    min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest half... full spread, bps")
+    max_spread_bps: float = Field(10.0, gt=0, le=1000, description="widest spread, bps")
+    # Volatility-adaptive spreads (seed section 1): full bid-ask spread in bps per annualized-vol band.
+    ultra_low_vol_spread: float = Field(1.0, gt=0, le=1000)
+    low_vol_spread: float = Field(2.0, gt=0, le=1000)
+    normal_vol_spread: float = Field(3.0, gt=0, le=1000)
+    high_vol_spread: float = Field(5.0, gt=0, le=1000)
+    extreme_vol_spread: float = Field(10.0, gt=0, le=1000)
+    # Upper edges of the first four bands (annualized volatility as a fraction: 0.10 = 10%).
+    ultra_low_vol_max: float = Field(0.10, gt=0)
+    low_vol_max: float = Field(0.20, gt=0)
+    normal_vol_max: float = Field(0.40, gt=0)
+    high_vol_max: float = Field(0.60, gt=0)
+    spread_recalc_interval: float = Field(5.0, gt=0, le=3600, description="seconds between vol recalcs")
+    volatility_window: float = Field(300.0, gt=0, description="seconds of mid returns in realized vol")
+    volatility_source: Literal["realized", "lstm"] = "realized"
+    vol_adaptive_enabled: bool = True
+    order_levels: int = Field(20, ge=1, le=100, description="quotes per side")
+    level_spacing_bps: float = Field(1.0, gt=0, le=1000, description="distance between ladder levels")
+    order_size_fraction: float = Field(
+        0.02, gt=0, le=1, description="notional per order as a fraction of equity x leverage"
+    )
+    level_size_decay: float = Field(1.0, gt=0, le=10, description="size multiplier per level outward")
+    quote_tolerance_bps: float = Field(
+        0.5, ge=0, le=100, description="hysteresis: keep a resting order within this of its target"
+    )
+    inventory_skew_enabled: bool = True
+    inventory_skew_bps: float = Field(
+        2.0, ge=0, le=1000, description="reservation shift in bps at inventory_skew_threshold of equity"
+    )
+    imbalance_skew_enabled: bool = True
+    imbalance_skew_bps: float = Field(0.5, ge=0, le=1000, description="shift in bps at imbalance 1.0")
+    imbalance_depth: int = Field(10, ge=1, le=20, description="book levels used by OrderBookAnalyzer")
+
+    @model_validator(mode="after")
+    def _spreads_ordered(self) -> TradingConfig:
+        if self.min_spread_bps > self.max_spread_bps:
+            raise ValueError(
+                f"min_spread_bps ({self.min_spread_bps}) must be <= max_spread_bps ({self.max_spread_bps})"
+            )
+        edges = [self.ultra_low_vol_max, self.low_vol_max, self.normal_vol_max, self.high_vol_max]
+        if any(a >= b for a, b in zip(edges, edges[1:], strict=False)):
+            raise ValueError(
+                "volatility band edges must increase: ultra_low_vol_max < low_vol_max < normal_vol_max"
+                f" < high_vol_max (got {edges})"
+            )
+        return self
+
+    def band_spreads(self) -> tuple[float, float, float, float, float]:
+        return (
+            self.ultra_low_vol_spread,
+            self.low_vol_spread,
+            self.normal_vol_spread,
+            self.high_vol_spread,
+            self.extreme_vol_spread,
+        )
+
+    def band_edges(self) -> tuple[float, float, float, float]:
+        return (self.ultra_low_vol_max, self.low_vol_max, self.normal_vol_max, self.high_vol_max)
+
+
+class ExecutionConfig(_Section):
+    """How often to act and how orders are sent: seed sections 2 and 7."""
+
+    rebalance_interval: float = Field(1.0, gt=0, le=3600, description="seconds between delta checks")
+    quote_refresh_interval: float = Field(0.5, gt=0, le=3600, description="seconds between requotes")
+    max_delta_imbalance: float = Field(
+        0.005, gt=0, le=1, description="net position notional / equity above which we lean flat"
+    )
+    post_only: bool = Field(True, description="quotes are ALO (rejected rather than crossing)")
+    max_batch_size: int = Field(40, ge=1, le=1000, description="orders per /exchange request")
+    use_ws_post: bool = Field(True, description="send actions over the WebSocket when it is faster")
+    dead_man_switch_s: float = Field(
+        30.0, ge=5, le=86400, description="scheduleCancel horizon, re-armed while alive"
+    )
+
+
+class RiskConfig(_Section):
+    """Seed section 4 thresholds plus the section 8C kill switch."""
+
+    target_maker_ratio: float = Field(0.95, ge=0, le=1)
+    max_taker_ratio: float = Field(0.10, ge=0, le=1)
+    taker_ratio_min_trades: int = Field(10, ge=0, description="fills before the taker check applies")
+    taker_widen_bps: float = Field(2.0, ge=0, le=1000, description="extra spread while taker ratio high")
+    taker_fee_penalty: float = Field(0.0005, ge=0, le=0.01)
+    funding_hedge_threshold: float = Field(0.0001, ge=0, le=0.04, description="hourly rate to lean on")
+    funding_arb_enabled: bool = True
+    funding_skew_bps: float = Field(0.5, ge=0, le=1000)
+    inventory_skew_threshold: float = Field(0.01, gt=0, le=1, description="position/equity of strong skew")
+    max_position_seconds: float = Field(30.0, gt=0, description="older positions are cut with IOC")
+    position_timeout_enabled: bool = True
+    adverse_selection_window: int = Field(10, ge=1, le=10000, description="recent fills examined")
+    adverse_selection_threshold: float = Field(0.5, ge=0, description="bps of average adverse move")
+    adverse_selection_enabled: bool = True
+    adverse_widen_bps: float = Field(1.0, ge=0, le=1000)
+    delta_rebalance_enabled: bool = True
+    taker_check_enabled: bool = True
+    max_net_exposure: float = Field(5000.0, gt=0, description="max |position| notional, USD")
+    max_leverage_used: float = Field(5.0, gt=0, le=BTC_MAX_LEVERAGE, description="notional/equity cap")
+    price_band_bps: float = Field(50.0, gt=0, le=10000, description="no quote farther from mid")
+    stale_data_ms: float = Field(3000.0, gt=0, description="no quoting on a book older than this")
+    # Kill switch (seed 8C).
+    kill_switch_enabled: bool = True
+    max_drawdown: float = Field(0.05, gt=0, le=1, description="fraction of peak equity")
+    max_consecutive_losses: int = Field(10, ge=1, description="losing round trips in a row")
+    max_session_loss: float = Field(100.0, gt=0, description="USD lost since start")
+
+
+class NetworkConfig(_Section):
+    """Where to connect and who signs. The key itself never lives in a file you can print."""
+
+    network: Literal["mainnet", "testnet", "local", "custom"] = "local"
+    api_url: str | None = Field(None, description="REST base; derived from network unless custom")
+    ws_url: str | None = None
+    account_address: str | None = Field(None, description="master (or sub-account) address, 0x...")
+    vault_address: str | None = None
+    keystore_path: Path | None = Field(None, description="file holding the agent/master private key")
+    private_key: SecretStr | None = Field(
+        None, description="agent or master key; AMM500_PRIVATE_KEY / AMM500_NETWORK__PRIVATE_KEY only"
+    )
+    request_timeout_s: float = Field(10.0, gt=0, le=300)
+    ws_ping_interval_s: float = Field(30.0, gt=0, le=59)
+    reconnect_max_backoff_s: float = Field(5.0, gt=0, le=300)
+    local_port: int = Field(3001, ge=1, le=65535)
+
+    @field_validator("account_address", "vault_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        v = value.strip()
+        if not (v.startswith("0x") and len(v) == 42 and all(c in "0123456789abcdefABCDEF" for c in v[2:])):
+            raise ValueError(f"must be a 0x-prefixed 20-byte hex address (got {value!r})")
+        return v.lower()
+
+    def urls(self) -> tuple[str, str]:
+        """(REST base, WebSocket URL) for the selected network."""
+        bases = {
+            "mainnet": "https://api.hyperliquid.xyz",
+            "testnet": "https://api.hyperliquid-testnet.xyz",
+            "local": f"http://127.0.0.1:{self.local_port}",
+        }
+        api = self.api_url or bases.get(self.network)
+        if api is None:
+            raise ConfigError("network.api_url: required when network = 'custom'")
+        ws = self.ws_url or ("ws" + api[len("http") :] + "/ws")
+        return api.rstrip("/"), ws
+
+
+class BacktestConfig(_Section):
+    """Simulation assumptions. Every report prints these next to its numbers."""
+
+    initial_equity: float = Field(1000.0, gt=0, description="starting USDC collateral")
+    fill_model: Literal["tick", "bar"] = Field("tick", description="tick = queue-aware L2; bar = fill_rate")
+    fill_rate: float = Field(0.75, ge=0, le=1, description="bar mode only: P(fill | quote inside bar)")
+    queue_model: Literal["risk_averse", "prob"] = "risk_averse"
+    queue_power: float = Field(2.0, gt=0, le=10, description="prob model: p = b^n/(b^n+f^n)")
+    latency_model: Literal["constant", "lognormal"] = "constant"
+    order_latency_ms: float = Field(50.0, ge=0, le=60000, description="order entry, local to exchange")
+    cancel_latency_ms: float = Field(50.0, ge=0, le=60000)
+    response_latency_ms: float = Field(50.0, ge=0, le=60000, description="exchange ack back to us")
+    feed_latency_ms: float = Field(
+        0.0, ge=0, le=60000, description="extra market-data delay on top of the data's local_ts"
+    )
+    latency_sigma: float = Field(0.3, ge=0, le=5, description="lognormal model: sigma of log latency")
+    fee_tier: int = Field(0, ge=0, le=len(HL_PERP_FEE_TIERS) - 1)
+    maker_fee: float | None = Field(None, ge=-0.001, le=0.01, description="override; negative = rebate")
+    taker_fee: float | None = Field(None, ge=0, le=0.01)
+    maintenance_margin_rate: float = Field(0.0125, gt=0, lt=1, description="BTC: half of 1/40")
+    tick_size: float = Field(1.0, gt=0)
+    sz_decimals: int = Field(5, ge=0, le=10)
+    min_order_value: float = Field(10.0, ge=0)
+    seed: int = Field(0, ge=0, description="RNG seed for sampled latency / bar fills")
+    markout_horizons_s: tuple[float, ...] = (1.0, 10.0, 60.0)
+
+    def fees(self) -> tuple[float, float]:
+        """(maker, taker) fee rates after tier and overrides."""
+        _, taker, maker = HL_PERP_FEE_TIERS[self.fee_tier]
+        return (
+            self.maker_fee if self.maker_fee is not None else maker,
+            self.taker_fee if self.taker_fee is not None else taker,
+        )
+
+
+class AlertConfig(_Section):
+    """Alert routing and thresholds (seed section 8B and the original monitor's alert levels)."""
+
+    enabled: bool = False
+    apprise_urls: list[str] = Field(default_factory=list, description="apprise targets (Slack, mailto...)")
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    email_from: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    cooldown_minutes: float = Field(30.0, ge=0)
+    drawdown_alert: float = Field(0.02, gt=0, le=1)
+    taker_ratio_alert: float = Field(0.30, gt=0, le=1)
+    session_loss_alert: float = Field(50.0, gt=0)
+    margin_ratio_alert: float = Field(0.80, gt=0, le=1)
+
+
+def _toml_source_factory(path: Path | None) -> type[PydanticBaseSettingsSource]:
+    class _TomlSource(PydanticBaseSettingsSource):
+        def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+            return None, field_name, False
+
+        def __call__(self) -> dict[str, Any]:
+            return load_toml(path) if path is not None else {}
+
+    return _TomlSource
+
+
+class Config(BaseSettings):
+    """All of AMM-500's settings. Build with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        validate_assignment=True,
+        case_sensitive=False,
+    )
+
+    trading: TradingConfig = Field(default_factory=TradingConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+
+    _toml_path: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = _toml_source_factory(_CURRENT_TOML.get("path"))(settings_cls)
+        # First wins: CLI overrides (init kwargs) > environment > TOML > defaults.
+        return (init_settings, env_settings, toml)
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Config:
+        notional = self.backtest.initial_equity * self.trading.leverage * self.trading.order_size_fraction
+        if notional < self.backtest.min_order_value:
+            raise ValueError(
+                f"trading.order_size_fraction: each order would be ${notional:.2f} "
+                f"(initial_equity {self.backtest.initial_equity} x leverage {self.trading.leverage} x "
+                f"{self.trading.order_size_fraction}), below the ${self.backtest.min_order_value:g} minimum "
+                "order value; raise order_size_fraction, leverage or initial_equity"
+            )
+        return self
+
+    def private_key(self) -> str | None:
+        """The signing key from the environment or the keystore file; never logged."""
+        if self.network.private_key is not None:
+            return self.network.private_key.get_secret_value()
+        env = os.environ.get(ENV_PREFIX + "PRIVATE_KEY")
+        if env:
+            return env.strip()
+        if self.network.keystore_path is not None:
+            return read_keystore(self.network.keystore_path)
+        return None
+
+    def masked_dict(self) -> dict[str, Any]:
+        """The effective config as plain data with every secret replaced by a mask."""
+        data = self.model_dump(mode="json")
+        return _mask(data)
+
+
+# The TOML path travels to settings_customise_sources through this holder because pydantic-settings
+# builds sources from the class, not the instance.
+_CURRENT_TOML: dict[str, Path | None] = {"path": None}
+
+
+def _mask(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: ("********" if (k in SECRET_FIELDS and v not in (None, "")) else _mask(v))
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_mask(v) for v in data]
+    return data
+
+
+def read_keystore(path: Path) -> str:
+    """A keystore file holds the hex private key on its first line (chmod 600 recommended).
+
+    Encrypted Ethereum keystore JSON is accepted when ``AMM500_KEYSTORE_PASSWORD`` is set.
+    """
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"network.keystore_path: cannot read {path}: {exc.strerror}") from None
+    if text.startswith("{"):
+        password = os.environ.get(ENV_PREFIX + "KEYSTORE_PASSWORD")
+        if not password:
+            raise ConfigError(
+                "network.keystore_path: encrypted keystore needs AMM500_KEYSTORE_PASSWORD in the environment"
+            )
+        from eth_account import Account
+
+        try:
+            key_bytes = Account.decrypt(text, password)
+        except Exception:
+            raise ConfigError("network.keystore_path: could not decrypt the keystore (wrong password?)") from None
+        return "0x" + bytes(key_bytes).hex()
+    key = text.splitlines()[0].strip()
+    body = key[2:] if key.startswith("0x") else key
+    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
+        raise ConfigError("network.keystore_path: the file does not hold a 32-byte hex private key")
+    return "0x" + body.lower()
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    for section, values in data.items():
+        if isinstance(values, dict):
+            for key in values:
+                if key in SECRET_FIELDS:
+                    raise ConfigError(
+                        f"{section}.{key}: secrets are not read from config files; set "
+                        f"AMM500_{'PRIVATE_KEY' if key == 'private_key' else section.upper() + '__' + key.upper()}"
+                        " in the environment or use network.keystore_path"
+                    )
+    return data
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``section.field=value`` strings into nested dicts; values are parsed as TOML literals."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.field=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: the key must be section.field (e.g. trading.leverage=5)")
+        section, field = parts
+        if section not in Config.model_fields:
+            raise ConfigError(
+                f"--set {key}: unknown section {section!r}; allowed: {', '.join(Config.model_fields)}"
+            )
+        if field in SECRET_FIELDS:
+            raise ConfigError(f"--set {key}: secrets are not accepted on the command line")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def _check_env() -> None:
+    """Refuse ``AMM500_*`` variables that name no setting, instead of silently ignoring a typo."""
+    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG"}
+    for name in os.environ:
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].upper()
+        if rest in known_plain:
+            continue
+        parts = rest.split(ENV_NESTED_DELIMITER)
+        section = parts[0].lower()
+        if section not in Config.model_fields:
+            raise ConfigError(f"environment {name}: unknown section {section!r}")
+        if len(parts) == 2:
+            model = Config.model_fields[section].annotation
+            fields = getattr(model, "model_fields", {})
+            if parts[1].lower() not in fields:
+                raise ConfigError(f"environment {name}: {section} has no field {parts[1].lower()!r}")
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(merged.get(k), dict):
+            merged[k] = _deep_merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``section.field = value: what is allowed``."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or True)
+        msg = err["msg"]
+        ctx = err.get("ctx") or {}
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown key (typo?)")
+            continue
+        if err["type"] in ("less_than_equal", "greater_than_equal", "greater_than", "less_than"):
+            bound = next(iter(ctx.values()), None)
+            allowed = {
+                "less_than_equal": f"<= {bound}",
+                "greater_than_equal": f">= {bound}",
+                "greater_than": f"> {bound}",
+                "less_than": f"< {bound}",
+            }[err["type"]]
+            if loc.endswith("leverage") and loc.startswith("trading"):
+                allowed += f" (BTC's maximum leverage on Hyperliquid is {BTC_MAX_LEVERAGE})"
+            lines.append(f"{loc} = {err.get('input')!r}: must be {allowed}")
+            continue
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        where = f"{loc}: " if loc else ""
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) or loc == "" else f" = {value!r}"
+        lines.append(f"{where.rstrip(': ')}{shown}: {msg}" if where else msg)
+    return "\n".join(lines)
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+) -> Config:
+    """Build the effective :class:`Config`; raises :class:`ConfigError` with a readable message."""
+    toml_path = Path(path) if path is not None else None
+    if toml_path is None and os.environ.get(ENV_PREFIX + "CONFIG"):
+        toml_path = Path(os.environ[ENV_PREFIX + "CONFIG"])
+    cli = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    _check_env()
+    if toml_path is not None:
+        load_toml(toml_path)  # early, readable errors for missing files and secrets
+    _CURRENT_TOML["path"] = toml_path
+    try:
+        # CLI values must merge over the environment and TOML field by field, so they are applied
+        # after the sources are resolved rather than passed as whole-section init kwargs.
+        base = Config()
+        if cli:
+            merged = _deep_merge(base.model_dump(), cli)
+            base = Config.model_validate(merged)
+        return base
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    finally:
+        _CURRENT_TOML["path"] = None
+
+
+def check_leverage_against_meta(config: Config, meta: Mapping[str, Any]) -> None:
+    """Re-check leverage against the live ``meta`` answer once connected (max leverage changes)."""
+    for asset in meta.get("universe", []):
+        if asset.get("name") == config.trading.symbol:
+            max_lev = int(asset["maxLeverage"])
+            if config.trading.leverage > max_lev:
+                raise ConfigError(
+                    f"trading.leverage = {config.trading.leverage}: must be <= {max_lev} "
+                    f"({config.trading.symbol}'s maximum leverage from meta)"
+                )
+            return
+    raise ConfigError(f"trading.symbol = {config.trading.symbol!r}: not listed in the exchange's meta")
