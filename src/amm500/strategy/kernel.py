@@ -1,0 +1,43 @@
+"""The strategy entry points every driver calls; dispatches on ``params[P_STRATEGY_ID]``.
+
+Keeping one pair of module-level jitted functions (rather than passing functions around) lets the
+backtester's Numba loop call the strategy directly and keeps ``cache=True`` working.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from amm500.strategy.params import P_STRATEGY_ID, STRATEGY_REFERENCE
+from amm500.strategy.reference import reference_on_fill, reference_on_timer
+
+
+@njit(cache=True)
+def on_timer(
+    now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
+    params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
+) -> None:
+    if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
+        reference_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
+    else:
+        # STRATEGY_MM is wired here by the strategy core (amm500.strategy.mm).
+        reference_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
+
+
+@njit(cache=True)
+def on_fill(
+    now_ns: int, side: int, px: float, sz: float, is_maker: bool, fee: float,
+    view: np.ndarray, params: np.ndarray, state: np.ndarray,
+) -> None:
+    if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
+        reference_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
+    else:
+        reference_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
+
+
+STATE_SIZE = 4096
+
+
+def new_state() -> np.ndarray:
+    return np.zeros(STATE_SIZE)
