@@ -71,8 +71,11 @@ class TradingConfig(_Section):
     """What to quote: seed sections 1 (spreads) and the ladder shape."""
 
     symbol: str = Field("BTC", description="Hyperliquid perp coin name")
+    strategy: Literal["market_making", "fixed_spread"] = Field(
+        "market_making", description="fixed_spread = the reference N-level ladder used to validate engines"
+    )
     leverage: int = Field(10, ge=1, le=BTC_MAX_LEVERAGE, description="cross leverage (1..asset max)")
-    min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest half... full spread, bps")
+    min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps")
     max_spread_bps: float = Field(10.0, gt=0, le=1000, description="widest spread, bps")
     # Volatility-adaptive spreads (seed section 1): full bid-ask spread in bps per annualized-vol band.
     ultra_low_vol_spread: float = Field(1.0, gt=0, le=1000)

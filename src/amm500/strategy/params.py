@@ -30,8 +30,12 @@ P_POST_ONLY = 13
 P_SIZE = 128
 
 
-def build_params(config: Config, strategy: int = STRATEGY_MM, reference_spread_bps: float | None = None) -> np.ndarray:
+def build_params(
+    config: Config, strategy: int | None = None, reference_spread_bps: float | None = None
+) -> np.ndarray:
     t, b = config.trading, config.backtest
+    if strategy is None:
+        strategy = STRATEGY_REFERENCE if t.strategy == "fixed_spread" else STRATEGY_MM
     p = np.zeros(P_SIZE)
     p[P_STRATEGY_ID] = strategy
     p[P_TICK] = b.tick_size
