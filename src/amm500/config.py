@@ -9,6 +9,7 @@ file that contains one is refused, and every printed or serialized form masks th
 
 from __future__ import annotations
 
+import itertools
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -116,7 +117,7 @@ class TradingConfig(_Section):
                 f"min_spread_bps ({self.min_spread_bps}) must be <= max_spread_bps ({self.max_spread_bps})"
             )
         edges = [self.ultra_low_vol_max, self.low_vol_max, self.normal_vol_max, self.high_vol_max]
-        if any(a >= b for a, b in zip(edges, edges[1:], strict=False)):
+        if any(a >= b for a, b in itertools.pairwise(edges)):
             raise ValueError(
                 "volatility band edges must increase: ultra_low_vol_max < low_vol_max < normal_vol_max"
                 f" < high_vol_max (got {edges})"

@@ -14,6 +14,7 @@ kinds, finite numbers) and raise :class:`DataError` naming the file and the firs
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import tempfile
@@ -139,7 +140,7 @@ def split_by_day(ts: np.ndarray) -> list[tuple[dt.date, slice]]:
     day_idx = ts // NS_PER_DAY
     cuts = np.flatnonzero(np.diff(day_idx)) + 1
     bounds = [0, *cuts.tolist(), ts.size]
-    return [(day_of(int(ts[a])), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [(day_of(int(ts[a])), slice(a, b)) for a, b in itertools.pairwise(bounds)]
 
 
 def write_events(root: Path, events: Events) -> list[Path]:
@@ -169,7 +170,7 @@ def validate_events(ev: Events, where: str) -> None:
     bad_kind = (ev.kind < 1) | (ev.kind > 4)
     if bad_kind.any():
         i = _first_bad(bad_kind)
-        raise DataError(f"{where}: row {i}: kind {ev.kind[i]} is not one of 1 (book), 2 (trade), 3 (clear), 4 (funding)")
+        raise DataError(f"{where}: row {i}: kind {ev.kind[i]} is not 1 (book), 2 (trade), 3 (clear) or 4 (funding)")
     bad_side = (ev.side < -1) | (ev.side > 1)
     if bad_side.any():
         i = _first_bad(bad_side)
