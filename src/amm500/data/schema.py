@@ -65,7 +65,11 @@ class Events(NamedTuple):
     sz: np.ndarray  # float64
 
     def __len__(self) -> int:
+        """Rows, not fields. (So NamedTuple._replace does not work here: use with_columns.)"""
         return int(self.ts.shape[0])
+
+    def with_columns(self, **columns: np.ndarray) -> Events:
+        return Events(*(columns.get(name, getattr(self, name)) for name in self._fields))
 
     @staticmethod
     def empty() -> Events:
@@ -100,7 +104,11 @@ class Bars(NamedTuple):
     trades: np.ndarray
 
     def __len__(self) -> int:
+        """Rows, not fields. (So NamedTuple._replace does not work here: use with_columns.)"""
         return int(self.ts.shape[0])
+
+    def with_columns(self, **columns: np.ndarray) -> Bars:
+        return Bars(*(columns.get(name, getattr(self, name)) for name in self._fields))
 
     @staticmethod
     def empty() -> Bars:

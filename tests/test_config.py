@@ -1,0 +1,182 @@
+"""Config: seed defaults, load order, validation messages, secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from amm500.cli import app
+from amm500.config import (
+    BTC_MAX_LEVERAGE,
+    Config,
+    ConfigError,
+    check_leverage_against_meta,
+    load_config,
+    parse_overrides,
+)
+
+KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("AMM500_"):
+            monkeypatch.delenv(name)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_seed_values() -> None:
+    cfg = load_config()
+    t, e, r = cfg.trading, cfg.execution, cfg.risk
+    assert (t.min_spread_bps, t.max_spread_bps) == (1.0, 10.0)
+    assert t.band_spreads() == (1.0, 2.0, 3.0, 5.0, 10.0)
+    assert t.band_edges() == (0.10, 0.20, 0.40, 0.60)
+    assert t.spread_recalc_interval == 5.0
+    assert (e.rebalance_interval, e.quote_refresh_interval, e.max_delta_imbalance) == (1.0, 0.5, 0.005)
+    assert (r.target_maker_ratio, r.max_taker_ratio, r.taker_fee_penalty) == (0.95, 0.10, 0.0005)
+    assert (r.funding_hedge_threshold, r.funding_arb_enabled) == (0.0001, True)
+    assert (r.inventory_skew_threshold, r.max_position_seconds) == (0.01, 30.0)
+    assert (r.adverse_selection_window, r.adverse_selection_threshold) == (10, 0.5)
+    assert (r.max_drawdown, r.max_consecutive_losses, r.max_session_loss) == (0.05, 10, 100.0)
+    assert cfg.backtest.fees() == (0.00015, 0.00045)
+
+
+def test_load_order_defaults_toml_env_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[trading]\nleverage = 7\norder_levels = 4\nmin_spread_bps = 2.0\n")
+    assert load_config(path).trading.leverage == 7
+    monkeypatch.setenv("AMM500_TRADING__LEVERAGE", "9")
+    cfg = load_config(path)
+    assert (cfg.trading.leverage, cfg.trading.order_levels) == (9, 4)
+    cfg = load_config(path, ["trading.leverage=3"])
+    # CLI beats env beats TOML, field by field: the TOML-only fields survive.
+    assert (cfg.trading.leverage, cfg.trading.order_levels, cfg.trading.min_spread_bps) == (3, 4, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[trading]\nleverage = 500\n", ["trading.leverage", "500", "40"]),
+        ("[trading]\nleverage = 0\n", ["trading.leverage", ">= 1"]),
+        ("[trading]\nmin_spread_bps = 12.0\n", ["min_spread_bps (12.0)", "max_spread_bps (10.0)"]),
+        ("[execution]\nquote_refresh_interval = 0\n", ["execution.quote_refresh_interval", "> 0"]),
+        ("[execution]\nrebalance_interval = -1\n", ["execution.rebalance_interval", "> 0"]),
+        ("[trading]\nlevrage = 5\n", ["trading.levrage", "unknown key"]),
+        ("[tradng]\nleverage = 5\n", ["tradng", "unknown key"]),
+        ("[risk]\nmax_drawdown = 1.5\n", ["risk.max_drawdown", "<= 1"]),
+        ("[trading]\nhigh_vol_max = 0.3\n", ["band edges must increase"]),
+        ("[backtest]\nqueue_model = 'magic'\n", ["backtest.queue_model", "risk_averse", "prob"]),
+        ("[trading]\norder_size_fraction = 0.0001\n", ["order_size_fraction", "minimum order value"]),
+        ("[network]\naccount_address = '0x12'\n", ["network.account_address", "20-byte hex"]),
+    ],
+)
+def test_validation_names_field_value_and_range(tmp_path: Path, text: str, expected: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    for part in expected:
+        assert part in message, message
+
+
+def test_bad_files_and_overrides(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[trading\nleverage=1"))
+    with pytest.raises(ConfigError, match=r"section\.field"):
+        parse_overrides(["leverage=5"])
+    with pytest.raises(ConfigError, match="unknown section"):
+        parse_overrides(["nope.leverage=5"])
+    with pytest.raises(ConfigError, match=r"expected section\.field=value"):
+        parse_overrides(["trading.leverage"])
+    with pytest.raises(ConfigError, match=r"trading\.leverage"):
+        load_config(None, ["trading.leverage=abc"])
+
+
+def test_unknown_env_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMM500_TRADING__LEVRAGE", "5")
+    with pytest.raises(ConfigError, match="LEVRAGE"):
+        load_config()
+
+
+def test_meta_leverage_check() -> None:
+    cfg = load_config(None, ["trading.leverage=30"])
+    check_leverage_against_meta(cfg, {"universe": [{"name": "BTC", "maxLeverage": 40, "szDecimals": 5}]})
+    with pytest.raises(ConfigError, match="<= 25"):
+        check_leverage_against_meta(cfg, {"universe": [{"name": "BTC", "maxLeverage": 25, "szDecimals": 5}]})
+    with pytest.raises(ConfigError, match="not listed"):
+        check_leverage_against_meta(cfg, {"universe": [{"name": "ETH", "maxLeverage": 25}]})
+    assert BTC_MAX_LEVERAGE == 40
+
+
+def test_secret_never_from_file_or_cli(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="secrets are not read from config files") as info:
+        load_config(write(tmp_path, f"[network]\nprivate_key = '{KEY}'\n"))
+    assert KEY not in str(info.value)
+    with pytest.raises(ConfigError, match="not accepted on the command line") as info2:
+        load_config(None, [f"network.private_key={KEY}"])
+    assert KEY not in str(info2.value)
+
+
+def test_secret_from_env_and_keystore_is_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMM500_NETWORK__PRIVATE_KEY", KEY)
+    cfg = load_config()
+    assert cfg.private_key() == KEY
+    dumped = json.dumps(cfg.masked_dict())
+    assert KEY not in dumped and "********" in dumped
+    assert KEY not in repr(cfg) and KEY not in str(cfg)
+    monkeypatch.delenv("AMM500_NETWORK__PRIVATE_KEY")
+    keystore = tmp_path / "key"
+    keystore.write_text(KEY[2:] + "\n")
+    cfg = load_config(None, [f"network.keystore_path='{keystore}'"])
+    assert cfg.private_key() == KEY
+    keystore.write_text("not a key")
+    with pytest.raises(ConfigError, match="32-byte hex") as info:
+        load_config(None, [f"network.keystore_path='{keystore}'"]).private_key()
+    assert "not a key" not in str(info.value)
+
+
+def test_network_urls() -> None:
+    assert Config().network.urls() == ("http://127.0.0.1:3001", "ws://127.0.0.1:3001/ws")
+    cfg = load_config(None, ["network.network='mainnet'"])
+    assert cfg.network.urls() == ("https://api.hyperliquid.xyz", "wss://api.hyperliquid.xyz/ws")
+    with pytest.raises(ConfigError, match="api_url"):
+        load_config(None, ["network.network='custom'"]).network.urls()
+
+
+runner = CliRunner()
+
+
+def test_cli_config_check_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    bad = write(tmp_path, "[trading]\nleverage = 500\n")
+    result = runner.invoke(app, ["config", "check", str(bad)])
+    assert result.exit_code != 0
+    assert "trading.leverage" in result.output and "40" in result.output
+    good = tmp_path / "good.toml"
+    good.write_text("[trading]\nleverage = 5\n")
+    result = runner.invoke(app, ["config", "check", str(good)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("AMM500_PRIVATE_KEY", KEY)
+    monkeypatch.setenv("AMM500_NETWORK__PRIVATE_KEY", KEY)
+    with caplog.at_level(logging.DEBUG):
+        result = runner.invoke(app, ["config", "show", "--json", "--set", "trading.leverage=6"])
+    assert result.exit_code == 0, result.output
+    assert KEY not in result.output and KEY[2:] not in result.output
+    assert KEY not in caplog.text
+    shown = json.loads(result.output)
+    assert shown["trading"]["leverage"] == 6
+    assert shown["network"]["private_key"] == "********"
+    result = runner.invoke(app, ["config", "show", "--set", "trading.leverage=99"])
+    assert result.exit_code == 2 and "trading.leverage" in result.output
