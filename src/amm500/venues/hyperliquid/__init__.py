@@ -1,0 +1,1 @@
+"""Hyperliquid venue: rounding, signing (via the official SDK), REST and WebSocket clients."""

@@ -1,0 +1,129 @@
+"""The one place where prices and sizes meet Hyperliquid's tick and lot rules.
+
+Perp prices may carry at most 5 significant figures and at most ``6 - szDecimals`` decimals; an
+integer is always allowed (123456 is valid, 12345.6 is not). Sizes carry at most ``szDecimals``
+decimals. A price or size that breaks these rules is rejected by the exchange ("Price must be
+divisible by tick size."), so every order passes through :func:`round_price` / :func:`round_size`.
+
+Rounding is decided on the number the caller *meant*, i.e. the shortest decimal that round-trips
+the float (``repr``), so ``round_price(1.2345, ..., DOWN)`` gives 1.2345 and not 1.2344 because the
+binary value happens to sit a hair below. The float fast path falls back to exact decimal arithmetic
+whenever it lands within 1e-6 of a rounding boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from enum import IntEnum
+
+from hyperliquid.utils.signing import float_to_wire
+
+MAX_SIG_FIGS = 5
+PERP_MAX_DECIMALS = 6
+_EDGE = 1e-6
+_POW10 = tuple(10.0**d for d in range(23))  # exact doubles
+_DEC_MODES = {0: ROUND_HALF_EVEN, -1: ROUND_FLOOR, 1: ROUND_CEILING}
+
+
+class Rounding(IntEnum):
+    """Direction. Bids round DOWN and asks round UP so a quote is never more aggressive than asked."""
+
+    DOWN = -1
+    NEAREST = 0
+    UP = 1
+
+
+def price_decimals(px: float, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> int:
+    """Decimals allowed for prices of ``px``'s magnitude (0 from 10,000 up for 5 significant figures)."""
+    exp = math.floor(math.log10(px))
+    # log10 can be off by one right at powers of ten; correct against the direct comparison.
+    if px < 10.0**exp:
+        exp -= 1
+    elif px >= 10.0 ** (exp + 1):
+        exp += 1
+    return max(0, min(max_decimals - sz_decimals, MAX_SIG_FIGS - 1 - exp))
+
+
+def _round_scaled(value: float, decimals: int, mode: Rounding) -> float:
+    """Round ``value`` to ``decimals`` places in ``mode``, exactly as decided on ``repr(value)``.
+
+    Beyond 1e9 scaled units a double no longer resolves 1e-6 of a unit, so the exact path decides.
+    """
+    scale = _POW10[decimals] if decimals < len(_POW10) else 10.0**decimals
+    y = value * scale
+    k = math.floor(y)
+    frac = y - k
+    near_edge = y > 1e9 or frac < _EDGE or frac > 1.0 - _EDGE or (mode is Rounding.NEAREST and abs(frac - 0.5) < _EDGE)
+    if near_edge:
+        exact = Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=_DEC_MODES[int(mode)])
+        return float(exact)
+    if mode is Rounding.DOWN:
+        n = k
+    elif mode is Rounding.UP:
+        n = k + 1
+    else:
+        n = k + 1 if frac > 0.5 else k
+    return n / scale
+
+
+def _check_finite_positive(name: str, value: float) -> None:
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number > 0 (got {value!r})")
+
+
+def round_price(
+    px: float, sz_decimals: int, mode: Rounding = Rounding.NEAREST, max_decimals: int = PERP_MAX_DECIMALS
+) -> float:
+    """The valid price nearest to ``px`` in the direction ``mode`` (``max_decimals`` 8 for spot)."""
+    _check_finite_positive("price", px)
+    decimals = price_decimals(px, sz_decimals, max_decimals)
+    out = _round_scaled(px, decimals, mode)
+    if out <= 0:
+        if mode is Rounding.DOWN:
+            raise ValueError(f"price {px!r} is below the smallest tick and cannot be rounded down")
+        out = 1.0 / 10.0**decimals  # NEAREST below half a tick: the smallest valid price is the nearest
+    return out
+
+
+def round_size(sz: float, sz_decimals: int, mode: Rounding = Rounding.DOWN) -> float:
+    """``sz`` on the lot grid; DOWN by default so an order never carries more risk than asked (may give 0)."""
+    if not (sz >= 0 and math.isfinite(sz)):
+        raise ValueError(f"size must be a finite number >= 0 (got {sz!r})")
+    if sz == 0:
+        return 0.0
+    return _round_scaled(sz, sz_decimals, mode)
+
+
+def price_to_wire(px: float, sz_decimals: int, mode: Rounding = Rounding.NEAREST) -> str:
+    """Round then format with the SDK's ``float_to_wire`` (the string that is signed and sent)."""
+    return float_to_wire(round_price(px, sz_decimals, mode))
+
+
+def size_to_wire(sz: float, sz_decimals: int, mode: Rounding = Rounding.DOWN) -> str:
+    return float_to_wire(round_size(sz, sz_decimals, mode))
+
+
+def is_valid_price(wire: str, sz_decimals: int, max_decimals: int = PERP_MAX_DECIMALS) -> bool:
+    """Whether a wire price string obeys the rule (what the exchange side checks)."""
+    try:
+        d = Decimal(wire)
+    except ArithmeticError:
+        return False
+    if not d.is_finite() or d <= 0:
+        return False
+    if d == d.to_integral_value():
+        return True
+    t = d.normalize().as_tuple()
+    decimals = -int(t.exponent)
+    return decimals <= max_decimals - sz_decimals and len(t.digits) <= MAX_SIG_FIGS
+
+
+def is_valid_size(wire: str, sz_decimals: int) -> bool:
+    try:
+        d = Decimal(wire)
+    except ArithmeticError:
+        return False
+    if not d.is_finite() or d < 0:
+        return False
+    return -int(d.normalize().as_tuple().exponent) <= sz_decimals or d == d.to_integral_value()

@@ -1,0 +1,244 @@
+"""L1 action signing: a thin, fast wrapper over the official SDK (``hyperliquid.utils.signing``).
+
+Wire formats (order wires, the action dict, the msgpack connection id) always come from the SDK.
+The SDK's ``sign_l1_action`` rebuilds the EIP-712 domain and re-parses the private key on every
+call (about 0.6 ms); :class:`Signer` keeps the constant EIP-712 domain hash and one parsed
+``eth_keys`` key (coincurve backend) and signs the same digest. At construction it signs a probe
+action both ways and refuses the fast path unless the signatures are byte-identical, so a future
+SDK change can cost speed but never correctness.
+
+The private key lives only inside the ``eth_keys`` object: ``repr`` shows the address, never the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_keys import keys as eth_keys_keys
+from eth_keys.backends import CoinCurveECCBackend, get_backend
+from eth_utils import keccak, to_hex
+from hyperliquid.utils.signing import (
+    action_hash,
+    construct_phantom_agent,
+    l1_payload,
+    order_request_to_order_wire,
+    order_wires_to_order_action,
+    sign_l1_action,
+)
+from hyperliquid.utils.types import Cloid
+
+from amm500.venues.hyperliquid.errors import WalletError
+
+log = logging.getLogger(__name__)
+
+MAINNET_API_URL = "https://api.hyperliquid.xyz"
+_EIP712_AGENT_TYPE = b"Agent(string source,bytes32 connectionId)"
+
+
+def ecc_backend_name() -> str:
+    """Which elliptic-curve backend eth-keys uses ('CoinCurveECCBackend' is the fast C one)."""
+    return type(get_backend()).__name__
+
+
+def is_mainnet_url(base_url: str) -> bool:
+    """The SDK signs with source "a" only for this exact URL; everything else (testnet, local) uses "b"."""
+    return base_url.rstrip("/") == MAINNET_API_URL
+
+
+class NonceCounter:
+    """Millisecond nonces that never repeat: the exchange rejects a duplicate nonce per signer."""
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            now = time.time_ns() // 1_000_000
+            self._last = now if now > self._last else self._last + 1
+            return self._last
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSpec:
+    """One order as the order manager means it; price and size already on the venue grid."""
+
+    asset: int
+    is_buy: bool
+    px: float
+    sz: float
+    tif: str = "Alo"  # "Alo" | "Ioc" | "Gtc"
+    reduce_only: bool = False
+    cloid: str | None = None  # "0x" + 32 hex
+
+
+def order_wire(order: OrderSpec) -> dict[str, Any]:
+    """The SDK's order wire (key order a, b, p, s, r, t, c matters for the hash)."""
+    request: dict[str, Any] = {
+        "coin": "",
+        "is_buy": order.is_buy,
+        "sz": order.sz,
+        "limit_px": order.px,
+        "order_type": {"limit": {"tif": order.tif}},
+        "reduce_only": order.reduce_only,
+    }
+    if order.cloid is not None:
+        request["cloid"] = Cloid(order.cloid)
+    return dict(order_request_to_order_wire(request, order.asset))
+
+
+def order_action(orders: Sequence[OrderSpec], grouping: str = "na") -> dict[str, Any]:
+    result: dict[str, Any] = order_wires_to_order_action([order_wire(o) for o in orders], None, grouping)
+    return result
+
+
+def batch_modify_action(modifies: Sequence[tuple[int | str, OrderSpec]]) -> dict[str, Any]:
+    """``oid`` may be an exchange oid (int) or a cloid string, as the SDK's bulk_modify_orders_new sends."""
+    return {"type": "batchModify", "modifies": [{"oid": oid, "order": order_wire(o)} for oid, o in modifies]}
+
+
+def cancel_action(cancels: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    """``cancels``: (asset, oid) pairs."""
+    return {"type": "cancel", "cancels": [{"a": a, "o": o} for a, o in cancels]}
+
+
+def cancel_by_cloid_action(cancels: Sequence[tuple[int, str]]) -> dict[str, Any]:
+    """``cancels``: (asset, cloid) pairs (the wire spells the keys out: asset, cloid)."""
+    return {"type": "cancelByCloid", "cancels": [{"asset": a, "cloid": c} for a, c in cancels]}
+
+
+def schedule_cancel_action(time_ms: int | None) -> dict[str, Any]:
+    """Arm the dead-man's switch at ``time_ms`` (>= now + 5 s), or clear it with ``None``."""
+    action: dict[str, Any] = {"type": "scheduleCancel"}
+    if time_ms is not None:
+        action["time"] = int(time_ms)
+    return action
+
+
+def update_leverage_action(asset: int, leverage: int, is_cross: bool = True) -> dict[str, Any]:
+    return {"type": "updateLeverage", "asset": asset, "isCross": is_cross, "leverage": int(leverage)}
+
+
+class Signer:
+    """Signs L1 actions for one wallet (master or API/agent wallet) on one network."""
+
+    __slots__ = (
+        "_account",
+        "_domain_hash",
+        "_fast",
+        "_key",
+        "_struct_prefix",
+        "address",
+        "expires_after",
+        "is_mainnet",
+        "nonces",
+        "vault_address",
+    )
+
+    def __init__(
+        self,
+        private_key: str,
+        *,
+        is_mainnet: bool,
+        vault_address: str | None = None,
+        expires_after: int | None = None,
+        fast: bool = True,
+    ) -> None:
+        try:
+            account = Account.from_key(private_key)
+        except Exception:
+            # The exception text of eth-account can echo the key material: replace it wholesale.
+            raise WalletError("network.private_key: not a valid 32-byte hex private key") from None
+        self._account = account
+        self._key = eth_keys_keys.PrivateKey(bytes(account.key))
+        self.address: str = account.address.lower()
+        self.is_mainnet = is_mainnet
+        self.vault_address = vault_address.lower() if vault_address else None
+        self.expires_after = expires_after
+        self.nonces = NonceCounter()
+        probe = construct_phantom_agent(b"\x00" * 32, is_mainnet)
+        signable = encode_typed_data(full_message=l1_payload(probe))
+        self._domain_hash: bytes = bytes(signable.header)
+        self._struct_prefix = keccak(_EIP712_AGENT_TYPE) + keccak(text=probe["source"])
+        self._fast = fast and self._fast_path_agrees()
+        if fast and not isinstance(get_backend(), CoinCurveECCBackend):
+            log.warning("eth-keys is using %s: install coincurve for ~10x faster signing", ecc_backend_name())
+
+    def __repr__(self) -> str:
+        net = "mainnet" if self.is_mainnet else "testnet/local"
+        return f"Signer(address={self.address}, {net}, vault={self.vault_address}, fast={self._fast})"
+
+    @property
+    def fast(self) -> bool:
+        return self._fast
+
+    def _digest(self, connection_id: bytes) -> bytes:
+        struct_hash = keccak(self._struct_prefix + connection_id)
+        return keccak(b"\x19\x01" + self._domain_hash + struct_hash)
+
+    def _fast_path_agrees(self) -> bool:
+        probe_action = {"type": "scheduleCancel", "time": 123456789}
+        want = sign_l1_action(self._account, probe_action, self.vault_address, 1, self.expires_after, self.is_mainnet)
+        got = self._sign_fast(probe_action, 1)
+        if got != want:
+            log.warning("fast L1 signing disagrees with the SDK; using the SDK's sign_l1_action")
+            return False
+        return True
+
+    def _sign_fast(self, action: Mapping[str, Any], nonce: int) -> dict[str, Any]:
+        connection_id = action_hash(action, self.vault_address, nonce, self.expires_after)
+        v, r, s = self._key.sign_msg_hash(self._digest(connection_id)).vrs
+        return {"r": to_hex(r), "s": to_hex(s), "v": v + 27}
+
+    def sign(self, action: Mapping[str, Any], nonce: int) -> dict[str, Any]:
+        """The ``{"r","s","v"}`` signature the SDK's ``sign_l1_action`` would produce."""
+        if self._fast:
+            return self._sign_fast(action, nonce)
+        sig: dict[str, Any] = sign_l1_action(
+            self._account, action, self.vault_address, nonce, self.expires_after, self.is_mainnet
+        )
+        return sig
+
+    def envelope(self, action: Mapping[str, Any], nonce: int | None = None) -> dict[str, Any]:
+        """The full ``/exchange`` body (also the payload of a WebSocket ``post`` action)."""
+        n = self.nonces.next() if nonce is None else nonce
+        return {
+            "action": action,
+            "nonce": n,
+            "signature": self.sign(action, n),
+            "vaultAddress": self.vault_address,
+            "expiresAfter": self.expires_after,
+        }
+
+
+def describe_signer_error(message: str, signer_address: str, account_address: str | None) -> str | None:
+    """Turn the exchange's "User or API Wallet 0x.. does not exist." into which address is wrong."""
+    lowered = message.lower()
+    if "does not exist" not in lowered and "must deposit" not in lowered and "recover signer" not in lowered:
+        return None
+    named = re.findall(r"0x[0-9a-fA-F]{40}", message)
+    recovered = named[0].lower() if named else None
+    parts = [f"the exchange rejected the signature ({message.strip()})"]
+    if recovered is not None and recovered != signer_address.lower():
+        parts.append(
+            f"it recovered {recovered}, but the key signs as {signer_address}: the signing key or network is wrong"
+        )
+    elif account_address and account_address.lower() != signer_address.lower():
+        parts.append(
+            f"the key derives agent address {signer_address}, which is not an approved API wallet of "
+            f"network.account_address {account_address}: approve it on the master account or fix account_address"
+        )
+    else:
+        parts.append(
+            f"the key's address {signer_address} has no account on this network: deposit first, or set "
+            "network.account_address to the master account if this key is an API (agent) wallet"
+        )
+    return "; ".join(parts)

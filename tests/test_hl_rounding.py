@@ -1,0 +1,155 @@
+"""Price and size rounding against an independent, slow statement of Hyperliquid's rules.
+
+The reference below never looks at magnitudes or log10: it rounds the intended decimal (``repr``)
+to every allowed number of decimals, keeps the candidates that satisfy the rule as written (integer,
+or <= 5 significant figures and <= 6 - szDecimals decimals) and picks the best one.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from amm500.venues.hyperliquid.rounding import (
+    Rounding,
+    is_valid_price,
+    is_valid_size,
+    price_to_wire,
+    round_price,
+    round_size,
+    size_to_wire,
+)
+
+
+def rule_ok(d: Decimal, sz_decimals: int, max_decimals: int = 6) -> bool:
+    """The rule in words: an integer, or at most 5 significant figures and 6 - szDecimals decimals."""
+    if d <= 0:
+        return False
+    if d == d.to_integral_value():
+        return True
+    _sign, digits, exponent = d.normalize().as_tuple()
+    return len(digits) <= 5 and -int(exponent) <= max_decimals - sz_decimals
+
+
+def reference_price(px: float, sz_decimals: int, mode: Rounding, max_decimals: int = 6) -> Decimal:
+    x = Decimal(repr(px))
+    downs, ups = [], []
+    for d in range(0, max_decimals - sz_decimals + 1):
+        q = Decimal(1).scaleb(-d)
+        for cand, bucket in ((x.quantize(q, ROUND_FLOOR), downs), (x.quantize(q, ROUND_CEILING), ups)):
+            if rule_ok(cand, sz_decimals, max_decimals):
+                bucket.append(cand)
+    down = max(downs) if downs else None
+    up = min(ups)
+    if mode is Rounding.DOWN:
+        if down is None:
+            raise ValueError("below the smallest tick")
+        return down
+    if mode is Rounding.UP:
+        return up
+    if down is None:
+        return up
+    return down if x - down <= up - x else up
+
+
+prices = st.one_of(
+    st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False),
+    # decimals the user would type: exact ticks and near-ties at typical BTC/ETH/alt magnitudes
+    st.builds(lambda m, e: float(Decimal(m).scaleb(e)), st.integers(1, 10**8), st.integers(-12, 2)),
+)
+sz_decs = st.integers(min_value=0, max_value=6)
+modes = st.sampled_from(list(Rounding))
+
+
+@settings(max_examples=1200, deadline=None)
+@given(px=prices, sz_decimals=sz_decs, mode=modes)
+@example(px=83767.5, sz_decimals=5, mode=Rounding.NEAREST)
+@example(px=99999.7, sz_decimals=5, mode=Rounding.UP)
+@example(px=1.2345, sz_decimals=0, mode=Rounding.DOWN)
+@example(px=0.0099999999, sz_decimals=0, mode=Rounding.NEAREST)
+@example(px=123456.7, sz_decimals=5, mode=Rounding.DOWN)
+def test_round_price_matches_reference(px: float, sz_decimals: int, mode: Rounding) -> None:
+    try:
+        want = reference_price(px, sz_decimals, mode)
+    except ValueError:
+        with pytest.raises(ValueError, match="below the smallest tick"):
+            round_price(px, sz_decimals, mode)
+        return
+    got = round_price(px, sz_decimals, mode)
+    if mode is Rounding.NEAREST:
+        # On an exact tie either neighbour is the nearest.
+        x = Decimal(repr(px))
+        assert abs(Decimal(repr(got)) - x) == abs(want - x), (px, sz_decimals, got, want)
+    else:
+        assert Decimal(repr(got)) == want, (px, sz_decimals, mode, got, want)
+    wire = price_to_wire(px, sz_decimals, mode)
+    assert rule_ok(Decimal(wire), sz_decimals)
+    assert is_valid_price(wire, sz_decimals)
+
+
+@settings(max_examples=500, deadline=None)
+@given(px=prices, sz_decimals=sz_decs)
+def test_bids_never_rise_and_asks_never_fall(px: float, sz_decimals: int) -> None:
+    x = Decimal(repr(px))
+    assert Decimal(repr(round_price(px, sz_decimals, Rounding.UP))) >= x
+    try:
+        down = round_price(px, sz_decimals, Rounding.DOWN)
+    except ValueError:
+        assert x < Decimal(1).scaleb(-(6 - sz_decimals))  # only below the smallest tick
+    else:
+        assert Decimal(repr(down)) <= x
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    sz=st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False),
+    sz_decimals=sz_decs,
+    mode=modes,
+)
+def test_round_size_matches_quantize(sz: float, sz_decimals: int, mode: Rounding) -> None:
+    q = Decimal(1).scaleb(-sz_decimals)
+    x = Decimal(repr(sz))
+    got = Decimal(repr(round_size(sz, sz_decimals, mode)))
+    if mode is Rounding.DOWN:
+        assert got == x.quantize(q, ROUND_FLOOR)
+    elif mode is Rounding.UP:
+        assert got == x.quantize(q, ROUND_CEILING)
+    else:
+        assert abs(got - x) <= q / 2
+    assert is_valid_size(size_to_wire(sz, sz_decimals, mode), sz_decimals)
+
+
+@pytest.mark.parametrize(
+    ("px", "sz_decimals", "mode", "wire"),
+    [
+        (83767.4, 5, Rounding.NEAREST, "83767"),  # BTC: tick 1 between 10k and 99,999
+        (83767.6, 5, Rounding.DOWN, "83767"),
+        (83767.2, 5, Rounding.UP, "83768"),
+        (9876.54, 5, Rounding.NEAREST, "9876.5"),  # 5 sig figs and <= 1 decimal
+        (123456.7, 5, Rounding.NEAREST, "123457"),  # integers are always allowed
+        (1670.123, 4, Rounding.NEAREST, "1670.1"),  # ETH
+        (0.0123456, 0, Rounding.NEAREST, "0.012346"),  # 6 decimals, 5 sig figs
+        (0.0000012, 0, Rounding.DOWN, "0.000001"),
+        (1.23456789, 2, Rounding.NEAREST, "1.2346"),  # 6 - 2 = 4 decimals
+    ],
+)
+def test_known_answers(px: float, sz_decimals: int, mode: Rounding, wire: str) -> None:
+    assert price_to_wire(px, sz_decimals, mode) == wire
+
+
+def test_bad_numbers_are_refused() -> None:
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="price must be"):
+            round_price(bad, 5)
+    with pytest.raises(ValueError, match="size must be"):
+        round_size(-0.1, 5)
+
+
+def test_validity_checks() -> None:
+    assert is_valid_price("83767", 5) and is_valid_price("123456", 5)
+    assert not is_valid_price("83767.5", 5)  # 6 sig figs
+    assert not is_valid_price("1.23", 5)  # 2 decimals > 6 - 5
+    assert is_valid_size("0.00001", 5) and not is_valid_size("0.000001", 5)
