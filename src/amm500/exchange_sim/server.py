@@ -1,0 +1,401 @@
+"""HTTP and WebSocket front of the local exchange: Hyperliquid's ``/info``, ``/exchange`` and ``/ws``.
+
+A block loop (every ``block_s``) advances the background market, runs scheduled cancels and
+funding, and pushes WebSocket updates; requests are executed as they arrive. For tests::
+
+    async with run_exchange(accounts={addr: 10_000.0}) as sim:   # port 0: a free port
+        Info(sim.base_url, skip_ws=True) ...                      # sim.ws_url, sim.exchange
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from amm500.exchange_sim.exchange import BadRequest, Exchange, SimConfig
+from amm500.exchange_sim.faults import Faults
+from amm500.exchange_sim.market import MarketFeed, RandomWalkFeed, ReplayFeed
+from amm500.exchange_sim.matching import BUY, SELL
+
+log = logging.getLogger(__name__)
+BAD_BODY = "Failed to deserialize the JSON body into the target type"
+SUBSCRIPTION_KEYS: dict[str, tuple[str, ...]] = {
+    "allMids": (), "l2Book": ("coin",), "trades": ("coin",), "bbo": ("coin",), "orderUpdates": ("user",),
+    "userFills": ("user",), "userEvents": ("user",), "userFundings": ("user",),
+}
+
+
+def _sub_key(sub: dict[str, Any]) -> tuple[str, str]:
+    kind = sub["type"]
+    keys = SUBSCRIPTION_KEYS[kind]
+    value = str(sub[keys[0]]) if keys else ""
+    return kind, value.lower() if keys and keys[0] == "user" else value
+
+
+@dataclass
+class _Client:
+    ws: web.WebSocketResponse
+    subs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+class ExchangeServer:
+    def __init__(self, exchange: Exchange, feed: MarketFeed | None, faults: Faults | None = None,
+                 block_s: float = 0.1, book_push_s: float = 0.5, funding_interval_s: float = 3600.0) -> None:
+        self.exchange, self.feed, self.faults = exchange, feed, faults or Faults()
+        self.block_s, self.book_push_s, self.funding_interval_s = block_s, book_push_s, funding_interval_s
+        self.clients: set[_Client] = set()
+        self.started = time.monotonic()
+        self.stats = {"http": 0, "rejected_429": 0, "ws_dropped": 0, "stalled_blocks": 0}
+        self._last_book_push = 0.0
+        self._last_bbo: dict[str, Any] = {}
+        self._last_drop = self.started
+        self._next_funding = self.started + funding_interval_s
+        self.app = web.Application(middlewares=[self._faults_mw])
+        self.app.router.add_post("/info", self._http_info)
+        self.app.router.add_post("/exchange", self._http_exchange)
+        self.app.router.add_get("/ws", self._ws)
+        self.app.on_startup.append(self._start_loop)
+        self.app.on_cleanup.append(self._stop_loop)
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- HTTP -------------------------------------------------------------------------------------
+    @web.middleware
+    async def _faults_mw(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+        if request.path == "/ws":
+            return await handler(request)
+        self.stats["http"] += 1
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if self.faults.reject():
+            self.stats["rejected_429"] += 1
+            return web.Response(status=429, text="Too many requests: rate limited by the local exchange (fault).")
+        return await handler(request)
+
+    async def _body(self, request: web.Request) -> Any:
+        try:
+            return json.loads(await request.text())
+        except ValueError:
+            raise BadRequest("not JSON") from None
+
+    async def _http_info(self, request: web.Request) -> web.Response:
+        try:
+            result = self.exchange.info(await self._body(request))
+        except BadRequest:
+            return web.Response(status=422, text=BAD_BODY)
+        return web.json_response(result)
+
+    async def _http_exchange(self, request: web.Request) -> web.Response:
+        try:
+            result = self.exchange.action(await self._body(request))
+        except BadRequest:
+            return web.Response(status=422, text=BAD_BODY)
+        finally:
+            self._flush()
+        return web.json_response(result)
+
+    # -- WebSocket --------------------------------------------------------------------------------
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        client = _Client(ws)
+        self.clients.add(client)
+        try:
+            await ws.send_str("Websocket connection established.")
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._ws_message(client, msg.data)
+        finally:
+            self.clients.discard(client)
+        return ws
+
+    async def _send(self, client: _Client, channel: str, data: Any) -> None:
+        if client.ws.closed:
+            return
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await client.ws.send_str(json.dumps({"channel": channel, "data": data}))
+
+    async def _ws_message(self, client: _Client, text: str) -> None:
+        try:
+            msg = json.loads(text)
+            method = msg.get("method")
+        except (ValueError, AttributeError):
+            await self._send(client, "error", f"Invalid message: {text[:200]}")
+            return
+        if method == "ping":
+            await self._send(client, "pong", None)
+        elif method in ("subscribe", "unsubscribe"):
+            await self._ws_subscribe(client, method, msg.get("subscription"))
+        elif method == "post":
+            await self._ws_post(client, msg)
+        else:
+            await self._send(client, "error", f"Invalid method: {text[:200]}")
+
+    async def _ws_subscribe(self, client: _Client, method: str, sub: Any) -> None:
+        try:
+            if not isinstance(sub, dict) or sub.get("type") not in SUBSCRIPTION_KEYS:
+                raise KeyError
+            key = _sub_key(sub)
+        except KeyError:
+            await self._send(client, "error", f"Invalid subscription {json.dumps(sub)}")
+            return
+        if method == "unsubscribe":
+            if client.subs.pop(key, None) is None:
+                await self._send(client, "error", f"Already unsubscribed: {json.dumps(sub)}")
+                return
+            await self._send(client, "subscriptionResponse", {"method": method, "subscription": sub})
+            return
+        if key in client.subs:
+            await self._send(client, "error", f"Already subscribed: {json.dumps(sub)}")
+            return
+        client.subs[key] = sub
+        await self._send(client, "subscriptionResponse", {"method": method, "subscription": sub})
+        await self._snapshot(client, key)
+
+    async def _snapshot(self, client: _Client, key: tuple[str, str]) -> None:
+        kind, value = key
+        ex = self.exchange
+        if kind == "l2Book":
+            await self._send(client, "l2Book", ex.l2_book(0))
+        elif kind == "bbo":
+            await self._send(client, "bbo", self._bbo())
+        elif kind == "allMids":
+            await self._send(client, "allMids", {"mids": ex.all_mids()})
+        elif kind == "userFills":
+            account = ex.accounts.get(value)
+            fills = list(reversed(account.fills[-2000:])) if account else []
+            await self._send(client, "userFills", {"isSnapshot": True, "user": value, "fills": fills})
+        elif kind == "userFundings":
+            account = ex.accounts.get(value)
+            fundings = [dict(f["delta"], time=f["time"]) for f in account.fundings] if account else []
+            await self._send(client, "userFundings", {"isSnapshot": True, "user": value, "fundings": fundings})
+
+    async def _ws_post(self, client: _Client, msg: dict[str, Any]) -> None:
+        req_id = msg.get("id")
+        request = msg.get("request")
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        try:
+            if not isinstance(request, dict) or request.get("type") not in ("info", "action"):
+                raise BadRequest("request.type must be info or action")
+            if request["type"] == "info":
+                response = {"type": "info", "payload": {"type": request["payload"].get("type"),
+                                                        "data": self.exchange.info(request["payload"])}}
+            else:
+                response = {"type": "action", "payload": self.exchange.action(request.get("payload"))}
+                self._flush()
+        except (BadRequest, AttributeError, KeyError):
+            response = {"type": "error", "payload": f"422 {BAD_BODY}"}
+        await self._send(client, "post", {"id": req_id, "response": response})
+
+    # -- block loop -------------------------------------------------------------------------------
+    def _bbo(self) -> dict[str, Any]:
+        book = self.exchange.l2_book(0, n=1)
+        bids, asks = book["levels"]
+        return {"coin": book["coin"], "time": book["time"], "bbo": [bids[0] if bids else None,
+                                                                     asks[0] if asks else None]}
+
+    def _route(self, channel: str, key: str, data: Any) -> list[tuple[_Client, str, Any]]:
+        """Which clients get an exchange outbox item, on which WS channel, with which payload."""
+        out: list[tuple[_Client, str, Any]] = []
+        wants = {"trades": [("trades", "trades")], "orderUpdates": [("orderUpdates", "orderUpdates")],
+                 "userFills": [("userFills", "userFills")], "user": [("userEvents", "user")]}[channel]
+        for client in self.clients:
+            for sub_kind, ws_channel in wants:
+                if (sub_kind, key) in client.subs:
+                    payload = {"isSnapshot": False, "user": key, "fills": data} if channel == "userFills" else data
+                    out.append((client, ws_channel, payload))
+        return out
+
+    def _flush(self) -> None:
+        """Hand the exchange's outbox to the WebSocket clients (sent in the background, in order)."""
+        items = self.exchange.outbox
+        self.exchange.outbox = []
+        sends = [s for item in items for s in self._route(*item)]
+        if sends:
+            asyncio.get_running_loop().create_task(self._send_all(sends))
+
+    async def _send_all(self, sends: list[tuple[_Client, str, Any]]) -> None:
+        for client, channel, data in sends:
+            await self._send(client, channel, data)
+
+    async def _push_book(self) -> None:
+        ex = self.exchange
+        if not ex.book_dirty[0]:
+            return
+        ex.book_dirty[0] = False
+        book = ex.l2_book(0)
+        mids = {"mids": ex.all_mids()}
+        bbo = self._bbo()
+        bbo_changed = bbo["bbo"] != self._last_bbo.get("bbo")
+        self._last_bbo = bbo
+        for client in list(self.clients):
+            if ("l2Book", book["coin"]) in client.subs:
+                await self._send(client, "l2Book", book)
+            if ("allMids", "") in client.subs:
+                await self._send(client, "allMids", mids)
+            if bbo_changed and ("bbo", book["coin"]) in client.subs:
+                await self._send(client, "bbo", bbo)
+
+    async def _drop_all(self) -> None:
+        for client in list(self.clients):
+            self.stats["ws_dropped"] += 1
+            await client.ws.close(code=1012, message=b"dropped by fault injection")
+
+    async def step(self) -> None:
+        """One block: market, housekeeping, funding, faults, pushes."""
+        now = time.monotonic()
+        elapsed = now - self.started
+        stalled = self.faults.stalled(elapsed)
+        if stalled:
+            self.stats["stalled_blocks"] += 1
+        elif self.feed is not None:
+            self.exchange.apply_market(self.feed.advance(self.exchange.now_ms() * 1_000_000))
+        self.exchange.tick()
+        if now >= self._next_funding:
+            self._next_funding += self.funding_interval_s
+            self.exchange.pay_funding(0)
+        self._flush()
+        if not stalled and now - self._last_book_push >= self.book_push_s:
+            self._last_book_push = now
+            await self._push_book()
+        if self.faults.drop_ws is not None and now - self._last_drop >= self.faults.drop_ws:
+            self._last_drop = now
+            await self._drop_all()
+
+    async def _run_loop(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except Exception:  # the exchange must keep running; the error is a bug to read in the log
+                log.exception("exchange block failed")
+            await asyncio.sleep(self.block_s)
+
+    async def _start_loop(self, _app: web.Application) -> None:
+        self.started = time.monotonic()
+        self._last_drop = self.started
+        self._next_funding = self.started + self.funding_interval_s
+        self._loop_task = asyncio.get_running_loop().create_task(self._run_loop())
+
+    async def _stop_loop(self, _app: web.Application) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for client in list(self.clients):
+            await client.ws.close()
+
+
+@dataclass
+class RunningExchange:
+    base_url: str  # http://127.0.0.1:PORT, what the SDK's Info/Exchange take
+    ws_url: str  # ws://127.0.0.1:PORT/ws
+    exchange: Exchange  # the state, for tests that need to fund accounts or pay funding
+    server: ExchangeServer
+
+
+def make_feed(data: Path | None, synthetic: bool, speed: float, seed: int, start_ns: int,
+              mid: float = 100_000.0, loop: bool = False) -> MarketFeed | None:
+    if data is not None:
+        return ReplayFeed(data, start_ns, speed, loop)
+    if synthetic:
+        return RandomWalkFeed(mid=mid, seed=seed)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def run_exchange(
+    accounts: dict[str, float] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    data: Path | None = None,
+    synthetic: bool = True,
+    speed: float = 1.0,
+    seed: int = 0,
+    faults: Faults | str | None = None,
+    config: SimConfig | None = None,
+    block_s: float = 0.05,
+    book_push_s: float = 0.5,
+    funding_interval_s: float | None = None,
+    feed: MarketFeed | None = None,
+) -> AsyncIterator[RunningExchange]:
+    """Start the local exchange in this event loop (port 0: any free port) and stop it on exit.
+
+    The background market is ``feed`` if given, else a replay of ``data`` at ``speed``, else the
+    random-walk book (``synthetic``), else an empty book. Funding is paid every market hour, i.e.
+    every ``3600 / speed`` seconds unless ``funding_interval_s`` says otherwise.
+    """
+    cfg = config or SimConfig()
+    if accounts:
+        cfg.accounts.update(accounts)
+    exchange = Exchange(cfg)
+    if feed is None:
+        feed = make_feed(data, synthetic, speed, seed, exchange.now_ms() * 1_000_000)
+    if isinstance(faults, str):
+        faults = Faults.parse(faults)
+    server = ExchangeServer(exchange, feed, faults, block_s, book_push_s,
+                            funding_interval_s if funding_interval_s is not None else 3600.0 / speed)
+    if feed is not None:  # the book is there before the first request
+        exchange.apply_market(feed.advance(exchange.now_ms() * 1_000_000))
+        exchange.outbox.clear()
+    runner = web.AppRunner(server.app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    base = f"http://{host}:{bound}"
+    try:
+        yield RunningExchange(base, f"ws://{host}:{bound}/ws", exchange, server)
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.contextmanager
+def exchange_thread(accounts: dict[str, float] | None = None, **kwargs: Any) -> Iterator[RunningExchange]:
+    """:func:`run_exchange` on its own event loop in a daemon thread, for synchronous callers (the SDK).
+
+    Touch ``RunningExchange.exchange`` from the calling thread only through ``call(...)``-free reads
+    or while no request is in flight; the state is not locked.
+    """
+    ready: queue.Queue[RunningExchange | BaseException] = queue.Queue()
+    stop: asyncio.Event | None = None
+    loop = asyncio.new_event_loop()
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        try:
+            async with run_exchange(accounts, **kwargs) as running:
+                ready.put(running)
+                await stop.wait()
+        except BaseException as exc:
+            ready.put(exc)
+            raise
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True, name="exchange-sim")
+    thread.start()
+    got = ready.get(timeout=30)
+    if isinstance(got, BaseException):
+        raise got
+    try:
+        yield got
+    finally:
+        assert stop is not None
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
+
+
+__all__ = ["BUY", "SELL", "ExchangeServer", "RunningExchange", "exchange_thread", "run_exchange"]
