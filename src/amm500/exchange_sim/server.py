@@ -330,6 +330,7 @@ async def run_exchange(
     book_push_s: float = 0.5,
     funding_interval_s: float | None = None,
     feed: MarketFeed | None = None,
+    loop: bool = False,
 ) -> AsyncIterator[RunningExchange]:
     """Start the local exchange in this event loop (port 0: any free port) and stop it on exit.
 
@@ -342,7 +343,7 @@ async def run_exchange(
         cfg.accounts.update(accounts)
     exchange = Exchange(cfg)
     if feed is None:
-        feed = make_feed(data, synthetic, speed, seed, exchange.now_ms() * 1_000_000)
+        feed = make_feed(data, synthetic, speed, seed, exchange.now_ms() * 1_000_000, loop=loop)
     if isinstance(faults, str):
         faults = Faults.parse(faults)
     server = ExchangeServer(exchange, feed, faults, block_s, book_push_s,

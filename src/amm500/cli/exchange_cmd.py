@@ -1,0 +1,72 @@
+"""``amm500 exchange-sim``: the local Hyperliquid-compatible exchange on 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from amm500.cli.app import app, console, fail
+
+_ACCOUNT_RE = re.compile(r"^(0x[0-9a-fA-F]{40})=([0-9]+(?:\.[0-9]+)?)(?::(0x[0-9a-fA-F]{40}))?$")
+
+
+def parse_account(spec: str) -> tuple[str, float, str | None]:
+    """``ADDRESS=USDC`` or ``VAULT=USDC:LEADER`` (a vault/sub-account the leader may trade for)."""
+    m = _ACCOUNT_RE.match(spec.strip())
+    if not m:
+        raise fail(f"--account {spec!r}: expected ADDRESS=USDC or VAULT=USDC:LEADER with 0x-prefixed 40-hex "
+                   "addresses and a non-negative amount, e.g. 0xabc...=10000")
+    return m.group(1).lower(), float(m.group(2)), m.group(3).lower() if m.group(3) else None
+
+
+@app.command("exchange-sim")
+def exchange_sim(
+    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one and prints it).", min=0, max=65535)] = 3001,
+    host: Annotated[str, typer.Option(help="Interface to bind; keep it on loopback.")] = "127.0.0.1",
+    data: Annotated[Path | None, typer.Option(help="Replay this canonical data directory as the market.")] = None,
+    synthetic: Annotated[bool, typer.Option("--synthetic", help="Random-walk background market (default).")] = False,
+    speed: Annotated[float, typer.Option(help="Replay speed, x real time (also speeds funding).", min=0.001)] = 1.0,
+    loop: Annotated[bool, typer.Option(help="Start the replay again when the data ends.")] = False,
+    faults: Annotated[str | None, typer.Option(help="drop_ws=N,latency_ms=M,reject_rate=F,stall_s=S,"
+                                                    "stall_every=T")] = None,
+    account: Annotated[list[str] | None, typer.Option(help="Fund ADDRESS=USDC (repeatable); VAULT=USDC:LEADER "
+                                                           "for a vault the leader may trade.")] = None,
+    mainnet_signatures: Annotated[bool, typer.Option(help="Expect mainnet signatures (source 'a', chain "
+                                                          "Mainnet) instead of the SDK's localhost default.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the random-walk market.")] = 0,
+) -> None:
+    """Run a local exchange speaking Hyperliquid's /info, /exchange and /ws (Ctrl-C stops it)."""
+    import asyncio
+
+    from amm500.exchange_sim.exchange import SimConfig
+    from amm500.exchange_sim.faults import Faults, FaultSpecError
+    from amm500.exchange_sim.server import run_exchange
+
+    if data is not None and synthetic:
+        raise fail("--data and --synthetic are exclusive: replay a directory or run the random-walk market")
+    try:
+        fault_cfg = Faults.parse(faults)
+    except FaultSpecError as exc:
+        raise fail(str(exc)) from None
+    accounts = [parse_account(a) for a in account or []]
+    config = SimConfig(mainnet=mainnet_signatures)
+
+    async def serve() -> None:
+        async with run_exchange(host=host, port=port, data=data, synthetic=data is None, speed=speed, seed=seed,
+                                faults=fault_cfg, config=config, loop=loop) as sim:
+            for address, usdc, leader in accounts:
+                sim.exchange.fund(address, usdc, leader=leader)
+            source = f"replay of {data} at {speed}x" if data else "random-walk market"
+            console.print(f"exchange-sim listening on {sim.base_url} (ws {sim.ws_url}); {source}; "
+                          f"{len(accounts)} funded account(s)", highlight=False, soft_wrap=True)
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        console.print("exchange-sim stopped")
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
