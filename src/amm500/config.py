@@ -151,6 +151,10 @@ class ExecutionConfig(_Section):
     dead_man_switch_s: float = Field(
         30.0, ge=5, le=86400, description="scheduleCancel horizon, re-armed while alive"
     )
+    delta_size_mult: float = Field(
+        0.5, ge=0, le=1, description="size multiplier on the growing side above max_delta_imbalance"
+    )
+    delta_step_back_bps: float = Field(1.0, ge=0, le=1000, description="growing side steps back this far")
 
 
 class RiskConfig(_Section):
@@ -167,10 +171,15 @@ class RiskConfig(_Section):
     inventory_skew_threshold: float = Field(0.01, gt=0, le=1, description="position/equity of strong skew")
     max_position_seconds: float = Field(30.0, gt=0, description="older positions are cut with IOC")
     position_timeout_enabled: bool = True
-    adverse_selection_window: int = Field(10, ge=1, le=10000, description="recent fills examined")
+    adverse_selection_window: int = Field(10, ge=1, le=1024, description="recent fills examined")
     adverse_selection_threshold: float = Field(0.5, ge=0, description="bps of average adverse move")
     adverse_selection_enabled: bool = True
     adverse_widen_bps: float = Field(1.0, ge=0, le=1000)
+    adverse_size_mult: float = Field(0.5, gt=0, le=1, description="size multiplier while adverse selection is high")
+    adverse_markout_s: float = Field(5.0, ge=0, le=3600, description="fill px vs the mid this many seconds later")
+    inventory_skew_strong_mult: float = Field(
+        2.0, ge=1, le=100, description="skew slope multiplier past inventory_skew_threshold"
+    )
     delta_rebalance_enabled: bool = True
     taker_check_enabled: bool = True
     max_net_exposure: float = Field(5000.0, gt=0, description="max |position| notional, USD")
@@ -250,6 +259,9 @@ class BacktestConfig(_Section):
     min_order_value: float = Field(10.0, ge=0)
     seed: int = Field(0, ge=0, description="RNG seed for sampled latency / bar fills")
     markout_horizons_s: tuple[float, ...] = (1.0, 10.0, 60.0)
+    partial_fills: bool = Field(True, description="tick mode: a trade reaching us fills only its overflow")
+    record_interval_s: float = Field(60.0, gt=0, le=86400, description="equity/inventory sampling step")
+    taker_slippage: float = Field(0.05, gt=0, le=0.5, description="IOC limit: best price +- this fraction")
 
     def fees(self) -> tuple[float, float]:
         """(maker, taker) fee rates after tier and overrides."""

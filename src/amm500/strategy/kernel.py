@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from amm500.strategy.mm import mm_on_fill, mm_on_timer
+from amm500.strategy.mm_state import STATE_MIN_SIZE
 from amm500.strategy.params import P_STRATEGY_ID, STRATEGY_REFERENCE
 from amm500.strategy.reference import reference_on_fill, reference_on_timer
 
@@ -21,8 +23,7 @@ def on_timer(
     if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
         reference_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
     else:
-        # STRATEGY_MM is wired here by the strategy core (amm500.strategy.mm).
-        reference_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
+        mm_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
 
 
 @njit(cache=True)
@@ -33,10 +34,11 @@ def on_fill(
     if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
         reference_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
     else:
-        reference_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
+        mm_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
 
 
-STATE_SIZE = 4096
+STATE_SIZE = 8192
+assert STATE_SIZE >= STATE_MIN_SIZE
 
 
 def new_state() -> np.ndarray:

@@ -1,0 +1,423 @@
+"""MarketMakingStrategy: the seed's quoting and risk logic as one pair of jitted kernels.
+
+``mm_on_timer`` / ``mm_on_fill`` follow :mod:`amm500.strategy.api`; the backtester calls them from
+its Numba loop through :mod:`amm500.strategy.kernel`, and the live engine through the
+:class:`MarketMakingStrategy` wrapper below, so both quote identically on identical inputs.
+
+One decision, in order (every step can be switched off in config):
+
+1. bookkeeping: sample the mid for realized vol, mark out past fills, refresh risk flags;
+2. kill switch: drawdown / consecutive losing round trips / session loss latch ``C_KILLED``;
+   while killed: cancel all, flatten with reduce-only IOCs, quote nothing;
+3. ``TIMER_SPREAD``: recompute volatility (realized, or the external forecast) and the regime;
+4. ``TIMER_REBALANCE``: delta check (shrink / step back the growing side) and position timeout IOC;
+5. guards: no valid book or a book older than ``stale_data_ms`` -> no quotes;
+6. ladder: regime spread (+ risk widening) around a fair price shifted by inventory, L2 imbalance
+   and funding; sizes on the lot, >= min order value, cut to the position / leverage / margin room;
+   post-only prices never cross the book, bids strictly below asks, nothing outside the price band;
+   a resting order within ``quote_tolerance_bps`` of its target keeps its price (queue place).
+
+The ladder is written on every timer call (not only ``TIMER_QUOTE``), so a driver may diff after
+any call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from amm500.risk.kill_switch import kill_check, kill_fire, kill_reset, record_round_trip_fill
+from amm500.risk.manager import (
+    RiskManager,
+    max_position,
+    record_fill,
+    risk_size_mult,
+    risk_widen_bps,
+    update_flags,
+)
+from amm500.signals.orderbook import depth_stats, imbalance_shift_bps
+from amm500.signals.volatility import DEFAULT_REGIME, realized_vol, regime_of, vol_push
+from amm500.strategy import api
+from amm500.strategy.mm_state import (
+    S_ADV_BPS,
+    S_DELTA_SIDE,
+    S_INIT,
+    S_KILL_REASON,
+    S_KILLED,
+    S_LAST_TAKER_NS,
+    S_MATCHED,
+    S_N_DELTA_CHECKS_HIT,
+    S_N_KILL_IOC,
+    S_N_LIMITED,
+    S_N_STALE,
+    S_N_TIMEOUT_IOC,
+    S_PEAK_EQUITY,
+    S_REALIZED_VOL,
+    S_REGIME,
+    S_SESSION_START_EQUITY,
+    S_VOL,
+)
+from amm500.strategy.params import (
+    P_BAND_EDGE_0,
+    P_BAND_SPREAD_0,
+    P_DELTA_ENABLED,
+    P_DELTA_SIZE_MULT,
+    P_DELTA_STEP_BPS,
+    P_FUND_ENABLED,
+    P_FUND_SKEW_BPS,
+    P_FUND_THRESHOLD,
+    P_IMB_DEPTH,
+    P_IMB_ENABLED,
+    P_IMB_SKEW_BPS,
+    P_INV_SKEW_BPS,
+    P_INV_SKEW_ENABLED,
+    P_INV_SKEW_STRONG,
+    P_INV_SKEW_THRESHOLD,
+    P_KILL_ENABLED,
+    P_LEVELS,
+    P_LEVERAGE,
+    P_LOT,
+    P_MAX_DELTA,
+    P_MAX_POSITION_S,
+    P_MAX_SPREAD_BPS,
+    P_MIN_NOTIONAL,
+    P_MIN_SPREAD_BPS,
+    P_PRICE_BAND_BPS,
+    P_QUOTE_TOL_BPS,
+    P_SIZE_DECAY,
+    P_SIZE_FRACTION,
+    P_SPACING_BPS,
+    P_STALE_MS,
+    P_TICK,
+    P_TIMEOUT_ENABLED,
+    P_VOL_ENABLED,
+    P_VOL_SOURCE,
+    P_VOL_WINDOW_S,
+)
+
+_EPS = 1e-9
+
+
+# ---- pieces of the decision, each usable on its own in tests ------------------------------------
+
+
+@njit(cache=True)
+def regime_spread_bps(params: np.ndarray, state: np.ndarray) -> float:
+    """Full spread before risk widening: the regime's band, clamped to [min, max]; min when off."""
+    lo, hi = params[P_MIN_SPREAD_BPS], params[P_MAX_SPREAD_BPS]
+    if params[P_VOL_ENABLED] <= 0.0:
+        return lo
+    s = params[P_BAND_SPREAD_0 + int(state[S_REGIME])]
+    return min(max(s, lo), hi)
+
+
+@njit(cache=True)
+def recompute_vol(t_s: float, ext_vol: float, params: np.ndarray, state: np.ndarray) -> None:
+    rv = realized_vol(state, t_s, params[P_VOL_WINDOW_S])
+    state[S_REALIZED_VOL] = rv
+    vol = ext_vol if (params[P_VOL_SOURCE] > 0.0 and math.isfinite(ext_vol)) else rv
+    state[S_VOL] = vol
+    state[S_REGIME] = regime_of(vol, params, P_BAND_EDGE_0)
+
+
+@njit(cache=True)
+def inventory_shift_bps(position: float, mid: float, equity: float, params: np.ndarray) -> float:
+    """Reservation-price shift against the position: ``inventory_skew_bps`` at the threshold
+    fraction of equity, ``inventory_skew_strong_mult`` times steeper beyond it, capped at max spread."""
+    if params[P_INV_SKEW_ENABLED] <= 0.0 or equity <= 0.0 or position == 0.0:
+        return 0.0
+    x = position * mid / equity / params[P_INV_SKEW_THRESHOLD]
+    ax = abs(x)
+    mag = ax if ax <= 1.0 else 1.0 + params[P_INV_SKEW_STRONG] * (ax - 1.0)
+    shift = min(params[P_INV_SKEW_BPS] * mag, params[P_MAX_SPREAD_BPS])
+    return -shift if x > 0.0 else shift
+
+
+@njit(cache=True)
+def funding_shift_bps(funding_rate: float, position: float, mid: float, equity: float, params: np.ndarray) -> float:
+    """Lean toward the side that receives funding (short when longs pay), only while the position on
+    that side is still under the inventory skew threshold."""
+    if params[P_FUND_ENABLED] <= 0.0 or not abs(funding_rate) >= params[P_FUND_THRESHOLD] or equity <= 0.0:
+        return 0.0
+    want = -1.0 if funding_rate > 0.0 else 1.0
+    if want * position * mid / equity >= params[P_INV_SKEW_THRESHOLD]:
+        return 0.0
+    return want * params[P_FUND_SKEW_BPS]
+
+
+@njit(cache=True)
+def fair_shift_bps(view: np.ndarray, book: np.ndarray, mid: float, params: np.ndarray) -> float:
+    pos, eq = view[api.V_POSITION], view[api.V_EQUITY]
+    shift = inventory_shift_bps(pos, mid, eq, params)
+    if params[P_IMB_ENABLED] > 0.0:
+        imb = depth_stats(book, int(params[P_IMB_DEPTH]))[2]
+        shift += imbalance_shift_bps(imb, params[P_IMB_SKEW_BPS])
+    shift += funding_shift_bps(view[api.V_FUNDING_RATE], pos, mid, eq, params)
+    return shift
+
+
+@njit(cache=True)
+def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray) -> float:
+    """Size of ladder level ``k``: on the lot, at least the minimum order value."""
+    lot = params[P_LOT]
+    notional = equity * params[P_LEVERAGE] * params[P_SIZE_FRACTION] * params[P_SIZE_DECAY] ** k * mult
+    sz = math.floor(notional / px / lot + _EPS) * lot
+    if sz * px < params[P_MIN_NOTIONAL]:
+        sz = math.ceil(params[P_MIN_NOTIONAL] / px / lot - _EPS) * lot
+        if sz * px < params[P_MIN_NOTIONAL] - _EPS:  # float fuzz: one more lot
+            sz += lot
+    return sz
+
+
+@njit(cache=True)
+def _keep_resting(side: int, target: float, tol: float, orders: np.ndarray, state: np.ndarray) -> int:
+    """Row of the unmatched resting order on ``side`` nearest ``target`` within ``tol`` (-1: none)."""
+    best = -1
+    best_d = tol + _EPS
+    for i in range(orders.shape[0]):
+        if int(orders[i, api.O_SIDE]) != side or state[S_MATCHED + i] > 0.0:
+            continue
+        d = abs(orders[i, api.O_PX] - target)
+        if d <= best_d:
+            best, best_d = i, d
+    return best
+
+
+@njit(cache=True)
+def build_side(
+    side: int, fair: float, mid: float, equity: float, half_bps: float, back_bps: float, mult: float,
+    room: float, limit_px: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
+) -> int:
+    """Write one side of the ladder; returns the number of levels. ``limit_px`` is the price a quote
+    on this side must stay strictly inside of (ask for bids, bid for asks, after our own best)."""
+    q = api.Q_BIDS if side > 0 else api.Q_ASKS
+    tick = params[P_TICK]
+    lot = params[P_LOT]
+    step = params[P_SPACING_BPS] * 1e-4 * mid
+    tol = params[P_QUOTE_TOL_BPS] * 1e-4 * mid
+    band = params[P_PRICE_BAND_BPS] * 1e-4 * mid
+    n_max = min(int(params[P_LEVELS]), api.MAX_LEVELS)
+    prev = math.inf if side > 0 else -math.inf
+    cum = 0.0
+    n = 0
+    for k in range(n_max):
+        off = fair * (half_bps + back_bps) * 1e-4 + k * step
+        if side > 0:
+            px = math.floor((fair - off) / tick + _EPS) * tick
+            px = min(px, limit_px - tick, prev - tick)
+        else:
+            px = math.ceil((fair + off) / tick - _EPS) * tick
+            px = max(px, limit_px + tick, prev + tick)
+        if abs(px - mid) > band + _EPS or px <= 0.0:
+            break
+        row = _keep_resting(side, px, tol, orders, state)
+        if row >= 0:
+            kept = orders[row, api.O_PX]
+            ok = kept <= min(limit_px - tick, prev - tick) + _EPS if side > 0 else kept >= max(
+                limit_px + tick, prev + tick
+            ) - _EPS
+            if ok and abs(kept - mid) <= band + _EPS:
+                px = kept
+                state[S_MATCHED + row] = 1.0
+            else:
+                row = -1
+        sz = level_size(k, px, equity, mult, params)
+        if row >= 0:
+            rest = orders[row, api.O_SZ]
+            if rest <= sz and rest * px >= params[P_MIN_NOTIONAL]:
+                sz = rest  # a partly filled order keeps its queue place rather than being resized
+        if cum + sz > room + _EPS:
+            sz = math.floor((room - cum) / lot + _EPS) * lot
+            state[S_N_LIMITED] += 1.0
+            if sz <= 0.0 or sz * px < params[P_MIN_NOTIONAL]:
+                break
+        quotes[q, n, api.Q_PX] = px
+        quotes[q, n, api.Q_SZ] = sz
+        cum += sz
+        prev = px
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _taker(side: int, size: float, lot: float, ctrl: np.ndarray) -> bool:
+    sz = math.floor(size / lot + 0.5) * lot
+    if sz <= 0.0:
+        return False
+    ctrl[api.C_TAKER_SIDE] = side
+    ctrl[api.C_TAKER_SZ] = sz
+    return True
+
+
+@njit(cache=True)
+def _init_session(view: np.ndarray, state: np.ndarray) -> None:
+    eq = view[api.V_EQUITY]
+    start = view[api.V_START_EQUITY]
+    state[S_PEAK_EQUITY] = max(eq, start)
+    state[S_SESSION_START_EQUITY] = start if start > 0.0 else eq
+    if state[S_VOL] == 0.0:
+        state[S_VOL] = math.nan
+        state[S_REALIZED_VOL] = math.nan
+        state[S_REGIME] = DEFAULT_REGIME
+        state[S_ADV_BPS] = math.nan
+    state[S_INIT] = 1.0
+
+
+# ---- the api entry points ----------------------------------------------------------------------
+
+
+@njit(cache=True)
+def mm_on_timer(
+    now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
+    params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
+) -> None:
+    ctrl[:] = 0.0
+    t_s = now_ns * 1e-9
+    bid, ask = view[api.V_BEST_BID], view[api.V_BEST_ASK]
+    valid = bid > 0.0 and ask > bid
+    mid = 0.5 * (bid + ask) if valid else view[api.V_MID]
+    equity = view[api.V_EQUITY]
+    pos = view[api.V_POSITION]
+    if state[S_INIT] == 0.0 and equity > 0.0:
+        _init_session(view, state)
+    if valid:
+        vol_push(state, t_s, mid, params[P_VOL_WINDOW_S])
+    update_flags(t_s, mid, params, state)
+
+    just_fired = False
+    if params[P_KILL_ENABLED] > 0.0 and state[S_KILLED] == 0.0 and state[S_INIT] > 0.0:
+        reason = kill_check(equity, params, state)
+        if reason != 0:
+            kill_fire(reason, state)
+            just_fired = True
+    if timer == api.TIMER_SPREAD:
+        recompute_vol(t_s, view[api.V_EXT_VOL], params, state)
+    ctrl[api.C_VOL] = state[S_VOL]
+    ctrl[api.C_REGIME] = state[S_REGIME]
+
+    if state[S_KILLED] > 0.0:
+        ctrl[api.C_KILLED] = 1.0
+        ctrl[api.C_KILL_REASON] = state[S_KILL_REASON]
+        if just_fired or view[api.V_OPEN_ORDERS] > 0.0:
+            ctrl[api.C_CANCEL_ALL] = 1.0
+        flatten = pos != 0.0 and (just_fired or timer == api.TIMER_REBALANCE)
+        if flatten and _taker(-1 if pos > 0.0 else 1, abs(pos), params[P_LOT], ctrl):
+            state[S_N_KILL_IOC] += 1.0
+            state[S_LAST_TAKER_NS] = t_s
+        return
+
+    if timer == api.TIMER_REBALANCE:
+        state[S_DELTA_SIDE] = 0.0
+        if params[P_DELTA_ENABLED] > 0.0 and equity > 0.0 and mid > 0.0:
+            d = pos * mid / equity
+            if abs(d) > params[P_MAX_DELTA]:
+                state[S_DELTA_SIDE] = 1.0 if d > 0.0 else -1.0
+                state[S_N_DELTA_CHECKS_HIT] += 1.0
+        timed_out = (params[P_TIMEOUT_ENABLED] > 0.0 and pos != 0.0
+                     and view[api.V_POSITION_AGE_S] > params[P_MAX_POSITION_S])
+        if timed_out and _taker(-1 if pos > 0.0 else 1, abs(pos), params[P_LOT], ctrl):
+            state[S_N_TIMEOUT_IOC] += 1.0
+            state[S_LAST_TAKER_NS] = t_s
+
+    if not valid or not equity > 0.0:
+        return
+    if view[api.V_BOOK_AGE_MS] > params[P_STALE_MS]:
+        state[S_N_STALE] += 1.0
+        return
+
+    widen = risk_widen_bps(params, state)
+    spread = regime_spread_bps(params, state) + widen
+    half = 0.5 * spread
+    fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
+    size_mult = risk_size_mult(params, state)
+    bid_mult, ask_mult = size_mult, size_mult
+    bid_back, ask_back = 0.0, 0.0
+    delta_side = state[S_DELTA_SIDE]
+    if delta_side > 0.0:
+        bid_mult *= params[P_DELTA_SIZE_MULT]
+        bid_back = params[P_DELTA_STEP_BPS]
+    elif delta_side < 0.0:
+        ask_mult *= params[P_DELTA_SIZE_MULT]
+        ask_back = params[P_DELTA_STEP_BPS]
+    cap = max_position(mid, equity, params)
+    for i in range(orders.shape[0]):
+        state[S_MATCHED + i] = 0.0
+    nb = 0
+    if bid_mult > 0.0:
+        nb = build_side(1, fair, mid, equity, half, bid_back, bid_mult, cap - pos, ask, orders, params, state, quotes)
+    best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
+    na = 0
+    if ask_mult > 0.0:
+        na = build_side(-1, fair, mid, equity, half, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours),
+                        orders, params, state, quotes)
+    ctrl[api.C_N_BIDS] = nb
+    ctrl[api.C_N_ASKS] = na
+    ctrl[api.C_SPREAD_BPS] = spread
+    ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
+
+
+@njit(cache=True)
+def mm_on_fill(
+    now_ns: int, side: int, px: float, sz: float, is_maker: bool, fee: float,
+    view: np.ndarray, params: np.ndarray, state: np.ndarray,
+) -> None:
+    record_fill(now_ns * 1e-9, side, px, sz, is_maker, state)
+    record_round_trip_fill(side, px, sz, fee, state)
+
+
+# ---- Python wrapper for the live engine ----------------------------------------------------------
+
+
+class MarketMakingStrategy:
+    """Owns the arrays one strategy instance needs and calls the shared kernels from Python.
+
+    The live engine fills ``view`` / ``book`` / ``orders`` in place, calls :meth:`on_timer`, then
+    reads :meth:`bids`, :meth:`asks` and ``ctrl``; fills go through :meth:`on_fill`.
+    """
+
+    def __init__(self, params: np.ndarray) -> None:
+        from amm500.strategy import kernel
+
+        self._on_timer = kernel.on_timer
+        self._on_fill = kernel.on_fill
+        self.params = params
+        self.state = kernel.new_state()
+        self.view = api.new_view()
+        self.book = api.new_book()
+        self.orders = api.new_orders()
+        self.quotes = api.new_quotes()
+        self.ctrl = api.new_ctrl()
+        self.risk = RiskManager(params, self.state)
+
+    @classmethod
+    def from_config(cls, config: object) -> MarketMakingStrategy:
+        from amm500.config import Config
+        from amm500.strategy.params import STRATEGY_MM, build_params
+
+        assert isinstance(config, Config)
+        return cls(build_params(config, strategy=STRATEGY_MM))
+
+    def on_timer(self, now_ns: int, timer: int) -> None:
+        self._on_timer(
+            now_ns, timer, self.view, self.book, self.orders, self.params, self.state, self.quotes, self.ctrl
+        )
+
+    def on_fill(self, now_ns: int, side: int, px: float, sz: float, is_maker: bool, fee: float) -> None:
+        self._on_fill(now_ns, side, px, sz, is_maker, fee, self.view, self.params, self.state)
+
+    def bids(self) -> np.ndarray:
+        """(n, 2) array of (px, sz), best first; a copy."""
+        return self.quotes[api.Q_BIDS, : int(self.ctrl[api.C_N_BIDS])].copy()
+
+    def asks(self) -> np.ndarray:
+        return self.quotes[api.Q_ASKS, : int(self.ctrl[api.C_N_ASKS])].copy()
+
+    @property
+    def killed(self) -> bool:
+        return bool(self.state[S_KILLED])
+
+    def reset_kill_switch(self, equity: float = math.nan) -> None:
+        """Explicit reset of the latched kill switch (supervisor or operator only)."""
+        kill_reset(self.state, equity)
