@@ -1,0 +1,155 @@
+"""What "best" means: one objective metric, a direction, and hard constraints on other metrics.
+
+Ranking puts every feasible point (all constraints met) before every infeasible one; feasible points
+are ordered by the objective, infeasible ones by how far they miss. A point whose objective is not a
+finite number (no trades: Sharpe undefined) ranks after every point that has one.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from amm500.config import ConfigError
+
+#: Metrics every backtest reports (amm500.backtest.runner's ``BacktestResult.metrics``).
+KNOWN_METRICS = (
+    "sharpe",
+    "annual_roi",
+    "max_drawdown",
+    "trades_per_day",
+    "maker_ratio",
+    "net_pnl",
+    "fees",
+    "funding",
+    "fills",
+)
+
+#: Metrics where smaller is better; everything else defaults to "maximize".
+MINIMIZE_BY_DEFAULT = frozenset({"max_drawdown", "fees"})
+
+Direction = Literal["maximize", "minimize"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+
+
+def check_metric_name(name: str, flag: str) -> str:
+    if name not in KNOWN_METRICS:
+        raise ConfigError(f"{flag} {name!r}: unknown metric; allowed: {', '.join(KNOWN_METRICS)}")
+    return name
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str = "sharpe"
+    direction: Direction = "maximize"
+
+    @classmethod
+    def parse(cls, metric: str, direction: str | None = None) -> Objective:
+        check_metric_name(metric, "--objective")
+        if direction is None:
+            direction = "minimize" if metric in MINIMIZE_BY_DEFAULT else "maximize"
+        if direction not in ("maximize", "minimize"):
+            raise ConfigError(f"--direction {direction!r}: allowed: maximize, minimize")
+        return cls(metric, direction)  # type: ignore[arg-type]
+
+    def value(self, metrics: Mapping[str, Any]) -> float:
+        """The objective of one result; NaN when missing or not a finite number."""
+        v = metrics.get(self.metric)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+            return math.nan
+        return float(v)
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "maximize" else a < b
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.metric}"
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric <op> bound``, e.g. ``max_drawdown<=0.05``."""
+
+    metric: str
+    op: str
+    bound: float
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        m = _CONSTRAINT.match(text)
+        if not m:
+            raise ConfigError(f"--constraint {text!r}: expected metric<=value (operators <=, >=, <, >)")
+        metric, op, raw = m.groups()
+        check_metric_name(metric, "--constraint")
+        try:
+            bound = float(raw)
+        except ValueError:
+            raise ConfigError(f"--constraint {text!r}: {raw!r} is not a number") from None
+        return cls(metric, op, bound)
+
+    def violation(self, metrics: Mapping[str, Any]) -> float:
+        """0 when met; otherwise how far off (inf when the metric is missing or not finite)."""
+        v = metrics.get(self.metric)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
+            return math.inf
+        if _OPS[self.op](float(v), self.bound):
+            return 0.0
+        return abs(float(v) - self.bound) or 1e-12  # strict ops fail at equality by a hair
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+
+def total_violation(constraints: Iterable[Constraint], metrics: Mapping[str, Any]) -> float:
+    return sum(c.violation(metrics) for c in constraints)
+
+
+def rank_key(objective: Objective, constraints: Sequence[Constraint]) -> Callable[[Mapping[str, Any]], tuple]:
+    """Sort key over result rows (metrics flattened into the row): best first."""
+
+    def key(row: Mapping[str, Any]) -> tuple:
+        if row.get("status", "ok") != "ok":
+            return (3, 0.0, 0.0)
+        viol = total_violation(constraints, row)
+        value = objective.value(row)
+        signed = -value if objective.direction == "maximize" else value
+        if viol > 0:
+            return (2, viol, 0.0 if math.isnan(signed) else signed)
+        if math.isnan(value):
+            return (1, 0.0, 0.0)
+        return (0, 0.0, signed)
+
+    return key
+
+
+def rank(
+    rows: Iterable[Mapping[str, Any]], objective: Objective, constraints: Sequence[Constraint]
+) -> list[dict[str, Any]]:
+    """Rows sorted best first, each with ``rank`` (1 = best) and ``feasible`` columns added."""
+    key = rank_key(objective, constraints)
+    out = []
+    for i, row in enumerate(sorted(rows, key=key), start=1):
+        r = dict(row)
+        r["rank"] = i
+        r["feasible"] = bool(key(row)[0] == 0)
+        out.append(r)
+    return out
+
+
+def best(
+    rows: Iterable[Mapping[str, Any]], objective: Objective, constraints: Sequence[Constraint]
+) -> dict[str, Any] | None:
+    """The best feasible row with a finite objective, or None when there is none."""
+    ranked = rank(rows, objective, constraints)
+    return ranked[0] if ranked and ranked[0]["feasible"] else None
