@@ -1,0 +1,107 @@
+"""``amm500 data import`` and ``amm500 data info``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from amm500.cli.app import console, data_app, err_console, fail
+from amm500.data.schema import DataError
+
+SOURCE_NAMES = ("hyperliquid-archive", "hyperliquid-ws", "hyperliquid-rest", "l2-csv", "trades-csv", "candles",
+                "funding")
+
+
+@data_app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="Input files of one source (merged and sorted).")],
+    source: Annotated[str, typer.Option("--source", help=f"Input format: {', '.join(SOURCE_NAMES)}.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Data directory (created; existing days are merged).")],
+    symbol: Annotated[str | None, typer.Option(help="Coin (default: from the data or the file name).")] = None,
+    tick_size: Annotated[float | None, typer.Option(help="Price tick (default: inferred from the prices).")] = None,
+    sz_decimals: Annotated[int | None, typer.Option(help="Size decimals (default: inferred from sizes).")] = None,
+    keep_history: Annotated[bool, typer.Option(
+        help="Keep trades executed before the recording started (the history replayed on subscribe).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
+) -> None:
+    """Convert files of one source into the canonical tables under OUT (see docs/data.md, "Loaders")."""
+    if source not in SOURCE_NAMES:
+        raise fail(f"--source {source!r} is not supported; expected one of {', '.join(SOURCE_NAMES)}")
+    if tick_size is not None and not tick_size > 0:
+        raise fail(f"--tick-size must be > 0 (got {tick_size})")
+    if sz_decimals is not None and not 0 <= sz_decimals <= 8:
+        raise fail(f"--sz-decimals must be in 0..8 (got {sz_decimals})")
+    for p in paths:
+        if not p.is_file():
+            raise fail(f"{p}: no such file")
+    from amm500.data.loaders import load
+    from amm500.data.loaders.dataset import write_import
+
+    total = sum(p.stat().st_size for p in paths)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                        console=err_console, transient=True, disable=as_json)
+    try:
+        with progress:
+            task = progress.add_task(f"reading {len(paths)} file(s)", total=total)
+            loaded = load(source, paths, lambda n: progress.advance(task, n), keep_history=keep_history,
+                          symbol=symbol)
+            progress.update(task, description="writing", completed=total)
+            written = write_import(out, loaded, paths, tick_size=tick_size, sz_decimals=sz_decimals, symbol=symbol)
+    except DataError as exc:
+        raise fail(str(exc)) from None
+    summary = loaded.summary()
+    summary["written"] = [str(p) for p in written]
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    _print_import(summary, out)
+
+
+def _print_import(summary: dict, out: Path) -> None:
+    table = Table(title=f"import ({summary['source']})", title_justify="left")
+    for col in ("file", "lines", "records", "ignored", "bad lines"):
+        table.add_column(col, justify="left" if col in ("file", "ignored") else "right")
+    for f in summary["files"]:
+        ignored = ", ".join(f"{k}: {v}" for k, v in f["ignored"].items()) or "-"
+        table.add_row(Path(f["path"]).name, str(f["lines"]), str(f["records"]), ignored,
+                      f"[red]{f['bad']}[/]" if f["bad"] else "0")
+    console.print(table)
+    for f in summary["files"]:
+        if f["bad"]:
+            lines = "; ".join(f"line {e['line']}: {e['reason']}" for e in f["bad_examples"])
+            console.print(f"[yellow]{Path(f['path']).name}: {f['bad']} bad line(s) skipped[/] (first: {lines})",
+                          highlight=False)
+    ev = summary["events"]
+    extra = {k: v for k, v in summary.items() if isinstance(v, int) and k != "bars"}
+    console.print(f"events: {ev['book']} book, {ev['trade']} trade, {ev['clear']} clear, {ev['funding']} funding; "
+                  f"bars: {summary['bars']}", highlight=False)
+    if extra:
+        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in extra.items()), highlight=False)
+    console.print(f"[green]wrote[/] {len(summary['written'])} file(s) under {out}", highlight=False)
+
+
+@data_app.command("info")
+def info(
+    directory: Annotated[Path, typer.Argument(help="Canonical data directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    gap: Annotated[float, typer.Option(help="Report intra-day gaps in the event stream longer than this (seconds).")]
+    = 60.0,
+) -> None:
+    """Days, event counts, price range, time span, gaps, bars and funding of a data directory."""
+    if not gap > 0:
+        raise fail(f"--gap must be > 0 seconds (got {gap})")
+    from amm500.data.info import dataset_info, render_info
+
+    try:
+        report = dataset_info(directory, gap_s=gap)
+    except DataError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    render_info(report, console)
