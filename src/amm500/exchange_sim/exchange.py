@@ -253,6 +253,7 @@ class Exchange:
         Returns the size executed against users' orders (the feed reports the rest itself).
         """
         user_sz = 0.0
+        done: dict[int, Order] = {}
         for m in matches:
             buyer = seller = MARKET_ADDRESS
             involved = False
@@ -261,6 +262,8 @@ class Exchange:
                     continue
                 involved = True
                 self._fill(asset, order, m.px, m.sz, crossed, t_ms)
+                if order.sz <= EPS:
+                    done[order.oid] = order
                 if order.side == BUY:
                     buyer = order.user
                 else:
@@ -270,6 +273,8 @@ class Exchange:
                 self._candle(asset, t_ms, m.px, m.sz)
             if m.maker.user is not None:
                 user_sz += m.sz
+        for order in done.values():
+            self._set_status(order, "filled", t_ms)
         return user_sz
 
     def _fill(self, asset: int, order: Order, px: float, sz: float, crossed: bool, t_ms: int) -> None:
@@ -295,8 +300,6 @@ class Exchange:
         account.fills.append(fill)
         self.outbox.append(("userFills", account.address, [fill]))
         self.outbox.append(("user", account.address, {"fills": [fill]}))
-        if order.sz <= EPS:
-            self._set_status(order, "filled", t_ms)
 
     def _set_status(self, order: Order, status: str, t_ms: int) -> None:
         assert order.user is not None

@@ -20,7 +20,7 @@ SELL = -1
 EPS = 1e-12
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not field equality: two identical orders are still two queue entries
 class Order:
     oid: int
     user: str | None  # None: background liquidity from the market feed
@@ -170,6 +170,8 @@ class OrderBook:
                         self.by_oid.pop(maker.oid, None)
             if not queue:
                 del levels[px]
+        if taker is not None:
+            taker.sz = remaining
         return matches, cancelled
 
     def uncross(self) -> list[Match]:
