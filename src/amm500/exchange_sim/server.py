@@ -43,7 +43,7 @@ def _sub_key(sub: dict[str, Any]) -> tuple[str, str]:
     return kind, value.lower() if keys and keys[0] == "user" else value
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: kept in a set
 class _Client:
     ws: web.WebSocketResponse
     subs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
