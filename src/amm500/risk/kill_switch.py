@@ -30,6 +30,7 @@ from amm500.strategy.mm_state import (
     S_PEAK_EQUITY,
     S_POS,
     S_REALIZED_PNL,
+    S_REBASE,
     S_SESSION_START_EQUITY,
     S_TRIP_PNL,
 )
@@ -121,6 +122,7 @@ def kill_reset(state: np.ndarray, equity: float) -> None:
         state[S_SESSION_START_EQUITY] = equity
     else:
         state[S_INIT] = 0.0
+        state[S_REBASE] = 1.0
 
 
 class KillSwitchManager:

@@ -55,6 +55,7 @@ from amm500.strategy.mm_state import (
     S_N_TIMEOUT_IOC,
     S_PEAK_EQUITY,
     S_REALIZED_VOL,
+    S_REBASE,
     S_REGIME,
     S_SESSION_START_EQUITY,
     S_VOL,
@@ -255,8 +256,13 @@ def _taker(side: int, size: float, lot: float, ctrl: np.ndarray) -> bool:
 def _init_session(view: np.ndarray, state: np.ndarray) -> None:
     eq = view[api.V_EQUITY]
     start = view[api.V_START_EQUITY]
-    state[S_PEAK_EQUITY] = max(eq, start)
-    state[S_SESSION_START_EQUITY] = start if start > 0.0 else eq
+    if state[S_REBASE] > 0.0:  # after an explicit kill-switch reset: a new session starts here
+        state[S_PEAK_EQUITY] = eq
+        state[S_SESSION_START_EQUITY] = eq
+        state[S_REBASE] = 0.0
+    else:
+        state[S_PEAK_EQUITY] = max(eq, start)
+        state[S_SESSION_START_EQUITY] = start if start > 0.0 else eq
     if state[S_VOL] == 0.0:
         state[S_VOL] = math.nan
         state[S_REALIZED_VOL] = math.nan

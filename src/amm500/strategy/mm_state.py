@@ -48,7 +48,7 @@ S_REALIZED_PNL = 31
 S_LAST_TAKER_NS = 32  # epoch seconds of the last IOC we asked for (float seconds)
 S_N_STALE = 33  # quote calls suppressed by the stale-data guard
 S_N_LIMITED = 34  # quote calls where a position/notional/leverage/margin limit cut the ladder
-S_N_PARAMS_HASH = 35  # reserved
+S_REBASE = 35  # 1 after a kill-switch reset without an equity: the next call re-bases the session
 
 # ---- ring buffers ------------------------------------------------------------------------------
 VOL_CAP = 1024  # mid samples (t_s, log mid)
