@@ -35,7 +35,7 @@ class Faults:
     stall_s: float = 0.0
     stall_every: float = 30.0
     seed: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
