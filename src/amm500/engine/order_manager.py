@@ -1,0 +1,581 @@
+"""OrderManager: desired ladder -> the fewest exchange actions, and every order's life by cloid.
+
+Each requote rounds the strategy's ladder onto the venue grid (bids down, asks up: never more
+aggressive than asked), diffs it against our live orders with the shared jitted kernel
+(:func:`amm500.engine.order_diff.diff_ladder`: orders within tolerance are kept and keep their queue
+place), pairs each cancel with a placement on the same side into one ``batchModify`` entry, and
+batches what is left (cancels first, to free margin, then modifies and new orders, each batch at
+most ``execution.max_batch_size`` long).
+
+Safety rules, all enforced here because this is the last code before the exchange:
+
+* **Position limit.** On each side, position + every order that could still fill (kept, pending,
+  cancel in flight, the old leg of a modify) + the new orders stays within ``max_position``. New
+  orders are cut from the outermost level inwards until it fits.
+* **Unknown orders are cancelled.** Reconciliation (at start and after every reconnect) reads open
+  orders and the position from the exchange; an open order we did not place is cancelled.
+* **Request budgets.** Every request waits for IP weight (1200/min); placements stop when the
+  address budget (mirrored from ``userRateLimit``) runs out, cancels do not.
+* **Dead-man's switch.** ``scheduleCancel`` is re-armed every third of ``dead_man_switch_s``. The
+  exchange refuses it below $1M lifetime volume: that is logged once and the supervisor is relied on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from amm500.engine import order_diff as od
+from amm500.strategy import api
+from amm500.venues import OrderVenue
+from amm500.venues.hyperliquid import messages as m
+from amm500.venues.hyperliquid.errors import ExchangeError, RateLimited, TransportError
+from amm500.venues.hyperliquid.rounding import Rounding, round_price, round_size
+from amm500.venues.hyperliquid.signing import (
+    OrderSpec,
+    batch_modify_action,
+    cancel_action,
+    cancel_by_cloid_action,
+    order_action,
+    schedule_cancel_action,
+)
+
+log = logging.getLogger(__name__)
+_EPS = 1e-12
+
+
+class OrderState(IntEnum):
+    PENDING = 0  # sent, no answer yet
+    RESTING = 1
+    PARTIAL = 2  # resting, partly filled
+    FILLED = 3
+    CANCELLED = 4
+    REJECTED = 5
+
+
+TERMINAL = frozenset({OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED})
+
+
+@dataclass(slots=True)
+class TrackedOrder:
+    cloid: str
+    side: int  # +1 bid, -1 ask
+    px: float
+    sz: float  # original size
+    state: OrderState = OrderState.PENDING
+    oid: int | None = None
+    filled: float = 0.0
+    created_ns: int = 0
+    cancel_sent: bool = False  # a cancel (or the old leg of a modify) is in flight or unresolved
+    error: str | None = None
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.sz - self.filled)
+
+    @property
+    def live(self) -> bool:
+        return self.state not in TERMINAL
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one requote will send. ``modifies``: (old cloid, new order)."""
+
+    cancels: list[str] = field(default_factory=list)
+    modifies: list[tuple[str, OrderSpec]] = field(default_factory=list)
+    places: list[OrderSpec] = field(default_factory=list)
+    kept: int = 0
+    trimmed: float = 0.0  # size removed by the position limit
+
+    @property
+    def empty(self) -> bool:
+        return not (self.cancels or self.modifies or self.places)
+
+
+@dataclass(slots=True)
+class Request:
+    kind: str  # cancel | modify | order | scheduleCancel
+    action: dict[str, Any]
+    cloids: list[str]
+
+
+def _terminal_from_status(status: str) -> OrderState | None:
+    if status == "filled":
+        return OrderState.FILLED
+    if status == "open" or status == "triggered":
+        return None
+    if status == "rejected" or status.endswith("Rejected"):
+        return OrderState.REJECTED
+    return OrderState.CANCELLED  # canceled, scheduledCancel, marginCanceled, ...Canceled
+
+
+class OrderManager:
+    def __init__(
+        self,
+        venue: OrderVenue,
+        *,
+        max_position: float,
+        max_batch_size: int = 40,
+        tol_bps: float = 0.5,
+        size_tol: float = 0.1,
+        min_notional: float = 10.0,
+        post_only: bool = True,
+        dead_man_s: float = 30.0,
+        clock_ns: Callable[[], int] = time.time_ns,
+        on_tracked: Callable[[TrackedOrder], None] | None = None,
+    ) -> None:
+        if venue.asset is None:
+            raise ValueError("the venue must be started (meta read) before an OrderManager is built")
+        self.venue = venue
+        self.asset = venue.asset
+        self.max_position = max_position
+        self.max_batch_size = max_batch_size
+        self.tol_bps = tol_bps
+        self.size_tol = size_tol
+        self.min_notional = min_notional
+        self.tif = "Alo" if post_only else "Gtc"
+        self.dead_man_s = dead_man_s
+        self.clock_ns = clock_ns
+        self.on_tracked = on_tracked
+        self.orders: dict[str, TrackedOrder] = {}
+        self.by_oid: dict[int, str] = {}
+        self.position = 0.0
+        self.dead_man_available = True
+        self.dead_man_armed_until_ms = 0
+        self.needs_reconcile = True
+        self.unknown_cancelled = 0
+        self.rejects: dict[str, int] = {}
+        self._seen_tids: set[int] = set()
+        self._lock = asyncio.Lock()
+        self._cloid_prefix = os.urandom(8).hex()
+        self._cloid_seq = 0
+        self._rows = api.new_orders()
+        self._row_cloid: list[str] = []
+        self._actions = od.new_actions()
+        self._work = od.new_work()
+        self._budget_warned = False
+
+    # ---- identity ---------------------------------------------------------------------------------
+
+    def new_cloid(self) -> str:
+        """128-bit client order ids: a random per-process prefix + a sequence number (never reused)."""
+        self._cloid_seq += 1
+        return f"0x{self._cloid_prefix}{self._cloid_seq:016x}"
+
+    def live_orders(self) -> list[TrackedOrder]:
+        return [o for o in self.orders.values() if o.live]
+
+    def exposure(self, side: int) -> float:
+        """Size on ``side`` that could still fill: every live order, including those being cancelled."""
+        return sum(o.remaining for o in self.orders.values() if o.live and o.side == side)
+
+    # ---- planning (synchronous, the hot path) ---------------------------------------------------------
+
+    def _round_ladder(self, quotes: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """The ladder on the venue grid; levels below the lot or the minimum notional are dropped."""
+        out = np.zeros_like(quotes)
+        counts = []
+        szd = self.asset.sz_decimals
+        for q, n_key, mode in ((api.Q_BIDS, api.C_N_BIDS, Rounding.DOWN), (api.Q_ASKS, api.C_N_ASKS, Rounding.UP)):
+            n = 0
+            for i in range(min(int(ctrl[n_key]), quotes.shape[1])):
+                px, sz = float(quotes[q, i, api.Q_PX]), float(quotes[q, i, api.Q_SZ])
+                if not (px > 0 and sz > 0):
+                    continue
+                rpx = round_price(px, szd, mode)
+                rsz = round_size(sz, szd)
+                if rsz <= 0 or rpx * rsz < self.min_notional:
+                    continue
+                out[q, n, api.Q_PX] = rpx
+                out[q, n, api.Q_SZ] = rsz
+                n += 1
+            counts.append(n)
+        return out, counts[0], counts[1]
+
+    def _fill_rows(self) -> None:
+        """Our live orders (not being cancelled) into the kernel's ``orders`` array."""
+        rows = self._rows
+        rows[:] = 0.0
+        self._row_cloid.clear()
+        now = self.clock_ns()
+        for o in self.orders.values():
+            if not o.live or o.cancel_sent:
+                continue
+            r = len(self._row_cloid)
+            if r >= rows.shape[0]:
+                break
+            rows[r, api.O_SIDE] = o.side
+            rows[r, api.O_PX] = o.px
+            rows[r, api.O_SZ] = o.remaining
+            rows[r, api.O_AGE_S] = (now - o.created_ns) / 1e9
+            self._row_cloid.append(o.cloid)
+
+    def plan(self, quotes: np.ndarray, ctrl: np.ndarray) -> Plan:
+        """Turn the desired ladder into a :class:`Plan` (nothing is sent)."""
+        if ctrl[api.C_CANCEL_ALL] or ctrl[api.C_KILLED]:
+            return Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent])
+        ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
+        self._fill_rows()
+        n = od.diff_ladder(ladder, n_bids, n_asks, self._rows, self.tol_bps, self.size_tol, self._actions, self._work)
+        cancels: dict[int, list[str]] = {1: [], -1: []}
+        places: dict[int, list[tuple[float, float]]] = {1: [], -1: []}
+        for k in range(n):
+            a = self._actions[k]
+            if a[od.A_KIND] == od.ACT_CANCEL:
+                cloid = self._row_cloid[int(a[od.A_ROW])]
+                cancels[self.orders[cloid].side].append(cloid)
+            else:
+                places[int(a[od.A_SIDE])].append((float(a[od.A_PX]), float(a[od.A_SZ])))
+        plan = Plan(kept=len(self._row_cloid) - len(cancels[1]) - len(cancels[-1]))
+        for side in (1, -1):
+            self._plan_side(side, cancels[side], places[side], plan)
+        return plan
+
+    def _plan_side(self, side: int, cancels: list[str], places: list[tuple[float, float]], plan: Plan) -> None:
+        n_mod = min(len(cancels), len(places))
+        # Room under the position limit. Plain cancels are awaited before anything new is sent (and
+        # :meth:`execute` re-checks after they answer), so their size is freed here; the old leg of a
+        # modify is not: it can fill before the exchange applies the modify.
+        freed = sum(self.orders[c].remaining for c in cancels[n_mod:])
+        room = self.max_position - side * self.position - self.exposure(side) + freed
+        for k, (px, sz) in enumerate(places):
+            spec = self._fit(side, px, sz, room)
+            if spec is None:
+                plan.trimmed += sz
+                if k < n_mod:
+                    plan.cancels.append(cancels[k])
+                continue
+            plan.trimmed += sz - spec.sz
+            room -= spec.sz
+            if k < n_mod:
+                plan.modifies.append((cancels[k], spec))
+            else:
+                plan.places.append(spec)
+        plan.cancels.extend(cancels[n_mod:])
+
+    def _fit(self, side: int, px: float, sz: float, room: float) -> OrderSpec | None:
+        """An order of at most ``room`` size (on the lot grid, above the minimum notional), or None."""
+        take = sz if sz <= room + _EPS else round_size(max(0.0, room), self.asset.sz_decimals)
+        if take <= 0 or take * px < self.min_notional:
+            return None
+        return OrderSpec(self.asset.asset, side > 0, px, take, self.tif, False, self.new_cloid())
+
+    def _refit(self, plan: Plan) -> Plan:
+        """After the cancels answered: cut modifies/new orders to the room that is really left."""
+        out = Plan(kept=plan.kept, trimmed=plan.trimmed)
+        room = {s: self.max_position - s * self.position - self.exposure(s) for s in (1, -1)}
+        for old, spec in plan.modifies:
+            side = 1 if spec.is_buy else -1
+            fitted = self._fit(side, spec.px, spec.sz, room[side])
+            if fitted is None:
+                out.cancels.append(old)
+                continue
+            room[side] -= fitted.sz
+            out.modifies.append((old, fitted))
+        for spec in plan.places:
+            side = 1 if spec.is_buy else -1
+            fitted = self._fit(side, spec.px, spec.sz, room[side])
+            if fitted is not None:
+                room[side] -= fitted.sz
+                out.places.append(fitted)
+        return out
+
+    def requests(self, plan: Plan) -> list[Request]:
+        """The plan as actions, each batch at most ``max_batch_size`` items (cancels first)."""
+        out: list[Request] = []
+        b = self.max_batch_size
+        asset = self.asset.asset
+        for i in range(0, len(plan.cancels), b):
+            chunk = plan.cancels[i : i + b]
+            out.append(Request("cancel", cancel_by_cloid_action([(asset, c) for c in chunk]), chunk))
+        for i in range(0, len(plan.modifies), b):
+            mods = plan.modifies[i : i + b]
+            action = batch_modify_action([(old, spec) for old, spec in mods])
+            out.append(Request("modify", action, [old for old, _ in mods]))
+        for i in range(0, len(plan.places), b):
+            specs = plan.places[i : i + b]
+            out.append(Request("order", order_action(specs), [s.cloid or "" for s in specs]))
+        return out
+
+    # ---- execution ------------------------------------------------------------------------------------
+
+    def _track(self, spec: OrderSpec) -> TrackedOrder:
+        assert spec.cloid is not None
+        t = TrackedOrder(spec.cloid, 1 if spec.is_buy else -1, spec.px, spec.sz, created_ns=self.clock_ns())
+        self.orders[spec.cloid] = t
+        return t
+
+    def _set_state(self, t: TrackedOrder, state: OrderState, error: str | None = None) -> None:
+        t.state = state
+        if error is not None:
+            t.error = error
+            key = error.split(" asset=")[0][:60]
+            self.rejects[key] = self.rejects.get(key, 0) + 1
+        if self.on_tracked is not None:
+            self.on_tracked(t)
+
+    def _apply_place_status(self, t: TrackedOrder, st: m.OrderStatus) -> None:
+        if st.kind == "resting" and st.oid is not None:
+            t.oid = st.oid
+            self.by_oid[st.oid] = t.cloid
+            if t.state is OrderState.PENDING:
+                self._set_state(t, OrderState.RESTING)
+        elif st.kind == "filled" and st.oid is not None:
+            t.oid = st.oid
+            self.by_oid[st.oid] = t.cloid
+            # the fill itself (size, position) arrives on the userFills stream
+            if st.total_sz + _EPS < t.sz and t.state is OrderState.PENDING:
+                self._set_state(t, OrderState.PARTIAL)
+        elif st.kind == "error":
+            self._set_state(t, OrderState.REJECTED, st.error)
+        elif st.kind == "waiting" and t.state is OrderState.PENDING:
+            self._set_state(t, OrderState.RESTING)
+
+    async def _send(self, req: Request) -> None:
+        n = len(req.cloids)
+        try:
+            statuses = await self.venue.act(req.action, n)
+        except RateLimited as exc:
+            log.warning("%s batch of %d refused by the rate limit: %s", req.kind, n, exc)
+            self._undo(req, str(exc))
+            return
+        except (TransportError, ExchangeError) as exc:
+            # Outcome unknown (timeout) or refused as a whole: reconcile from the exchange's truth.
+            log.warning("%s batch of %d failed (%s): reconciling", req.kind, n, exc)
+            self.needs_reconcile = True
+            if isinstance(exc, ExchangeError):
+                self._undo(req, str(exc))
+            return
+        if req.kind == "cancel":
+            for cloid, st in zip(req.cloids, statuses, strict=True):
+                t = self.orders.get(cloid)
+                if t is None:
+                    continue
+                if st.kind == "success":
+                    self._set_state(t, OrderState.CANCELLED)
+                # else: already filled or cancelled; keep counting its exposure until an update says which
+        elif req.kind == "order":
+            for cloid, st in zip(req.cloids, statuses, strict=True):
+                self._apply_place_status(self.orders[cloid], st)
+        else:  # modify: the old leg is gone on success; the new leg is a new order
+            for (old, spec), st in zip(self._modify_specs(req), statuses, strict=True):
+                new = self.orders[spec.cloid or ""]
+                old_t = self.orders.get(old)
+                if st.kind == "error":
+                    self._set_state(new, OrderState.REJECTED, st.error)
+                    continue  # the old leg stays "cancel_sent": its fate comes by orderUpdates/reconcile
+                if old_t is not None and old_t.live:
+                    self._set_state(old_t, OrderState.CANCELLED)
+                self._apply_place_status(new, st)
+
+    def _modify_specs(self, req: Request) -> list[tuple[str, OrderSpec]]:
+        out = []
+        for old, mod in zip(req.cloids, req.action["modifies"], strict=True):
+            w = mod["order"]
+            out.append((old, OrderSpec(w["a"], w["b"], float(w["p"]), float(w["s"]), self.tif, w["r"], w.get("c"))))
+        return out
+
+    def _undo(self, req: Request, error: str) -> None:
+        """The request was refused as a whole: new orders were not placed, cancels did not happen."""
+        if req.kind == "cancel":
+            for cloid in req.cloids:
+                t = self.orders.get(cloid)
+                if t is not None and t.live:
+                    t.cancel_sent = False
+            return
+        if req.kind == "modify":
+            for old, spec in self._modify_specs(req):
+                t = self.orders.get(old)
+                if t is not None and t.live:
+                    t.cancel_sent = False
+                self._set_state(self.orders[spec.cloid or ""], OrderState.REJECTED, error)
+            return
+        for cloid in req.cloids:
+            self._set_state(self.orders[cloid], OrderState.REJECTED, error)
+
+    async def execute(self, plan: Plan) -> None:
+        """Send a plan: cancels first (awaited, to free margin and room), then modifies and new orders."""
+        if plan.empty:
+            return
+        async with self._lock:
+            budget = self.venue_budget()
+            if budget is not None and budget.remaining < len(plan.modifies) + len(plan.places):
+                if not self._budget_warned:
+                    log.warning("address request budget nearly spent (%d left): only cancelling", budget.remaining)
+                    self._budget_warned = True
+                plan = Plan(cancels=plan.cancels + [old for old, _ in plan.modifies])
+            first = Plan(cancels=plan.cancels)
+            for c in first.cancels:
+                self.orders[c].cancel_sent = True
+            if first.cancels:
+                await asyncio.gather(*(self._send(r) for r in self.requests(first)))
+            second = self._refit(Plan(modifies=plan.modifies, places=plan.places))
+            for c in second.cancels:  # modifies that no longer fit: just cancel the old leg
+                self.orders[c].cancel_sent = True
+            for old, spec in second.modifies:
+                self.orders[old].cancel_sent = True
+                self._track(spec)
+            for spec in second.places:
+                self._track(spec)
+            reqs = self.requests(second)
+            if reqs:
+                await asyncio.gather(*(self._send(r) for r in reqs))
+
+    def venue_budget(self) -> Any:
+        return getattr(self.venue, "address_budget", None)
+
+    async def requote(self, quotes: np.ndarray, ctrl: np.ndarray) -> Plan:
+        plan = self.plan(quotes, ctrl)
+        await self.execute(plan)
+        return plan
+
+    async def cancel_all(self) -> None:
+        await self.execute(Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent]))
+
+    # ---- exchange events ------------------------------------------------------------------------------
+
+    def _find(self, oid: int, cloid: str | None) -> TrackedOrder | None:
+        key = cloid if cloid is not None and cloid in self.orders else self.by_oid.get(oid)
+        return self.orders.get(key) if key is not None else None
+
+    def on_order_updates(self, updates: list[m.OrderUpdate]) -> None:
+        for u in updates:
+            o = u.order
+            t = self._find(o.oid, o.cloid)
+            if t is None:
+                if _terminal_from_status(u.status) is None:
+                    log.warning("order update for an order we did not place (oid %d): will cancel it", o.oid)
+                    self.needs_reconcile = True
+                continue
+            if t.oid is None:
+                t.oid = o.oid
+                self.by_oid[o.oid] = t.cloid
+            final = _terminal_from_status(u.status)
+            if final is not None:
+                if final is OrderState.FILLED:
+                    t.filled = t.sz
+                self._set_state(t, final, u.status if final is OrderState.REJECTED else None)
+            elif t.state is OrderState.PENDING:
+                self._set_state(t, OrderState.PARTIAL if o.sz + _EPS < o.orig_sz else OrderState.RESTING)
+
+    def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
+        """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set)."""
+        for f in fills:
+            if f.tid in self._seen_tids:
+                continue
+            self._seen_tids.add(f.tid)
+            if is_snapshot or f.coin != self.asset.name:
+                continue
+            self.position += f.side * f.sz
+            t = self._find(f.oid, f.cloid)
+            if t is None:
+                continue
+            t.filled = min(t.sz, t.filled + f.sz)
+            if t.remaining <= _EPS:
+                self._set_state(t, OrderState.FILLED)
+            elif t.live:
+                self._set_state(t, OrderState.PARTIAL)
+
+    def on_user_event(self, event: m.UserEvent) -> None:
+        for _coin, oid in event.non_user_cancels:
+            t = self._find(oid, None)
+            if t is not None and t.live:
+                self._set_state(t, OrderState.CANCELLED)
+        if event.liquidation:
+            log.error("liquidation event received: reconciling position")
+            self.needs_reconcile = True
+
+    # ---- reconciliation ----------------------------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """Adopt the exchange's open orders and position; cancel open orders we do not know. Returns that count."""
+        async with self._lock:
+            opens = await self.venue.open_orders()
+            pos = await self.venue.position()
+            self.position = pos.szi
+            seen: set[str] = set()
+            unknown: list[m.OpenOrder] = []
+            for o in opens:
+                t = self._find(o.oid, o.cloid)
+                if t is None:
+                    unknown.append(o)
+                    continue
+                seen.add(t.cloid)
+                t.oid = o.oid
+                self.by_oid[o.oid] = t.cloid
+                t.filled = max(0.0, t.sz - o.sz)
+                if t.state is OrderState.PENDING or not t.live:
+                    self._set_state(t, OrderState.PARTIAL if t.filled > _EPS else OrderState.RESTING)
+            for t in self.live_orders():
+                if t.cloid not in seen:
+                    self._set_state(t, OrderState.CANCELLED)  # not open any more; fills come by stream
+            self.needs_reconcile = False
+            if unknown:
+                log.warning("cancelling %d open order(s) this process did not place", len(unknown))
+                asset = self.asset.asset
+                for i in range(0, len(unknown), self.max_batch_size):
+                    chunk = unknown[i : i + self.max_batch_size]
+                    try:
+                        await self.venue.act(cancel_action([(asset, o.oid) for o in chunk]), len(chunk))
+                    except (TransportError, ExchangeError) as exc:
+                        log.warning("cancelling unknown orders failed (%s): will retry", exc)
+                        self.needs_reconcile = True
+                self.unknown_cancelled += len(unknown)
+            return len(unknown)
+
+    # ---- dead-man's switch and budgets ------------------------------------------------------------
+
+    async def arm_dead_man(self) -> bool:
+        """(Re-)arm ``scheduleCancel`` at now + dead_man_s; False (logged once) when the exchange refuses."""
+        if not self.dead_man_available:
+            return False
+        when = self.clock_ns() // 1_000_000 + int(self.dead_man_s * 1000)
+        try:
+            (st,) = await self.venue.act(schedule_cancel_action(when), 1)
+        except (TransportError, RateLimited) as exc:
+            log.warning("arming the dead-man's switch failed (%s): will retry", exc)
+            return False
+        if st.kind == "error":
+            text = st.error or ""
+            if "volume" in text.lower() or "too many" in text.lower():
+                self.dead_man_available = False
+                log.warning(
+                    "dead-man's switch unavailable: the exchange says %r. Relying on the supervisor's kill switch.",
+                    text,
+                )
+            else:
+                log.warning("scheduleCancel refused: %s", text)
+            return False
+        self.dead_man_armed_until_ms = when
+        return True
+
+    async def disarm_dead_man(self) -> None:
+        if self.dead_man_available and self.dead_man_armed_until_ms:
+            with contextlib.suppress(TransportError, ExchangeError):
+                await self.venue.act(schedule_cancel_action(None), 1)
+            self.dead_man_armed_until_ms = 0
+
+    async def maintain(self, rate_limit_every_s: float = 60.0) -> None:
+        """Forever: re-arm the dead-man's switch, refresh the address budget, reconcile when flagged."""
+        last_rl = 0.0
+        while True:
+            now = time.monotonic()
+            if now - last_rl >= rate_limit_every_s:
+                with contextlib.suppress(TransportError, ExchangeError):
+                    await self.venue.refresh_rate_limit()
+                    last_rl = now
+            if self.needs_reconcile:
+                with contextlib.suppress(TransportError, ExchangeError):
+                    await self.reconcile()
+            await self.arm_dead_man()
+            await asyncio.sleep(max(0.5, min(self.dead_man_s / 3, 5.0)))
