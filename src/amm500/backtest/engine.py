@@ -1,0 +1,1079 @@
+"""The tick-level backtest kernel: matching engine, latency, account and strategy calls in one loop.
+
+One ``@njit`` function, :func:`run_segment`, walks a day of canonical events with five clocks merged
+in time order (ties in this order):
+
+1. the *exchange* cursor: each event updates the exchange book at ``ts`` and may fill our resting
+   orders (queue model, trades through our price, the book crossing our price);
+2. order requests arriving at the exchange (sent + order/cancel latency): post-only checks, tick /
+   lot / $10 / margin / reduce-only rules, IOC walking the book;
+3. responses arriving back at the strategy (+ response latency): acks, rejects, fills;
+4. the *local* cursor: the same events reach the strategy's book at ``local_ts + feed_latency``;
+5. the strategy's timers (quote, rebalance, spread), in local time.
+
+The strategy therefore never sees an event before its ``local_ts``, and an order cannot fill before
+it reaches the exchange. The account is kept twice: the exchange's truth (fees, funding, margin,
+liquidation, metrics) and the strategy's view, which only changes when a response arrives.
+
+All state lives in arrays described in :mod:`amm500.backtest.layout`; the kernel returns when the
+next thing to process is later than ``t_stop`` (the day's last event) or a log buffer is nearly full,
+so Python can load the next day or grow the buffer and call again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from amm500.backtest import latency, queue
+from amm500.backtest.book import (
+    BI_BEST_ASK,
+    BI_BEST_BID,
+    EXCH,
+    LOCAL,
+    N_LEVELS,
+    S_ASK,
+    S_BID,
+    clear_side,
+    fill_top,
+    set_level,
+)
+from amm500.backtest.layout import (
+    A_AVG,
+    A_CASH,
+    A_EXT_VOL,
+    A_FEES,
+    A_FUNDING,
+    A_KILL_REASON,
+    A_L_AVG,
+    A_L_CASH,
+    A_L_FUNDING_RATE,
+    A_L_MID,
+    A_L_POS,
+    A_LAST_REGIME,
+    A_LAST_SPREAD,
+    A_LAST_VOL,
+    A_LIQ_LOSS,
+    A_MAX_ABS_POS,
+    A_MAXBID,
+    A_MAXDD,
+    A_MID,
+    A_MINASK,
+    A_N_REST_ASK,
+    A_N_REST_BID,
+    A_PEAK,
+    A_POS,
+    A_QUOTING,
+    A_REST_ASK_QTY,
+    A_REST_BID_QTY,
+    A_START_EQUITY,
+    CF_CANCEL_LAT,
+    CF_FEED_LAT,
+    CF_LAT_MODEL,
+    CF_LAT_SIGMA,
+    CF_LEVERAGE,
+    CF_LOT,
+    CF_MAKER_FEE,
+    CF_MIN_NOTIONAL,
+    CF_MK0,
+    CF_MMR,
+    CF_ORDER_LAT,
+    CF_PARTIAL,
+    CF_POST_ONLY,
+    CF_QUEUE_MODEL,
+    CF_QUEUE_POWER,
+    CF_QUOTE_INT,
+    CF_REB_INT,
+    CF_REC_INT,
+    CF_RESP_LAT,
+    CF_SIZE_TOL,
+    CF_SPREAD_INT,
+    CF_TAKER_FEE,
+    CF_TAKER_SLIPPAGE,
+    CF_TICK,
+    CF_TOL_BPS,
+    F_FEE,
+    F_LIQ,
+    F_MAKER,
+    F_MID,
+    F_MK0,
+    F_POS,
+    F_PX,
+    F_SIDE,
+    F_SZ,
+    FLAG_IOC,
+    FLAG_POST_ONLY,
+    FLAG_REDUCE_ONLY,
+    I_BASE,
+    I_EVENTS,
+    I_FREE_HINT,
+    I_IE,
+    I_IL,
+    I_KILL_TS,
+    I_KILLED,
+    I_LAST_BOOK_XTS,
+    I_LAST_XTS,
+    I_LOCAL_NOW,
+    I_LOCAL_RAW,
+    I_MK0,
+    I_N_IOC,
+    I_NEXT_OID,
+    I_NEXT_QUOTE,
+    I_NEXT_REB,
+    I_NEXT_REC,
+    I_NEXT_SPREAD,
+    I_NFILLS,
+    I_NREC,
+    I_POS_OPEN_TS,
+    I_RQ_HEAD,
+    I_RQ_LAST,
+    I_RQ_TAIL,
+    I_RS_HEAD,
+    I_RS_LAST,
+    I_RS_TAIL,
+    I_SNAP_TS,
+    I_STARTED,
+    I_TIMERS,
+    I_VOL_PTR,
+    LS_CANCEL_SENT,
+    LS_IOC,
+    LS_LIVE,
+    LS_SENT,
+    OD_AHEAD,
+    OD_CUM_TRADE,
+    OD_FLAGS,
+    OD_IDX,
+    OD_LEAVES,
+    OD_LST,
+    OD_OID,
+    OD_PX,
+    OD_QTY,
+    OD_SENT,
+    OD_SIDE,
+    OD_XST,
+    R_EQUITY,
+    R_FEES,
+    R_FUNDING,
+    R_MID,
+    R_N_ASKS,
+    R_N_BIDS,
+    R_POS,
+    R_QUOTING,
+    R_REGIME,
+    R_SPREAD,
+    R_VOL,
+    REJ_ALO,
+    REJ_LOT,
+    REJ_MARGIN,
+    REJ_MIN_NOTIONAL,
+    REJ_NO_LIQUIDITY,
+    REJ_NO_SLOT,
+    REJ_PRICE_RANGE,
+    REJ_REDUCE_ONLY,
+    REJ_TICK,
+    REQ_CANCEL,
+    REQ_NEW,
+    RESP_ACK,
+    RESP_CANCEL_FAIL,
+    RESP_CANCELED,
+    RESP_FILL,
+    RESP_LIQUIDATION,
+    RESP_REJECT,
+    RING,
+    RING_MASK,
+    RQ_OID,
+    RQ_SLOT,
+    RQ_TYPE,
+    RS_FEE,
+    RS_FINAL,
+    RS_MAKER,
+    RS_OID,
+    RS_PX,
+    RS_SLOT,
+    RS_SZ,
+    RS_TYPE,
+    ST_CANCELS,
+    ST_FILLS,
+    ST_FUNDING_EVENTS,
+    ST_LIQUIDATIONS,
+    ST_MAKER_FILLS,
+    ST_MAKER_VOLUME,
+    ST_NOTIONAL,
+    ST_ORDERS,
+    ST_OUT_OF_RANGE,
+    ST_QUOTE_TIMERS,
+    ST_QUOTE_UP,
+    ST_QUOTING,
+    ST_REJ0,
+    ST_SPREAD_SUM,
+    ST_TAKER_ORDERS,
+    ST_TRADES_SEEN,
+    ST_VOLUME,
+    XS_DONE,
+    XS_INFLIGHT,
+    XS_RESTING,
+)
+from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
+from amm500.engine.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL, diff_ladder
+from amm500.strategy import api
+from amm500.strategy.kernel import on_fill, on_timer
+
+BIG = np.iinfo(np.int64).max
+EPS_QTY = 1e-12
+STATUS_DONE = 0
+STATUS_BUFFER_FULL = 1
+FILL_HEADROOM = 4096  # fills one step may log at most (every slot, partially, twice)
+
+
+# ---------------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _px(idx: int, base: int, tick: float) -> float:
+    return (idx + base) * tick
+
+
+@njit(cache=True)
+def _mid(bi: np.ndarray, b: int, base: int, tick: float, fallback: float) -> float:
+    bb = bi[b, BI_BEST_BID]
+    ba = bi[b, BI_BEST_ASK]
+    if bb >= 0 and ba >= 0:
+        return 0.5 * (bb + ba + 2 * base) * tick
+    return fallback
+
+
+@njit(cache=True)
+def apply_fill(pos: float, avg: float, side: int, px: float, qty: float) -> tuple[float, float]:
+    """(position, average entry) after buying (+1) or selling (-1) ``qty`` at ``px``."""
+    new = pos + side * qty
+    if abs(new) < EPS_QTY:
+        return 0.0, 0.0
+    if pos == 0.0 or (pos > 0.0) == (side > 0):
+        return new, (avg * abs(pos) + px * qty) / abs(new)
+    if (new > 0.0) != (pos > 0.0):  # flipped through zero
+        return new, px
+    return new, avg
+
+
+@njit(cache=True)
+def _equity(acct: np.ndarray) -> float:
+    return acct[A_CASH] + acct[A_POS] * acct[A_MID]
+
+
+@njit(cache=True)
+def _recompute_resting(od: np.ndarray, acct: np.ndarray) -> None:
+    """Refresh our best resting prices and resting size per side (after any change to our orders)."""
+    mb = -np.inf
+    ma = np.inf
+    qb = 0.0
+    qa = 0.0
+    nb = 0
+    na = 0
+    for r in range(od.shape[0]):
+        if od[r, OD_XST] == XS_RESTING:
+            if od[r, OD_SIDE] > 0:
+                mb = max(mb, od[r, OD_PX])
+                qb += od[r, OD_LEAVES]
+                nb += 1
+            else:
+                ma = min(ma, od[r, OD_PX])
+                qa += od[r, OD_LEAVES]
+                na += 1
+    acct[A_MAXBID] = mb
+    acct[A_MINASK] = ma
+    acct[A_REST_BID_QTY] = qb
+    acct[A_REST_ASK_QTY] = qa
+    acct[A_N_REST_BID] = nb
+    acct[A_N_REST_ASK] = na
+
+
+@njit(cache=True)
+def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
+              slot: int, oid: int, lat_ns: float) -> None:
+    if ist[I_RQ_TAIL] - ist[I_RQ_HEAD] >= RING:
+        raise RuntimeError("backtest: order request ring overflow")
+    t = latency.arrival(now, ist[I_RQ_LAST], int(cfg[CF_LAT_MODEL]), lat_ns, cfg[CF_LAT_SIGMA])
+    ist[I_RQ_LAST] = t
+    k = ist[I_RQ_TAIL] & RING_MASK
+    rq_ts[k] = t
+    rq[k, RQ_TYPE] = typ
+    rq[k, RQ_SLOT] = slot
+    rq[k, RQ_OID] = oid
+    ist[I_RQ_TAIL] += 1
+
+
+@njit(cache=True)
+def _push_resp(rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
+               slot: int, oid: float, px: float, sz: float, maker: float, fee: float, final: float) -> None:
+    if ist[I_RS_TAIL] - ist[I_RS_HEAD] >= RING:
+        raise RuntimeError("backtest: response ring overflow")
+    t = latency.arrival(now, ist[I_RS_LAST], int(cfg[CF_LAT_MODEL]), cfg[CF_RESP_LAT], cfg[CF_LAT_SIGMA])
+    ist[I_RS_LAST] = t
+    k = ist[I_RS_TAIL] & RING_MASK
+    rs_ts[k] = t
+    rs[k, RS_TYPE] = typ
+    rs[k, RS_SLOT] = slot
+    rs[k, RS_OID] = oid
+    rs[k, RS_PX] = px
+    rs[k, RS_SZ] = sz
+    rs[k, RS_MAKER] = maker
+    rs[k, RS_FEE] = fee
+    rs[k, RS_FINAL] = final
+    ist[I_RS_TAIL] += 1
+
+
+@njit(cache=True)
+def _log_fill(fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np.ndarray, t: int, side: int,
+              px: float, qty: float, maker: bool, fee: float, liq: bool) -> None:
+    k = ist[I_NFILLS]
+    fills_ts[k] = t
+    fills[k, F_SIDE] = side
+    fills[k, F_PX] = px
+    fills[k, F_SZ] = qty
+    fills[k, F_MAKER] = 1.0 if maker else 0.0
+    fills[k, F_FEE] = fee
+    fills[k, F_MID] = acct[A_MID]
+    fills[k, F_POS] = acct[A_POS]
+    fills[k, F_MK0] = np.nan
+    fills[k, F_MK0 + 1] = np.nan
+    fills[k, F_MK0 + 2] = np.nan
+    fills[k, F_LIQ] = 1.0 if liq else 0.0
+    ist[I_NFILLS] = k + 1
+
+
+@njit(cache=True)
+def _track_equity(acct: np.ndarray) -> None:
+    eq = _equity(acct)
+    if eq > acct[A_PEAK]:
+        acct[A_PEAK] = eq
+    elif acct[A_PEAK] > 0.0:
+        dd = (acct[A_PEAK] - eq) / acct[A_PEAK]
+        if dd > acct[A_MAXDD]:
+            acct[A_MAXDD] = dd
+
+
+# ---------------------------------------------------------------------------------------------------
+# exchange side
+# ---------------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _exch_fill(r: int, px: float, qty: float, maker: bool, t: int, od: np.ndarray, oc: np.ndarray,
+               acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray,
+               rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    """Fill ``qty`` of slot ``r`` at ``px``: account, fill log, response to the strategy."""
+    side = int(od[r, OD_SIDE])
+    fee = px * qty * (cfg[CF_MAKER_FEE] if maker else cfg[CF_TAKER_FEE])
+    acct[A_CASH] -= side * px * qty + fee
+    acct[A_FEES] += fee
+    acct[A_POS], acct[A_AVG] = apply_fill(acct[A_POS], acct[A_AVG], side, px, qty)
+    if abs(acct[A_POS]) > acct[A_MAX_ABS_POS]:
+        acct[A_MAX_ABS_POS] = abs(acct[A_POS])
+    st[ST_FILLS] += 1
+    st[ST_VOLUME] += qty
+    st[ST_NOTIONAL] += px * qty
+    if maker:
+        st[ST_MAKER_FILLS] += 1
+        st[ST_MAKER_VOLUME] += qty
+    leaves = od[r, OD_LEAVES] - qty
+    final = leaves <= cfg[CF_LOT] * 1e-6
+    od[r, OD_LEAVES] = 0.0 if final else leaves
+    if final:
+        if od[r, OD_XST] == XS_RESTING:
+            s = S_BID if side > 0 else S_ASK
+            oc[s, int(od[r, OD_IDX])] -= 1
+        od[r, OD_XST] = XS_DONE
+    _log_fill(fills_ts, fills, ist, acct, t, side, px, qty, maker, fee, False)
+    _push_resp(rs_ts, rs, ist, cfg, t, RESP_FILL, r, od[r, OD_OID], px, qty, 1.0 if maker else 0.0, fee,
+               1.0 if final else 0.0)
+    _track_equity(acct)
+
+
+@njit(cache=True)
+def _exch_cancel_all(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, cfg: np.ndarray,
+                     ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray) -> None:
+    for r in range(od.shape[0]):
+        if od[r, OD_XST] == XS_RESTING:
+            s = S_BID if od[r, OD_SIDE] > 0 else S_ASK
+            oc[s, int(od[r, OD_IDX])] -= 1
+            od[r, OD_XST] = XS_DONE
+            _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, od[r, OD_OID], 0.0, 0.0, 0.0, 0.0, 1.0)
+    _recompute_resting(od, acct)
+
+
+@njit(cache=True)
+def _check_liquidation(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray,
+                       cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
+                       fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    """Below maintenance margin: close the whole position at the mark, cancel everything, stop."""
+    pos = acct[A_POS]
+    mid = acct[A_MID]
+    eq = acct[A_CASH] + pos * mid
+    if eq >= abs(pos) * mid * cfg[CF_MMR]:
+        return
+    side = -1 if pos > 0 else 1
+    qty = abs(pos)
+    acct[A_LIQ_LOSS] += (acct[A_AVG] - mid) * pos
+    acct[A_CASH] += pos * mid
+    acct[A_POS] = 0.0
+    acct[A_AVG] = 0.0
+    st[ST_LIQUIDATIONS] += 1
+    _log_fill(fills_ts, fills, ist, acct, t, side, mid, qty, False, 0.0, True)
+    _push_resp(rs_ts, rs, ist, cfg, t, RESP_LIQUIDATION, -1, -1.0, mid, qty, 0.0, 0.0, 0.0)
+    _exch_cancel_all(t, od, oc, acct, cfg, ist, rs_ts, rs)
+    if ist[I_KILLED] == 0:
+        ist[I_KILL_TS] = t
+    ist[I_KILLED] = 2
+    _track_equity(acct)
+
+
+@njit(cache=True)
+def _fill_crossed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
+                  st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
+                  fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    """Fill (maker, at our price) resting orders the opposite best has moved onto or through."""
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    ba = bi[EXCH, BI_BEST_ASK]
+    bb = bi[EXCH, BI_BEST_BID]
+    ask_px = _px(ba, base, tick) if ba >= 0 else np.inf
+    bid_px = _px(bb, base, tick) if bb >= 0 else -np.inf
+    if not (acct[A_MAXBID] >= ask_px - 1e-9 or acct[A_MINASK] <= bid_px + 1e-9):
+        return
+    for r in range(od.shape[0]):
+        if od[r, OD_XST] != XS_RESTING:
+            continue
+        px = od[r, OD_PX]
+        if (od[r, OD_SIDE] > 0 and px >= ask_px - 1e-9) or (od[r, OD_SIDE] < 0 and px <= bid_px + 1e-9):
+            _exch_fill(r, px, od[r, OD_LEAVES], True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+    _recompute_resting(od, acct)
+
+
+@njit(cache=True)
+def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
+              st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
+              fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    """A market trade; ``side`` is the aggressor (+1 buy lifts asks, -1 sell hits bids)."""
+    if side < 0:
+        if acct[A_MAXBID] < px - 1e-9:
+            return
+    elif side > 0:
+        if acct[A_MINASK] > px + 1e-9:
+            return
+    else:
+        return
+    changed = False
+    partial = cfg[CF_PARTIAL] > 0.0
+    for r in range(od.shape[0]):
+        if od[r, OD_XST] != XS_RESTING or od[r, OD_SIDE] != -side:
+            continue
+        opx = od[r, OD_PX]
+        through = opx > px + 1e-9 if side < 0 else opx < px - 1e-9
+        if through:
+            _exch_fill(r, opx, od[r, OD_LEAVES], True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+            changed = True
+        elif abs(opx - px) <= 1e-9:
+            ahead, cum = queue.on_trade(od[r, OD_AHEAD], od[r, OD_CUM_TRADE], qty)
+            od[r, OD_CUM_TRADE] = cum
+            if ahead < 0.0:
+                take = od[r, OD_LEAVES]
+                if partial:
+                    take = min(take, -ahead)
+                    lot = cfg[CF_LOT]
+                    take = math.floor(take / lot + 1e-9) * lot
+                if take > 0.0:
+                    _exch_fill(r, opx, take, True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+                    changed = True
+                ahead = 0.0
+            od[r, OD_AHEAD] = ahead
+    if changed:
+        _recompute_resting(od, acct)
+
+
+@njit(cache=True)
+def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.ndarray, cfg: np.ndarray) -> None:
+    """The exchange level at one of our prices changed: move our queue estimate."""
+    side = 1.0 if s == S_BID else -1.0
+    model = int(cfg[CF_QUEUE_MODEL])
+    for r in range(od.shape[0]):
+        if od[r, OD_XST] == XS_RESTING and od[r, OD_SIDE] == side and int(od[r, OD_IDX]) == idx:
+            if resync:  # a snapshot after a clear: the level is re-stated, not changed
+                od[r, OD_AHEAD] = min(od[r, OD_AHEAD], new)
+                od[r, OD_CUM_TRADE] = 0.0
+            else:
+                od[r, OD_AHEAD], od[r, OD_CUM_TRADE] = queue.on_depth(
+                    model, cfg[CF_QUEUE_POWER], od[r, OD_AHEAD], od[r, OD_CUM_TRADE], prev, new)
+
+
+@njit(cache=True)
+def _walk(t: int, r: int, limit: float, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray,
+          acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
+          fills_ts: np.ndarray, fills: np.ndarray) -> float:
+    """Take liquidity for slot ``r`` level by level up to ``limit``; returns the quantity left.
+
+    The book is data, so taking does not remove the levels (no market impact, as in hftbacktest).
+    """
+    side = int(od[r, OD_SIDE])
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    lot = cfg[CF_LOT]
+    left = od[r, OD_LEAVES]
+    if side > 0:
+        k = bi[EXCH, BI_BEST_ASK]
+        if k < 0:
+            return left
+        while k < N_LEVELS and left > lot * 1e-6:
+            px = _px(k, base, tick)
+            if px > limit + 1e-9:
+                break
+            avail = lv[EXCH, S_ASK, k]
+            if avail > 0.0:
+                take = min(avail, left)
+                _exch_fill(r, px, take, False, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+                left = od[r, OD_LEAVES]
+            k += 1
+    else:
+        k = bi[EXCH, BI_BEST_BID]
+        if k < 0:
+            return left
+        while k >= 0 and left > lot * 1e-6:
+            px = _px(k, base, tick)
+            if px < limit - 1e-9:
+                break
+            avail = lv[EXCH, S_BID, k]
+            if avail > 0.0:
+                take = min(avail, left)
+                _exch_fill(r, px, take, False, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+                left = od[r, OD_LEAVES]
+            k -= 1
+    return left
+
+
+@njit(cache=True)
+def _reject(t: int, r: int, reason: int, od: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
+            rs_ts: np.ndarray, rs: np.ndarray) -> None:
+    od[r, OD_XST] = XS_DONE
+    st[ST_REJ0 + reason] += 1
+    _push_resp(rs_ts, rs, ist, cfg, t, RESP_REJECT, r, od[r, OD_OID], 0.0, 0.0, float(reason), 0.0, 1.0)
+
+
+@njit(cache=True)
+def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
+              st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
+              fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    """A new order reaches the exchange: validate like Hyperliquid, then take and/or rest."""
+    side = int(od[r, OD_SIDE])
+    px = od[r, OD_PX]
+    qty = od[r, OD_QTY]
+    flags = int(od[r, OD_FLAGS])
+    tick = cfg[CF_TICK]
+    lot = cfg[CF_LOT]
+    base = ist[I_BASE]
+    ioc = (flags & FLAG_IOC) != 0
+    reduce_only = (flags & FLAG_REDUCE_ONLY) != 0
+    pos = acct[A_POS]
+    if reduce_only:
+        if pos == 0.0 or (pos > 0.0) == (side > 0):
+            _reject(t, r, REJ_REDUCE_ONLY, od, st, cfg, ist, rs_ts, rs)
+            return
+        qty = min(qty, abs(pos))
+        od[r, OD_QTY] = qty
+        od[r, OD_LEAVES] = qty
+    if abs(px / tick - round(px / tick)) > 1e-6:
+        _reject(t, r, REJ_TICK, od, st, cfg, ist, rs_ts, rs)
+        return
+    if abs(qty / lot - round(qty / lot)) > 1e-6 or qty <= 0.0:
+        _reject(t, r, REJ_LOT, od, st, cfg, ist, rs_ts, rs)
+        return
+    # Hyperliquid lets a reduce-only order that closes the position go below the $10 minimum
+    if px * qty < cfg[CF_MIN_NOTIONAL] * (1.0 - 1e-9) and not reduce_only:
+        _reject(t, r, REJ_MIN_NOTIONAL, od, st, cfg, ist, rs_ts, rs)
+        return
+    idx = round(px / tick) - base
+    if idx < 0 or idx >= N_LEVELS:
+        _reject(t, r, REJ_PRICE_RANGE, od, st, cfg, ist, rs_ts, rs)
+        return
+    if not reduce_only:
+        mark = acct[A_MID] if acct[A_MID] > 0.0 else px
+        long_side = pos + acct[A_REST_BID_QTY] + (qty if side > 0 else 0.0)
+        short_side = pos - acct[A_REST_ASK_QTY] - (qty if side < 0 else 0.0)
+        need = max(abs(long_side), abs(short_side)) * mark / cfg[CF_LEVERAGE]
+        if need > _equity(acct):
+            _reject(t, r, REJ_MARGIN, od, st, cfg, ist, rs_ts, rs)
+            return
+    od[r, OD_IDX] = idx
+    ba = bi[EXCH, BI_BEST_ASK]
+    bb = bi[EXCH, BI_BEST_BID]
+    crosses = (side > 0 and ba >= 0 and idx >= ba) or (side < 0 and bb >= 0 and idx <= bb)
+    if crosses and (flags & FLAG_POST_ONLY) != 0:
+        _reject(t, r, REJ_ALO, od, st, cfg, ist, rs_ts, rs)
+        return
+    if ioc or crosses:
+        od[r, OD_XST] = XS_INFLIGHT  # taking: not resting while it walks
+        left = _walk(t, r, px, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+        if od[r, OD_XST] == XS_DONE:
+            return  # fully filled; the last fill was final
+        if ioc:
+            if left >= qty - lot * 1e-6:
+                _reject(t, r, REJ_NO_LIQUIDITY, od, st, cfg, ist, rs_ts, rs)
+            else:
+                od[r, OD_XST] = XS_DONE
+                _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, od[r, OD_OID], 0.0, 0.0, 0.0, 0.0, 1.0)
+            return
+    s = S_BID if side > 0 else S_ASK
+    od[r, OD_XST] = XS_RESTING
+    od[r, OD_AHEAD] = lv[EXCH, s, idx]
+    od[r, OD_CUM_TRADE] = 0.0
+    oc[s, idx] += 1
+    _recompute_resting(od, acct)
+    _push_resp(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
+
+
+@njit(cache=True)
+def _exch_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
+                  oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
+                  rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    typ = int(rq[k, RQ_TYPE])
+    r = int(rq[k, RQ_SLOT])
+    oid = rq[k, RQ_OID]
+    if typ == REQ_NEW:
+        if od[r, OD_OID] == oid and od[r, OD_XST] == XS_INFLIGHT:
+            if ist[I_KILLED] == 2 and (int(od[r, OD_FLAGS]) & FLAG_REDUCE_ONLY) == 0:
+                _reject(t, r, REJ_MARGIN, od, st, cfg, ist, rs_ts, rs)  # liquidated account
+            else:
+                _exch_new(t, r, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+    else:
+        if od[r, OD_OID] == oid and od[r, OD_XST] == XS_RESTING:
+            s = S_BID if od[r, OD_SIDE] > 0 else S_ASK
+            oc[s, int(od[r, OD_IDX])] -= 1
+            od[r, OD_XST] = XS_DONE
+            _recompute_resting(od, acct)
+            _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, oid, 0.0, 0.0, 0.0, 0.0, 1.0)
+        else:
+            _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCEL_FAIL, r, oid, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(cache=True)
+def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray,
+                lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray,
+                cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray,
+                fills: np.ndarray) -> None:
+    t = ts[i]
+    k = kind[i]
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    if k == BOOK_LEVEL:
+        idx = round(px[i] / tick) - base
+        if idx < 0 or idx >= N_LEVELS:
+            st[ST_OUT_OF_RANGE] += 1
+            return
+        s = S_BID if side[i] > 0 else S_ASK
+        bb0 = bi[EXCH, BI_BEST_BID]
+        ba0 = bi[EXCH, BI_BEST_ASK]
+        prev = set_level(lv, bi, EXCH, s, idx, sz[i])
+        if oc[s, idx] > 0:
+            _on_depth(s, idx, prev, sz[i], ist[I_SNAP_TS] == t, od, cfg)
+        if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
+            acct[A_MID] = _mid(bi, EXCH, base, tick, acct[A_MID])
+            _fill_crossed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+            if acct[A_POS] != 0.0:
+                _track_equity(acct)
+                _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+    elif k == TRADE:
+        st[ST_TRADES_SEEN] += 1
+        _on_trade(t, side[i], px[i], sz[i], od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+    elif k == BOOK_CLEAR:
+        if side[i] >= 0:
+            clear_side(lv, bi, EXCH, S_BID)
+        if side[i] <= 0:
+            clear_side(lv, bi, EXCH, S_ASK)
+        ist[I_SNAP_TS] = t
+    elif k == FUNDING:
+        st[ST_FUNDING_EVENTS] += 1
+        pay = acct[A_POS] * acct[A_MID] * px[i]  # positive rate: longs pay shorts
+        acct[A_CASH] -= pay
+        acct[A_FUNDING] += pay
+        if acct[A_POS] != 0.0:
+            _track_equity(acct)
+            _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+
+
+@njit(cache=True)
+def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np.ndarray,
+                      cfg: np.ndarray) -> None:
+    """Mark-outs of fills whose horizon ended before ``t``: the mid then, vs the fill price."""
+    n = ist[I_NFILLS]
+    mid = acct[A_MID]
+    for h in range(3):
+        p = ist[I_MK0 + h]
+        hz = int(cfg[CF_MK0 + h])
+        while p < n and fills_ts[p] + hz < t:
+            fpx = fills[p, F_PX]
+            fills[p, F_MK0 + h] = fills[p, F_SIDE] * (mid - fpx) / fpx * 1e4
+            p += 1
+        ist[I_MK0 + h] = p
+
+
+@njit(cache=True)
+def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
+    k = ist[I_NREC]
+    rec_ts[k] = t
+    rec[k, R_EQUITY] = _equity(acct)
+    rec[k, R_POS] = acct[A_POS]
+    rec[k, R_MID] = acct[A_MID]
+    rec[k, R_SPREAD] = acct[A_LAST_SPREAD]
+    rec[k, R_VOL] = acct[A_LAST_VOL]
+    rec[k, R_REGIME] = acct[A_LAST_REGIME]
+    rec[k, R_QUOTING] = acct[A_QUOTING]
+    rec[k, R_FEES] = acct[A_FEES]
+    rec[k, R_FUNDING] = acct[A_FUNDING]
+    rec[k, R_N_BIDS] = acct[A_N_REST_BID]
+    rec[k, R_N_ASKS] = acct[A_N_REST_ASK]
+    ist[I_NREC] = k + 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# local (strategy) side
+# ---------------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, acct: np.ndarray,
+               cfg: np.ndarray, ist: np.ndarray) -> None:
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    bb = bi[LOCAL, BI_BEST_BID]
+    ba = bi[LOCAL, BI_BEST_ASK]
+    view[api.V_BEST_BID] = _px(bb, base, tick) if bb >= 0 else 0.0
+    view[api.V_BEST_ASK] = _px(ba, base, tick) if ba >= 0 else 0.0
+    if bb >= 0 and ba >= 0:
+        acct[A_L_MID] = 0.5 * (view[api.V_BEST_BID] + view[api.V_BEST_ASK])
+        view[api.V_MID] = acct[A_L_MID]
+    else:
+        view[api.V_MID] = 0.0
+    pos = acct[A_L_POS]
+    mark = acct[A_L_MID]
+    view[api.V_POSITION] = pos
+    view[api.V_AVG_ENTRY] = acct[A_L_AVG]
+    view[api.V_EQUITY] = acct[A_L_CASH] + pos * mark
+    view[api.V_START_EQUITY] = acct[A_START_EQUITY]
+    view[api.V_FUNDING_RATE] = acct[A_L_FUNDING_RATE]
+    view[api.V_BOOK_AGE_MS] = (now - ist[I_LAST_BOOK_XTS]) / 1e6 if ist[I_LAST_BOOK_XTS] > 0 else 1e12
+    view[api.V_EXT_VOL] = acct[A_EXT_VOL]
+    view[api.V_POSITION_AGE_S] = (now - ist[I_POS_OPEN_TS]) / 1e9 if pos != 0.0 else 0.0
+    n_open = 0
+    for r in range(orders.shape[0]):
+        if orders[r, api.O_SIDE] != 0.0:
+            n_open += 1
+    view[api.V_OPEN_ORDERS] = n_open
+    view[api.V_MARGIN_USED] = abs(pos) * mark / cfg[CF_LEVERAGE]
+
+
+@njit(cache=True)
+def _local_event(j: int, n0: int, ts0: np.ndarray, kind0: np.ndarray, side0: np.ndarray, px0: np.ndarray,
+                 sz0: np.ndarray, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray,
+                 sz: np.ndarray, lv: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray,
+                 ist: np.ndarray) -> None:
+    if j < n0:
+        t, k, sd, p, q = ts0[j], kind0[j], side0[j], px0[j], sz0[j]
+    else:
+        m = j - n0
+        t, k, sd, p, q = ts[m], kind[m], side[m], px[m], sz[m]
+    if k == BOOK_LEVEL:
+        idx = round(p / cfg[CF_TICK]) - ist[I_BASE]
+        if 0 <= idx < N_LEVELS:
+            set_level(lv, bi, LOCAL, S_BID if sd > 0 else S_ASK, idx, q)
+        ist[I_LAST_BOOK_XTS] = t
+    elif k == BOOK_CLEAR:
+        if sd >= 0:
+            clear_side(lv, bi, LOCAL, S_BID)
+        if sd <= 0:
+            clear_side(lv, bi, LOCAL, S_ASK)
+        ist[I_LAST_BOOK_XTS] = t
+    elif k == FUNDING:
+        acct[A_L_FUNDING_RATE] = p
+        acct[A_L_CASH] -= acct[A_L_POS] * acct[A_L_MID] * p
+
+
+@njit(cache=True)
+def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
+                    acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray, view: np.ndarray,
+                    params: np.ndarray, sstate: np.ndarray) -> None:
+    typ = int(rs[k, RS_TYPE])
+    r = int(rs[k, RS_SLOT])
+    oid = rs[k, RS_OID]
+    if typ in (RESP_FILL, RESP_LIQUIDATION):
+        qty = rs[k, RS_SZ]
+        fpx = rs[k, RS_PX]
+        fee = rs[k, RS_FEE]
+        side = int(od[r, OD_SIDE]) if typ == RESP_FILL else (-1 if acct[A_L_POS] > 0 else 1)
+        was_flat = acct[A_L_POS] == 0.0
+        acct[A_L_CASH] -= side * fpx * qty + fee
+        acct[A_L_POS], acct[A_L_AVG] = apply_fill(acct[A_L_POS], acct[A_L_AVG], side, fpx, qty)
+        if was_flat and acct[A_L_POS] != 0.0:
+            ist[I_POS_OPEN_TS] = now
+        elif (acct[A_L_POS] > 0.0) != (acct[A_L_POS] - side * qty > 0.0) and acct[A_L_POS] != 0.0:
+            ist[I_POS_OPEN_TS] = now  # flipped: a new position
+        if typ == RESP_FILL:
+            if od[r, OD_LST] != LS_CANCEL_SENT and orders[r, api.O_SIDE] != 0.0:
+                orders[r, api.O_SZ] = max(orders[r, api.O_SZ] - qty, 0.0)
+            if rs[k, RS_FINAL] > 0.0:
+                if (int(od[r, OD_FLAGS]) & FLAG_IOC) != 0:
+                    ist[I_N_IOC] -= 1
+                od[r, OD_SIDE] = 0.0
+                orders[r, :] = 0.0
+        _fill_view(now, view, orders, bi, acct, cfg, ist)
+        on_fill(now, side, fpx, qty, rs[k, RS_MAKER] > 0.0, fee, view, params, sstate)
+        return
+    if r < 0 or od[r, OD_OID] != oid or od[r, OD_SIDE] == 0.0:
+        return  # a stale answer about an order whose slot has moved on
+    if typ == RESP_ACK:
+        if od[r, OD_LST] == LS_SENT:
+            od[r, OD_LST] = LS_LIVE
+    elif typ in (RESP_REJECT, RESP_CANCELED):
+        if (int(od[r, OD_FLAGS]) & FLAG_IOC) != 0:
+            ist[I_N_IOC] -= 1
+        od[r, OD_SIDE] = 0.0
+        orders[r, :] = 0.0
+
+
+@njit(cache=True)
+def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
+    n = od.shape[0]
+    h = ist[I_FREE_HINT]
+    for k in range(n):
+        r = (h + k) % n
+        if od[r, OD_SIDE] == 0.0:
+            ist[I_FREE_HINT] = (r + 1) % n
+            return r
+    return -1
+
+
+@njit(cache=True)
+def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.ndarray, orders: np.ndarray,
+              st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> int:
+    r = _free_slot(od, ist)
+    if r < 0:
+        st[ST_REJ0 + REJ_NO_SLOT] += 1
+        return -1
+    oid = ist[I_NEXT_OID]
+    ist[I_NEXT_OID] = oid + 1
+    od[r, :] = 0.0
+    od[r, OD_SIDE] = side
+    od[r, OD_PX] = px
+    od[r, OD_QTY] = qty
+    od[r, OD_LEAVES] = qty
+    od[r, OD_XST] = XS_INFLIGHT
+    od[r, OD_OID] = oid
+    od[r, OD_FLAGS] = flags
+    od[r, OD_SENT] = now
+    if (flags & FLAG_IOC) != 0:
+        od[r, OD_LST] = LS_IOC
+        ist[I_N_IOC] += 1
+        st[ST_TAKER_ORDERS] += 1
+    else:
+        od[r, OD_LST] = LS_SENT
+        orders[r, api.O_SIDE] = side
+        orders[r, api.O_PX] = px
+        orders[r, api.O_SZ] = qty
+        orders[r, api.O_AGE_S] = 0.0
+    st[ST_ORDERS] += 1
+    _push_req(rq_ts, rq, ist, cfg, now, REQ_NEW, r, oid, cfg[CF_ORDER_LAT])
+    return r
+
+
+@njit(cache=True)
+def _send_cancel(now: int, r: int, od: np.ndarray, orders: np.ndarray, st: np.ndarray, cfg: np.ndarray,
+                 ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
+    if od[r, OD_SIDE] == 0.0 or not (od[r, OD_LST] == LS_SENT or od[r, OD_LST] == LS_LIVE):
+        return
+    od[r, OD_LST] = LS_CANCEL_SENT
+    orders[r, :] = 0.0
+    st[ST_CANCELS] += 1
+    _push_req(rq_ts, rq, ist, cfg, now, REQ_CANCEL, r, int(od[r, OD_OID]), cfg[CF_CANCEL_LAT])
+
+
+@njit(cache=True)
+def _send_flatten(now: int, side: int, qty: float, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
+                  st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
+    """A reduce-only IOC at the seen best price +- the slippage allowance (like the SDK's market order)."""
+    lot = cfg[CF_LOT]
+    qty = math.floor(qty / lot + 1e-9) * lot
+    if qty <= 0.0:
+        return
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    if side > 0:
+        ref = bi[LOCAL, BI_BEST_ASK]
+        if ref < 0:
+            return
+        limit = math.ceil(_px(ref, base, tick) * (1.0 + cfg[CF_TAKER_SLIPPAGE]) / tick) * tick
+    else:
+        ref = bi[LOCAL, BI_BEST_BID]
+        if ref < 0:
+            return
+        limit = math.floor(_px(ref, base, tick) * (1.0 - cfg[CF_TAKER_SLIPPAGE]) / tick) * tick
+    _send_new(now, side, limit, qty, FLAG_IOC | FLAG_REDUCE_ONLY, od, orders, st, cfg, ist, rq_ts, rq)
+
+
+@njit(cache=True)
+def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, acct: np.ndarray,
+           st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray, view: np.ndarray,
+           book: np.ndarray, orders: np.ndarray, params: np.ndarray, sstate: np.ndarray, quotes: np.ndarray,
+           ctrl: np.ndarray, actions: np.ndarray, work: np.ndarray, vol_ts: np.ndarray, vol_val: np.ndarray) -> None:
+    ist[I_TIMERS] += 1
+    if ist[I_KILLED] != 0:
+        # stopped: only keep flattening what is left, once per rebalance tick
+        if timer == api.TIMER_REBALANCE and acct[A_L_POS] != 0.0 and ist[I_N_IOC] == 0:
+            _send_flatten(now, -1 if acct[A_L_POS] > 0 else 1, abs(acct[A_L_POS]), od, orders, bi, st, cfg, ist,
+                          rq_ts, rq)
+        return
+    p = ist[I_VOL_PTR]
+    while p < vol_ts.shape[0] and vol_ts[p] <= now:
+        acct[A_EXT_VOL] = vol_val[p]
+        p += 1
+    ist[I_VOL_PTR] = p
+    for r in range(orders.shape[0]):
+        if orders[r, api.O_SIDE] != 0.0:
+            orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
+    _fill_view(now, view, orders, bi, acct, cfg, ist)
+    fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, 4096)
+    on_timer(now, timer, view, book, orders, params, sstate, quotes, ctrl)
+    if ctrl[api.C_VOL] > 0.0:
+        acct[A_LAST_VOL] = ctrl[api.C_VOL]
+        acct[A_LAST_REGIME] = ctrl[api.C_REGIME]
+    if ctrl[api.C_KILLED] > 0.0:
+        ist[I_KILLED] = 1
+        ist[I_KILL_TS] = now
+        acct[A_KILL_REASON] = ctrl[api.C_KILL_REASON]
+        for r in range(orders.shape[0]):
+            _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
+        if acct[A_L_POS] != 0.0 and ist[I_N_IOC] == 0:
+            _send_flatten(now, -1 if acct[A_L_POS] > 0 else 1, abs(acct[A_L_POS]), od, orders, bi, st, cfg, ist,
+                          rq_ts, rq)
+        return
+    if ctrl[api.C_CANCEL_ALL] > 0.0:
+        for r in range(orders.shape[0]):
+            _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
+    taker = int(ctrl[api.C_TAKER_SIDE])
+    if taker != 0 and ctrl[api.C_TAKER_SZ] > 0.0 and ist[I_N_IOC] == 0:
+        _send_flatten(now, taker, ctrl[api.C_TAKER_SZ], od, orders, bi, st, cfg, ist, rq_ts, rq)
+    if timer != api.TIMER_QUOTE:
+        return
+    st[ST_QUOTE_TIMERS] += 1
+    if acct[A_N_REST_BID] > 0 and acct[A_N_REST_ASK] > 0:
+        st[ST_QUOTE_UP] += 1
+    quoting = ctrl[api.C_QUOTING] > 0.0
+    acct[A_QUOTING] = 1.0 if quoting else 0.0
+    if quoting:
+        st[ST_QUOTING] += 1
+        st[ST_SPREAD_SUM] += ctrl[api.C_SPREAD_BPS]
+        acct[A_LAST_SPREAD] = ctrl[api.C_SPREAD_BPS]
+    n = diff_ladder(quotes, int(ctrl[api.C_N_BIDS]), int(ctrl[api.C_N_ASKS]), orders, cfg[CF_TOL_BPS],
+                    cfg[CF_SIZE_TOL], actions, work)
+    flags = FLAG_POST_ONLY if cfg[CF_POST_ONLY] > 0.0 else 0
+    for a in range(n):
+        if actions[a, A_KIND] == ACT_CANCEL:
+            _send_cancel(now, int(actions[a, A_ROW]), od, orders, st, cfg, ist, rq_ts, rq)
+        else:
+            _send_new(now, int(actions[a, A_SIDE]), actions[a, A_PX], actions[a, A_SZ], flags, od, orders, st, cfg,
+                      ist, rq_ts, rq)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------------
+@njit(cache=True)
+def run_segment(
+    ts: np.ndarray, lts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray,
+    ts0: np.ndarray, lts0: np.ndarray, kind0: np.ndarray, side0: np.ndarray, px0: np.ndarray, sz0: np.ndarray,
+    t_stop: int, lv: np.ndarray, bi: np.ndarray, oc: np.ndarray, od: np.ndarray, rq_ts: np.ndarray,
+    rq: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, acct: np.ndarray, st: np.ndarray,
+    cfg: np.ndarray, view: np.ndarray, book: np.ndarray, orders: np.ndarray, params: np.ndarray,
+    sstate: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray, actions: np.ndarray, work: np.ndarray,
+    vol_ts: np.ndarray, vol_val: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray, rec_ts: np.ndarray,
+    rec: np.ndarray,
+) -> int:
+    """Process everything due at or before ``t_stop``; returns STATUS_DONE or STATUS_BUFFER_FULL.
+
+    ``ts..sz`` is the current day; ``ts0..sz0`` (the *lead*) holds earlier events the exchange has
+    already processed but the strategy has not seen yet (the local cursor runs over lead + day).
+    """
+    n = ts.shape[0]
+    n0 = lts0.shape[0]
+    nl = n0 + n
+    feed = int(cfg[CF_FEED_LAT])
+    quote_int = int(cfg[CF_QUOTE_INT])
+    reb_int = int(cfg[CF_REB_INT])
+    spread_int = int(cfg[CF_SPREAD_INT])
+    rec_int = int(cfg[CF_REC_INT])
+    fill_cap = fills_ts.shape[0]
+    rec_cap = rec_ts.shape[0]
+    while True:
+        if ist[I_NFILLS] + FILL_HEADROOM > fill_cap or ist[I_NREC] + 2 > rec_cap:
+            return STATUS_BUFFER_FULL
+        ie = ist[I_IE]
+        te = ts[ie] if ie < n else BIG
+        il = ist[I_IL]
+        if il < nl:
+            raw = lts0[il] if il < n0 else lts[il - n0]
+            if raw < ist[I_LOCAL_RAW]:
+                raw = ist[I_LOCAL_RAW]
+            tl = raw + feed
+        else:
+            raw = 0
+            tl = BIG
+        tq = rq_ts[ist[I_RQ_HEAD] & RING_MASK] if ist[I_RQ_HEAD] < ist[I_RQ_TAIL] else BIG
+        tr = rs_ts[ist[I_RS_HEAD] & RING_MASK] if ist[I_RS_HEAD] < ist[I_RS_TAIL] else BIG
+        tt = min(ist[I_NEXT_QUOTE], min(ist[I_NEXT_REB], ist[I_NEXT_SPREAD])) if ist[I_STARTED] != 0 else BIG
+        tmin = min(min(te, tq), min(min(tr, tl), tt))
+        if tmin > t_stop or tmin == BIG:
+            return STATUS_DONE
+        if te == tmin:
+            if ist[I_NFILLS] > ist[I_MK0]:
+                _resolve_markouts(te, fills_ts, fills, ist, acct, cfg)
+            if te >= ist[I_NEXT_REC]:  # the state just before ``te`` held since the record time
+                _record(ist[I_NEXT_REC], rec_ts, rec, ist, acct)
+                nxt = ist[I_NEXT_REC] + rec_int
+                ist[I_NEXT_REC] = nxt if nxt > te else te - te % rec_int + rec_int
+            _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+            ist[I_IE] = ie + 1
+            ist[I_EVENTS] += 1
+            ist[I_LAST_XTS] = te
+        elif tq == tmin:
+            k = ist[I_RQ_HEAD] & RING_MASK
+            ist[I_RQ_HEAD] += 1
+            _exch_request(tq, k, rq, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+        elif tr == tmin:
+            k = ist[I_RS_HEAD] & RING_MASK
+            ist[I_RS_HEAD] += 1
+            ist[I_LOCAL_NOW] = tr
+            _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
+        elif tl == tmin:
+            ist[I_LOCAL_RAW] = raw
+            ist[I_LOCAL_NOW] = tl
+            _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st, cfg, ist)
+            ist[I_IL] = il + 1
+            if ist[I_STARTED] == 0:
+                ist[I_STARTED] = 1
+                ist[I_NEXT_QUOTE] = tl + quote_int
+                ist[I_NEXT_REB] = tl + reb_int
+                ist[I_NEXT_SPREAD] = tl + spread_int
+        else:
+            ist[I_LOCAL_NOW] = tt
+            if ist[I_NEXT_SPREAD] == tt:
+                ist[I_NEXT_SPREAD] = tt + spread_int
+                timer = api.TIMER_SPREAD
+            elif ist[I_NEXT_REB] == tt:
+                ist[I_NEXT_REB] = tt + reb_int
+                timer = api.TIMER_REBALANCE
+            else:
+                ist[I_NEXT_QUOTE] = tt + quote_int
+                timer = api.TIMER_QUOTE
+            _timer(tt, timer, lv, bi, od, acct, st, cfg, ist, rq_ts, rq, view, book, orders, params, sstate, quotes,
+                   ctrl, actions, work, vol_ts, vol_val)
+
+
+@njit(cache=True)
+def finish(rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
+    """Final record at the exchange clock's last time (the end of the run)."""
+    if ist[I_LAST_XTS] > 0 and (ist[I_NREC] == 0 or rec_ts[ist[I_NREC] - 1] < ist[I_LAST_XTS]):
+        _record(ist[I_LAST_XTS], rec_ts, rec, ist, acct)

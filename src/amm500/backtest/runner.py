@@ -1,0 +1,381 @@
+"""``run_backtest``: the Python side of a backtest (setup, day streaming, buffers, timing, metrics).
+
+Per-event work happens in :func:`amm500.backtest.engine.run_segment`; this module only prepares the
+arrays, feeds it one memory-mapped day at a time (carrying the events the strategy has not seen yet
+across the day boundary), grows the fill / record logs when the kernel asks, and measures.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amm500.backtest import latency
+from amm500.backtest.book import N_LEVELS, new_books
+from amm500.backtest.layout import (
+    A_CASH,
+    A_EXT_VOL,
+    A_L_CASH,
+    A_MAXBID,
+    A_MINASK,
+    A_PEAK,
+    A_SIZE,
+    A_START_EQUITY,
+    CF_CANCEL_LAT,
+    CF_FEED_LAT,
+    CF_INITIAL_EQUITY,
+    CF_LAT_MODEL,
+    CF_LAT_SIGMA,
+    CF_LEVERAGE,
+    CF_LOT,
+    CF_MAKER_FEE,
+    CF_MIN_NOTIONAL,
+    CF_MK0,
+    CF_MMR,
+    CF_ORDER_LAT,
+    CF_PARTIAL,
+    CF_POST_ONLY,
+    CF_QUEUE_MODEL,
+    CF_QUEUE_POWER,
+    CF_QUOTE_INT,
+    CF_REB_INT,
+    CF_REC_INT,
+    CF_RESP_LAT,
+    CF_SIZE,
+    CF_SIZE_TOL,
+    CF_SPREAD_INT,
+    CF_TAKER_FEE,
+    CF_TAKER_SLIPPAGE,
+    CF_TICK,
+    CF_TOL_BPS,
+    F_SIZE,
+    I_BASE,
+    I_EVENTS,
+    I_FIRST_TS,
+    I_IE,
+    I_IL,
+    I_NEXT_OID,
+    I_NEXT_REC,
+    I_NFILLS,
+    I_NREC,
+    I_SIZE,
+    OD_SIZE,
+    R_SIZE,
+    RING,
+    RQ_SIZE,
+    RS_SIZE,
+    ST_SIZE,
+)
+from amm500.backtest.market import Market, load_market
+from amm500.config import Config, ConfigError
+from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
+from amm500.engine.order_diff import new_actions, new_work
+from amm500.strategy import api
+from amm500.strategy.kernel import new_state
+from amm500.strategy.params import build_params
+
+#: keep a resting order whose remaining size is within this fraction of the wanted size
+SIZE_TOLERANCE = 0.25
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class BacktestResult:
+    """What a run produced: ``metrics`` (JSON-ready) plus the arrays the report plots."""
+
+    metrics: dict[str, Any]
+    config: Config
+    fill_model: str
+    fills_ts: np.ndarray = field(repr=False)
+    fills: np.ndarray = field(repr=False)  # columns: amm500.backtest.layout.F_*
+    rec_ts: np.ndarray = field(repr=False)
+    rec: np.ndarray = field(repr=False)  # columns: layout.R_*
+    stats: np.ndarray = field(repr=False)
+    acct: np.ndarray = field(repr=False)
+    ist: np.ndarray = field(repr=False)
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+class KernelState:
+    """Every array the kernel carries; built once per run."""
+
+    def __init__(self, config: Config, base: int, first_ts: int, vol_forecast: tuple[np.ndarray, np.ndarray] | None):
+        b = config.backtest
+        self.lv, self.bi = new_books()
+        self.oc = np.zeros((2, N_LEVELS), dtype=np.int32)
+        self.od = np.zeros((api.MAX_ORDERS, OD_SIZE))
+        self.rq_ts = np.zeros(RING, dtype=np.int64)
+        self.rq = np.zeros((RING, RQ_SIZE))
+        self.rs_ts = np.zeros(RING, dtype=np.int64)
+        self.rs = np.zeros((RING, RS_SIZE))
+        self.ist = np.zeros(I_SIZE, dtype=np.int64)
+        self.acct = np.zeros(A_SIZE)
+        self.st = np.zeros(ST_SIZE)
+        self.cfg = build_cfg(config)
+        self.view = api.new_view()
+        self.book = api.new_book()
+        self.orders = api.new_orders()
+        self.params = build_params(config)
+        self.sstate = new_state()
+        self.quotes = api.new_quotes()
+        self.ctrl = api.new_ctrl()
+        self.actions = new_actions()
+        self.work = new_work()
+        if vol_forecast is None:
+            self.vol_ts = np.zeros(0, dtype=np.int64)
+            self.vol_val = np.zeros(0)
+        else:
+            self.vol_ts, self.vol_val = vol_forecast
+        self.fills_ts: np.ndarray = np.zeros(1 << 15, dtype=np.int64)
+        self.fills: np.ndarray = np.zeros((1 << 15, F_SIZE))
+        self.rec_ts: np.ndarray = np.zeros(1 << 12, dtype=np.int64)
+        self.rec: np.ndarray = np.zeros((1 << 12, R_SIZE))
+        self.ist[I_BASE] = base
+        self.ist[I_NEXT_OID] = 1
+        self.ist[I_NEXT_REC] = first_ts
+        self.ist[I_FIRST_TS] = first_ts
+        eq = b.initial_equity
+        self.acct[A_CASH] = eq
+        self.acct[A_L_CASH] = eq
+        self.acct[A_START_EQUITY] = eq
+        self.acct[A_PEAK] = eq
+        self.acct[A_MAXBID] = -np.inf
+        self.acct[A_MINASK] = np.inf
+        self.acct[A_EXT_VOL] = np.nan
+
+    def grow(self) -> None:
+        nf = self.ist[I_NFILLS]
+        if nf + 8192 > self.fills_ts.shape[0]:
+            cap = self.fills_ts.shape[0] * 2
+            self.fills_ts = np.concatenate([self.fills_ts, np.zeros(cap - self.fills_ts.shape[0], dtype=np.int64)])
+            self.fills = np.concatenate([self.fills, np.zeros((cap - self.fills.shape[0], F_SIZE))])
+        if self.ist[I_NREC] + 16 > self.rec_ts.shape[0]:
+            cap = self.rec_ts.shape[0] * 2
+            self.rec_ts = np.concatenate([self.rec_ts, np.zeros(cap - self.rec_ts.shape[0], dtype=np.int64)])
+            self.rec = np.concatenate([self.rec, np.zeros((cap - self.rec.shape[0], R_SIZE))])
+
+    def run(self, day: Events, lead: Events, t_stop: int) -> None:
+        from amm500.backtest.engine import STATUS_BUFFER_FULL, run_segment
+
+        day = _readonly(day)  # one array type (memory maps are read-only) -> one compiled signature
+        while True:
+            status = run_segment(
+                day.ts, day.local_ts, day.kind, day.side, day.px, day.sz,
+                lead.ts, lead.local_ts, lead.kind, lead.side, lead.px, lead.sz,
+                t_stop, self.lv, self.bi, self.oc, self.od, self.rq_ts, self.rq, self.rs_ts, self.rs, self.ist,
+                self.acct, self.st, self.cfg, self.view, self.book, self.orders, self.params, self.sstate,
+                self.quotes, self.ctrl, self.actions, self.work, self.vol_ts, self.vol_val, self.fills_ts,
+                self.fills, self.rec_ts, self.rec,
+            )
+            if status != STATUS_BUFFER_FULL:
+                return
+            self.grow()
+
+
+def _readonly(ev: Events) -> Events:
+    cols = []
+    for col in ev:
+        if col.flags.writeable:
+            col = col.view()
+            col.flags.writeable = False
+        cols.append(col)
+    return Events(*cols)
+
+
+def build_cfg(config: Config) -> np.ndarray:
+    b, e, t = config.backtest, config.execution, config.trading
+    if len(b.markout_horizons_s) != 3:
+        raise ConfigError(f"backtest.markout_horizons_s: exactly 3 horizons are supported (got {b.markout_horizons_s})")
+    maker, taker = b.fees()
+    cfg = np.zeros(CF_SIZE)
+    cfg[CF_ORDER_LAT] = b.order_latency_ms * NS_PER_MS
+    cfg[CF_CANCEL_LAT] = b.cancel_latency_ms * NS_PER_MS
+    cfg[CF_RESP_LAT] = b.response_latency_ms * NS_PER_MS
+    cfg[CF_FEED_LAT] = b.feed_latency_ms * NS_PER_MS
+    cfg[CF_LAT_MODEL] = latency.LOGNORMAL if b.latency_model == "lognormal" else latency.CONSTANT
+    cfg[CF_LAT_SIGMA] = b.latency_sigma
+    cfg[CF_QUEUE_MODEL] = 1 if b.queue_model == "prob" else 0
+    cfg[CF_QUEUE_POWER] = b.queue_power
+    cfg[CF_PARTIAL] = 1.0 if b.partial_fills else 0.0
+    cfg[CF_MAKER_FEE] = maker
+    cfg[CF_TAKER_FEE] = taker
+    cfg[CF_LEVERAGE] = t.leverage
+    cfg[CF_MMR] = b.maintenance_margin_rate
+    cfg[CF_TICK] = b.tick_size
+    cfg[CF_LOT] = 10.0 ** (-b.sz_decimals)
+    cfg[CF_MIN_NOTIONAL] = b.min_order_value
+    cfg[CF_QUOTE_INT] = round(e.quote_refresh_interval * NS_PER_S)
+    cfg[CF_REB_INT] = round(e.rebalance_interval * NS_PER_S)
+    cfg[CF_SPREAD_INT] = round(t.spread_recalc_interval * NS_PER_S)
+    cfg[CF_REC_INT] = round(b.record_interval_s * NS_PER_S)
+    for k, h in enumerate(b.markout_horizons_s):
+        cfg[CF_MK0 + k] = h * NS_PER_S
+    cfg[CF_INITIAL_EQUITY] = b.initial_equity
+    cfg[CF_TOL_BPS] = t.quote_tolerance_bps
+    cfg[CF_SIZE_TOL] = SIZE_TOLERANCE
+    cfg[CF_POST_ONLY] = 1.0 if e.post_only else 0.0
+    cfg[CF_TAKER_SLIPPAGE] = b.taker_slippage
+    return cfg
+
+
+def check_can_trade(config: Config, price: float) -> None:
+    """Refuse a config whose orders could never be accepted, with the numbers that say why."""
+    t, b = config.trading, config.backtest
+    per_order = b.initial_equity * t.leverage * t.order_size_fraction
+    if per_order < b.min_order_value:
+        raise ConfigError(
+            f"trading.order_size_fraction: {t.order_size_fraction} x backtest.initial_equity {b.initial_equity:g}"
+            f" x trading.leverage {t.leverage} = ${per_order:.2f} per order, below the ${b.min_order_value:g}"
+            " minimum order value (backtest.min_order_value); raise the size fraction, equity or leverage")
+    lot = 10.0 ** (-b.sz_decimals)
+    if price > 0 and math.floor(per_order / price / lot + 1e-9) < 1:
+        raise ConfigError(f"trading.order_size_fraction: ${per_order:.2f} per order is below one lot ({lot:g} BTC"
+                          f" at ${price:,.0f})")
+
+
+def _first_price(ev: Events) -> float:
+    mask = (ev.kind == BOOK_LEVEL) | (ev.kind == TRADE)
+    idx = np.flatnonzero(mask[: min(len(ev), 100_000)])
+    if idx.size == 0:
+        raise DataError("no book or trade event in the first 100,000 rows of the first day: nothing to price")
+    return float(ev.px[idx[0]])
+
+
+def _check_vol_forecast(vol_forecast: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    if vol_forecast is None:
+        return None
+    if isinstance(vol_forecast, tuple) and len(vol_forecast) == 2:
+        vts, vv = vol_forecast
+    elif hasattr(vol_forecast, "ts") and hasattr(vol_forecast, "vol"):
+        vts, vv = vol_forecast.ts, vol_forecast.vol
+    else:
+        raise DataError("vol_forecast: expected (ts_ns, annualized_vol) arrays or an object with .ts and .vol")
+    vts = np.ascontiguousarray(vts, dtype=np.int64)
+    vv = np.ascontiguousarray(vv, dtype=np.float64)
+    if vts.shape != vv.shape or vts.ndim != 1:
+        raise DataError(f"vol_forecast: ts and vol must be 1-D and the same length (got {vts.shape}, {vv.shape})")
+    if vts.size and np.any(np.diff(vts) < 0):
+        raise DataError("vol_forecast: timestamps must be sorted")
+    return vts, vv
+
+
+def _lead_after(day: Events, lead: Events, il: int) -> Events:
+    """Events the strategy has not seen yet (local cursor ``il`` over lead + day), copied off the mmap."""
+    n0 = len(lead)
+    parts = []
+    if il < n0:
+        parts.append(lead.take(slice(il, None)))
+    parts.append(day.take(slice(max(il - n0, 0), None)))
+    return Events.concat(parts)
+
+
+def compile_kernel() -> float:
+    """Compile (or load from Numba's cache) the kernel on an empty day; returns the seconds it took."""
+    t0 = time.perf_counter()
+    cfg = Config()
+    ks = KernelState(cfg, 0, 0, None)
+    ks.run(Events.empty(), Events.empty(), 0)
+    return time.perf_counter() - t0
+
+
+def run_backtest(
+    config: Config,
+    data: Path | str | Market,
+    *,
+    days: int | None = None,
+    vol_forecast: Any = None,
+    progress: bool | ProgressFn = False,
+) -> BacktestResult:
+    """Backtest ``config`` on a data directory (or a loaded :class:`Market`).
+
+    ``vol_forecast``: optional ``(ts_ns, annualized_vol)`` arrays shown to the strategy as
+    ``V_EXT_VOL``, causally (the latest value with ts <= now). ``progress``: True for a rich bar, or
+    a callback ``(days_done, days_total)``.
+    """
+    market = data if isinstance(data, Market) else load_market(Path(data), days)
+    if config.backtest.fill_model == "bar":
+        from amm500.backtest.bar import run_bar_backtest
+
+        return run_bar_backtest(config, market, days=days, progress=progress)
+    if not market.has_events:
+        raise DataError(f"{market.root}: no events/ day files for a tick-mode backtest (bars only? use"
+                        " --set backtest.fill_model=bar)")
+    vf = _check_vol_forecast(vol_forecast)
+    compile_s = compile_kernel()
+    n_days = len(market.day_dirs) if days is None else min(days, len(market.day_dirs))
+    day_iter = market.iter_days(n_days)
+    try:
+        day0, ev0 = next(day_iter)
+    except StopIteration:
+        raise DataError(f"{market.root}: no event days") from None
+    price0 = _first_price(ev0)
+    check_can_trade(config, price0)
+    tick = config.backtest.tick_size
+    data_tick = market.meta.get("tick_size")
+    if data_tick is not None and abs(float(data_tick) - tick) > 1e-12:
+        raise ConfigError(f"backtest.tick_size: {tick:g} differs from the data's tick_size {data_tick}"
+                          f" ({market.root / 'dataset.json'})")
+    base = round(price0 / tick) - N_LEVELS // 2
+    ks = KernelState(config, base, int(ev0.ts[0]) if len(ev0) else 0, vf)
+    latency.seed(config.backtest.seed)
+    report = _progress_fn(progress, n_days)
+    lead = Events.empty()
+    kernel_s = 0.0
+    done = 0
+    current: tuple[Any, Events] | None = (day0, ev0)
+    while current is not None:
+        _, ev = current
+        nxt = next(day_iter, None)
+        if nxt is None:
+            last_local = int(ev.local_ts.max()) if len(ev) else 0
+            t_stop = max(int(ev.ts[-1]) if len(ev) else 0, last_local + int(ks.cfg[CF_FEED_LAT]))
+        else:
+            t_stop = int(ev.ts[-1]) if len(ev) else 0
+        ks.ist[I_IE] = 0
+        t0 = time.perf_counter()
+        ks.run(ev, lead, t_stop)
+        kernel_s += time.perf_counter() - t0
+        lead = _lead_after(ev, lead, int(ks.ist[I_IL]))
+        ks.ist[I_IL] = 0
+        done += 1
+        report(done, n_days)
+        current = nxt
+        del ev
+    from amm500.backtest.engine import finish
+    from amm500.backtest.metrics import compute_metrics
+
+    finish(ks.rec_ts, ks.rec, ks.ist, ks.acct)
+    nf, nr = int(ks.ist[I_NFILLS]), int(ks.ist[I_NREC])
+    timing = {"compile_s": compile_s, "kernel_s": kernel_s}
+    result = BacktestResult(
+        metrics={}, config=config, fill_model="tick", fills_ts=ks.fills_ts[:nf].copy(), fills=ks.fills[:nf].copy(),
+        rec_ts=ks.rec_ts[:nr].copy(), rec=ks.rec[:nr].copy(), stats=ks.st.copy(), acct=ks.acct.copy(),
+        ist=ks.ist.copy(), timing=timing)
+    result.metrics = compute_metrics(result, events=int(ks.ist[I_EVENTS]), days=n_days)
+    return result
+
+
+def _progress_fn(progress: bool | ProgressFn, total: int) -> ProgressFn:
+    if callable(progress):
+        return progress
+    if not progress:
+        return lambda done, total: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=False)
+    task = bar.add_task("backtest (days)", total=total)
+    bar.start()
+
+    def _update(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return _update

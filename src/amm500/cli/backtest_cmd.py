@@ -1,0 +1,105 @@
+"""``amm500 backtest``: replay canonical data through the strategy; JSON metrics and an HTML report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_config
+from amm500.config import ConfigError
+from amm500.data.schema import DataError
+
+LOW_REALISM = "LOW REALISM"
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN / inf: they become null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _clean(value.item())
+    return value
+
+
+def result_json(result: Any) -> dict[str, Any]:
+    """Metrics + the config used, with the fill model stated at the top level."""
+    out = dict(result.metrics)
+    out["config"] = result.config.masked_dict()
+    cleaned: dict[str, Any] = _clean(out)
+    return cleaned
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def summary_table(metrics: dict[str, Any]) -> Table:
+    model = metrics["fill_model"]
+    title = f"backtest - fill model: {model}" + (f" ({LOW_REALISM})" if model == "bar" else "")
+    table = Table(title=title, show_header=False)
+    table.add_column("metric", style="cyan")
+    table.add_column("value", justify="right")
+    rows = [
+        ("days", metrics["days"]), ("net PnL (USD)", metrics["net_pnl"]), ("return", metrics["return"]),
+        ("annual ROI (simple)", metrics["annual_roi"]), ("Sharpe (daily, sqrt 365)", metrics["sharpe"]),
+        ("Sharpe (hourly)", metrics["sharpe_hourly"]), ("max drawdown", metrics["max_drawdown"]),
+        ("fills", metrics["fills"]), ("trades / day", metrics["trades_per_day"]),
+        ("maker ratio (count)", metrics["maker_ratio"]), ("maker ratio (volume)", metrics["maker_ratio_volume"]),
+        ("spread capture", metrics["spread_capture"]), ("inventory PnL", metrics["inventory_pnl"]),
+        ("fees", metrics["fees"]), ("funding", metrics["funding"]),
+        ("quote uptime", metrics["quote_uptime"]), ("liquidations", metrics["liquidations"]),
+        ("rejects", sum(metrics["rejects"].values())), ("events", metrics["events"]),
+        ("events / s (kernel)", metrics["events_per_sec"]), ("compile / cache load (s)", metrics["compile_s"]),
+    ]
+    for key, h in metrics["markouts"].items():
+        rows.append((f"mark-out {key} (bps, + good)", h["mean_bps"]))
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    return table
+
+
+@app.command("backtest")
+def backtest(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Canonical data directory (events/ or bars/).")],
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Only the first N days.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics + config as JSON here.")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+) -> None:
+    """Backtest the configured strategy on canonical data (tick: queue-aware L2; bar: LOW REALISM)."""
+    from amm500.backtest.runner import run_backtest
+    from amm500.data.store import write_json_atomic
+
+    cfg = get_config(config, set_)
+    if cfg.backtest.fill_model == "bar":
+        console.print(f"[bold yellow]{LOW_REALISM}:[/] bar mode fills quotes by coin flip (fill_rate="
+                      f"{cfg.backtest.fill_rate}) on candles: no queue, no latency, no adverse selection detail.")
+    try:
+        result = run_backtest(cfg, data, days=days, progress=not quiet)
+    except (DataError, ConfigError) as exc:
+        raise fail(str(exc)) from None
+    payload = result_json(result)
+    if not quiet:
+        console.print(summary_table(result.metrics))
+    if json_out is not None:
+        write_json_atomic(json_out, payload)
+        console.print(f"[green]wrote[/] {json_out}")
+    if report is not None:
+        from amm500.backtest.report import write_report
+
+        write_report(result, report)
+        console.print(f"[green]wrote[/] {report}")

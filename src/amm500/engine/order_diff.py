@@ -1,0 +1,140 @@
+"""Desired ladder vs live orders -> the few actions that turn one into the other.
+
+Every venue (backtest, paper, live) calls :func:`diff_ladder` after the strategy's ``on_timer``. A
+resting order is kept when it sits within ``tol_bps`` of a wanted level and its remaining size is
+within ``size_tol`` (a fraction) of the wanted size: keeping it keeps its place in the queue, while
+a replacement (cancel + new; Hyperliquid's modify is the same thing) goes to the back. Everything
+else is cancelled, and wanted levels left without an order are placed.
+
+Both sides are merged in price order (bids best-first, descending; asks ascending), so the cost is
+linear in the number of orders. Cancels come first in ``actions`` so margin is freed before new
+orders need it.
+
+Arrays (float64): ``quotes`` and ``orders`` as in :mod:`amm500.strategy.api`; ``actions`` has shape
+(n, A_SIZE) with n >= :data:`MAX_ACTIONS`; ``work`` is an int64 scratch vector of length
+>= 2 * MAX_ORDERS (passed in so the hot path never allocates).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from amm500.strategy import api
+
+A_KIND = 0  # ACT_CANCEL or ACT_PLACE
+A_ROW = 1  # cancel: row of ``orders``
+A_SIDE = 2  # place: +1 bid / -1 ask
+A_PX = 3
+A_SZ = 4
+A_SIZE = 5
+
+ACT_CANCEL = 1
+ACT_PLACE = 2
+
+#: room for every cancel plus every place, with places staged at the far end before compaction
+MAX_ACTIONS = 2 * (api.MAX_ORDERS + 2 * api.MAX_LEVELS)
+
+
+def new_actions() -> np.ndarray:
+    return np.zeros((MAX_ACTIONS, A_SIZE))
+
+
+def new_work() -> np.ndarray:
+    return np.zeros(2 * api.MAX_ORDERS, dtype=np.int64)
+
+
+@njit(cache=True)
+def _sorted_rows(orders: np.ndarray, side: int, work: np.ndarray, offset: int) -> int:
+    """Rows of ``orders`` on ``side`` into work[offset:], best price first; returns the count."""
+    n = 0
+    for r in range(orders.shape[0]):
+        if orders[r, api.O_SIDE] == side:
+            # insertion sort: ladders are short and nearly sorted already
+            px = orders[r, api.O_PX]
+            k = n
+            while k > 0:
+                prev = orders[work[offset + k - 1], api.O_PX]
+                better = px > prev if side > 0 else px < prev
+                if not better:
+                    break
+                work[offset + k] = work[offset + k - 1]
+                k -= 1
+            work[offset + k] = r
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def _diff_side(quotes: np.ndarray, q: int, n_want: int, orders: np.ndarray, side: int, tol_bps: float,
+               size_tol: float, actions: np.ndarray, n_cancel: int, n_place: int, work: np.ndarray,
+               offset: int) -> tuple[int, int]:
+    cap = actions.shape[0]
+    n_live = _sorted_rows(orders, side, work, offset)
+    i = 0
+    j = 0
+    wpx = wsz = lpx = 0.0
+    r = 0
+    while i < n_want or j < n_live:
+        if i < n_want:
+            wpx = quotes[q, i, api.Q_PX]
+            wsz = quotes[q, i, api.Q_SZ]
+            if not (wpx > 0.0 and wsz > 0.0):
+                i += 1
+                continue
+        if j < n_live:
+            r = work[offset + j]
+            lpx = orders[r, api.O_PX]
+        if i < n_want and j < n_live:
+            tol = tol_bps * 1e-4 * wpx + 1e-9 * wpx
+            if abs(lpx - wpx) <= tol:
+                lsz = orders[r, api.O_SZ]
+                if abs(lsz - wsz) > size_tol * wsz + 1e-12:
+                    actions[n_cancel, A_KIND] = ACT_CANCEL
+                    actions[n_cancel, A_ROW] = r
+                    n_cancel += 1
+                    n_place += 1
+                    slot = cap - n_place
+                    actions[slot, A_KIND] = ACT_PLACE
+                    actions[slot, A_SIDE] = side
+                    actions[slot, A_PX] = wpx
+                    actions[slot, A_SZ] = wsz
+                i += 1
+                j += 1
+                continue
+            live_first = lpx > wpx if side > 0 else lpx < wpx
+        else:
+            live_first = j < n_live
+        if live_first:
+            actions[n_cancel, A_KIND] = ACT_CANCEL
+            actions[n_cancel, A_ROW] = r
+            n_cancel += 1
+            j += 1
+        else:
+            n_place += 1
+            slot = cap - n_place
+            actions[slot, A_KIND] = ACT_PLACE
+            actions[slot, A_SIDE] = side
+            actions[slot, A_PX] = wpx
+            actions[slot, A_SZ] = wsz
+            i += 1
+    return n_cancel, n_place
+
+
+@njit(cache=True)
+def diff_ladder(quotes: np.ndarray, n_bids: int, n_asks: int, orders: np.ndarray, tol_bps: float,
+                size_tol: float, actions: np.ndarray, work: np.ndarray) -> int:
+    """Fill ``actions`` (cancels first, then places best-first per side); returns how many."""
+    n_bids = min(max(n_bids, 0), quotes.shape[1])
+    n_asks = min(max(n_asks, 0), quotes.shape[1])
+    nc, npl = _diff_side(quotes, api.Q_BIDS, n_bids, orders, 1, tol_bps, size_tol, actions, 0, 0, work, 0)
+    nc, npl = _diff_side(quotes, api.Q_ASKS, n_asks, orders, -1, tol_bps, size_tol, actions, nc, npl, work,
+                         api.MAX_ORDERS)
+    cap = actions.shape[0]
+    # places were written from the end backwards; move them, in wanted order, right after the cancels
+    for k in range(npl):
+        src = cap - 1 - k
+        dst = nc + k
+        for f in range(A_SIZE):
+            actions[dst, f] = actions[src, f]
+    return nc + npl
