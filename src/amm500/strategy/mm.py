@@ -47,7 +47,6 @@ from amm500.strategy.mm_state import (
     S_KILL_REASON,
     S_KILLED,
     S_LAST_TAKER_NS,
-    S_MATCHED,
     S_N_DELTA_CHECKS_HIT,
     S_N_KILL_IOC,
     S_N_LIMITED,
@@ -57,6 +56,8 @@ from amm500.strategy.mm_state import (
     S_REALIZED_VOL,
     S_REBASE,
     S_REGIME,
+    S_ROW_USED,
+    S_ROWS,
     S_SESSION_START_EQUITY,
     S_VOL,
 )
@@ -173,16 +174,28 @@ def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray
 
 
 @njit(cache=True)
-def _keep_resting(side: int, target: float, tol: float, orders: np.ndarray, state: np.ndarray) -> int:
-    """Row of the unmatched resting order on ``side`` nearest ``target`` within ``tol`` (-1: none)."""
+def _collect_rows(side: int, orders: np.ndarray, state: np.ndarray) -> int:
+    """Gather the rows of our resting orders on ``side`` once, so each level scans only those."""
+    n = 0
+    for i in range(orders.shape[0]):
+        if int(orders[i, api.O_SIDE]) == side:
+            state[S_ROWS + n] = i
+            state[S_ROW_USED + n] = 0.0
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def _keep_resting(target: float, tol: float, n_rows: int, orders: np.ndarray, state: np.ndarray) -> int:
+    """Index into the collected rows of the unused order nearest ``target`` within ``tol`` (-1: none)."""
     best = -1
     best_d = tol + _EPS
-    for i in range(orders.shape[0]):
-        if int(orders[i, api.O_SIDE]) != side or state[S_MATCHED + i] > 0.0:
+    for j in range(n_rows):
+        if state[S_ROW_USED + j] > 0.0:
             continue
-        d = abs(orders[i, api.O_PX] - target)
+        d = abs(orders[int(state[S_ROWS + j]), api.O_PX] - target)
         if d <= best_d:
-            best, best_d = i, d
+            best, best_d = j, d
     return best
 
 
@@ -200,6 +213,7 @@ def build_side(
     tol = params[P_QUOTE_TOL_BPS] * 1e-4 * mid
     band = params[P_PRICE_BAND_BPS] * 1e-4 * mid
     n_max = min(int(params[P_LEVELS]), api.MAX_LEVELS)
+    n_rows = _collect_rows(side, orders, state)
     prev = math.inf if side > 0 else -math.inf
     cum = 0.0
     n = 0
@@ -213,7 +227,8 @@ def build_side(
             px = max(px, limit_px + tick, prev + tick)
         if abs(px - mid) > band + _EPS or px <= 0.0:
             break
-        row = _keep_resting(side, px, tol, orders, state)
+        j = _keep_resting(px, tol, n_rows, orders, state)
+        row = int(state[S_ROWS + j]) if j >= 0 else -1
         if row >= 0:
             kept = orders[row, api.O_PX]
             ok = kept <= min(limit_px - tick, prev - tick) + _EPS if side > 0 else kept >= max(
@@ -221,7 +236,7 @@ def build_side(
             ) - _EPS
             if ok and abs(kept - mid) <= band + _EPS:
                 px = kept
-                state[S_MATCHED + row] = 1.0
+                state[S_ROW_USED + j] = 1.0
             else:
                 row = -1
         sz = level_size(k, px, equity, mult, params)
@@ -348,8 +363,6 @@ def mm_on_timer(
         ask_mult *= params[P_DELTA_SIZE_MULT]
         ask_back = params[P_DELTA_STEP_BPS]
     cap = max_position(mid, equity, params)
-    for i in range(orders.shape[0]):
-        state[S_MATCHED + i] = 0.0
     nb = 0
     if bid_mult > 0.0:
         nb = build_side(1, fair, mid, equity, half, bid_back, bid_mult, cap - pos, ask, orders, params, state, quotes)
