@@ -1,0 +1,315 @@
+"""Record a Hyperliquid WebSocket feed (l2Book + trades) into canonical Parquet, safe to kill at any moment.
+
+Messages are turned into canonical rows as they arrive (the streaming :class:`BookDiffer` for the
+20-level snapshots, trades de-duplicated by ``(time, tid)``). Every ``flush_s`` seconds the rows are
+written as a small *part* file under ``DIR/.parts/`` (temporary name, then rename: a part either
+exists whole or not at all). Every ``compact_s`` seconds, at exit and at the start of the next run,
+parts are folded into ``DIR/events/YYYY-MM-DD.parquet`` (read, merged, sorted, atomically replaced).
+The day file records the name of the last part it contains, so a kill between the rename of the
+day file and the removal of its parts never duplicates rows. A kill loses at most the rows of the
+last ``flush_s`` seconds; whatever is on disk always reads.
+
+After a disconnect the book differ is reset: the next snapshot starts with a book clear, because
+the book may have changed while nobody was listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from amm500.data.book_diff import BookDiffer
+from amm500.data.loaders.common import decimals_needed, parse_levels, trade_side
+from amm500.data.schema import NS_PER_DAY, NS_PER_MS, TRADE, DataError, Events, make_events
+from amm500.data.store import (
+    events_path,
+    read_dataset_meta,
+    read_events_file,
+    write_dataset_meta,
+    write_events_day,
+    write_table_atomic,
+)
+
+PARTS_DIR = ".parts"
+LAST_PART_KEY = "amm500.recorder.last_part"
+DEPTH = 20
+TID_MEMORY = 50_000
+
+
+@dataclass
+class RecorderStats:
+    messages: int = 0
+    snapshots: int = 0
+    trades: int = 0
+    duplicate_trades: int = 0
+    history_trades: int = 0
+    bad_messages: int = 0
+    out_of_order: int = 0
+    parts: int = 0
+    compactions: int = 0
+    connects: int = 0
+    last_error: str = ""
+
+
+def _day_name(ts_ns: int) -> str:
+    return dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date().isoformat()
+
+
+@dataclass
+class Recorder:
+    """Turns WebSocket messages into canonical part files under ``root`` (no network code here)."""
+
+    root: Path
+    coin: str = "BTC"
+    stats: RecorderStats = field(default_factory=RecorderStats)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.session = f"{time.time_ns():020d}"
+        self._seq = 0
+        self._differ = BookDiffer(depth=DEPTH)
+        self._last_snapshot_ts: int | None = None
+        self._since: int = time.time_ns()  # trades older than the first connection are history replays
+        self._rows: list[Events] = []
+        self._trade_rows: tuple[list[int], list[int], list[int], list[float], list[float]] = ([], [], [], [], [])
+        self._seen: set[tuple[int, int]] = set()
+        self._seen_order: deque[tuple[int, int]] = deque()
+
+    # -- messages ---------------------------------------------------------------------------------
+    def connected(self, first: bool) -> None:
+        """A (re)connection: the next snapshot must start with a clear."""
+        self.stats.connects += 1
+        if first:
+            self._since = time.time_ns()
+        self._differ.reset()
+        self._last_snapshot_ts = None
+
+    def on_message(self, text: str, local_ns: int) -> None:
+        self.stats.messages += 1
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            return  # "Websocket connection established." and other plain text
+        if not isinstance(msg, dict):
+            return
+        try:
+            if msg.get("channel") == "l2Book":
+                self._on_book(msg.get("data"), local_ns)
+            elif msg.get("channel") == "trades":
+                self._on_trades(msg.get("data"), local_ns)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.stats.bad_messages += 1
+            self.stats.last_error = f"{msg.get('channel')}: {exc}"
+
+    def _on_book(self, data: Any, local_ns: int) -> None:
+        if not isinstance(data, dict) or data.get("coin") != self.coin:
+            return
+        t = data.get("time")
+        if not isinstance(t, int) or t <= 0:
+            raise ValueError(f"time {t!r} must be a positive integer (ms)")
+        ts = t * NS_PER_MS
+        if self._last_snapshot_ts is not None and ts < self._last_snapshot_ts:
+            self.stats.out_of_order += 1
+            return
+        bids, asks = parse_levels(data.get("levels"), DEPTH)
+        arr = np.zeros((2, 1, DEPTH))
+        szs = np.zeros((2, 1, DEPTH))
+        for i, side in enumerate((bids, asks)):
+            for j, (px, sz) in enumerate(side):
+                arr[i, 0, j], szs[i, 0, j] = px, sz
+        ev = self._differ.update(np.array([ts]), np.array([local_ns]), arr[0], szs[0], np.array([len(bids)]),
+                                 arr[1], szs[1], np.array([len(asks)]))
+        self._last_snapshot_ts = ts
+        self._rows.append(ev)
+        self.stats.snapshots += 1
+
+    def _on_trades(self, data: Any, local_ns: int) -> None:
+        if not isinstance(data, list):
+            raise ValueError("trades data must be a list")
+        parsed = []
+        for t in data:
+            if t.get("coin") != self.coin:
+                continue
+            ms, tid = t["time"], t.get("tid", -1)
+            if not isinstance(ms, int) or not isinstance(tid, int):
+                raise ValueError(f"trade time/tid {ms!r}/{tid!r} must be integers")
+            px, sz = float(t["px"]), float(t["sz"])
+            if not (np.isfinite(px) and px > 0 and np.isfinite(sz) and sz > 0):
+                raise ValueError(f"trade px {px} / sz {sz} must be positive")
+            parsed.append((ms * NS_PER_MS, tid, trade_side(str(t["side"])), px, sz))
+        for ts, tid, side, px, sz in parsed:  # all or nothing per message
+            key = (ts, tid)
+            if key in self._seen:
+                self.stats.duplicate_trades += 1
+                continue
+            self._remember(key)
+            if ts < self._since - 1_000 * NS_PER_MS:  # replayed on subscribe, before we were listening
+                self.stats.history_trades += 1
+                continue
+            for col, v in zip(self._trade_rows, (ts, local_ns, side, px, sz), strict=True):
+                col.append(v)  # type: ignore[attr-defined]
+            self.stats.trades += 1
+
+    def _remember(self, key: tuple[int, int]) -> None:
+        self._seen.add(key)
+        self._seen_order.append(key)
+        if len(self._seen_order) > TID_MEMORY:
+            self._seen.discard(self._seen_order.popleft())
+
+    # -- files ------------------------------------------------------------------------------------
+    def pending(self) -> Events:
+        ts, lts, side, px, sz = (np.asarray(c) for c in self._trade_rows)
+        trades = make_events(ts.astype(np.int64), lts.astype(np.int64), np.full(ts.size, TRADE),
+                             side.astype(np.int8), px.astype(np.float64), sz.astype(np.float64))
+        return Events.concat([*self._rows, trades]).sorted()
+
+    def flush(self) -> list[Path]:
+        """Write what arrived since the last flush as part files (one per UTC day touched)."""
+        ev = self.pending()
+        self._rows = []
+        self._trade_rows = ([], [], [], [], [])
+        if len(ev) == 0:
+            return []
+        written = []
+        day_idx = ev.ts // NS_PER_DAY
+        for d in np.unique(day_idx):
+            part = ev.take(day_idx == d)
+            self._seq += 1
+            path = self.root / PARTS_DIR / _day_name(int(part.ts[0])) / f"{self.session}-{self._seq:09d}.parquet"
+            write_table_atomic(path, part.to_table())
+            written.append(path)
+            self.stats.parts += 1
+        return written
+
+
+def _last_part(path: Path) -> str:
+    if not path.exists():
+        return ""
+    meta = pq.read_schema(path).metadata or {}
+    return meta.get(LAST_PART_KEY.encode(), b"").decode()
+
+
+def compact(root: Path, coin: str = "BTC", source: str = "hyperliquid-ws-record") -> list[Path]:
+    """Fold every part file under ``root/.parts`` into the day files; idempotent and kill-safe."""
+    root = Path(root)
+    parts_root = root / PARTS_DIR
+    written: list[Path] = []
+    if not parts_root.is_dir():
+        return written
+    prices: list[np.ndarray] = []
+    sizes: list[np.ndarray] = []
+    for day_dir in sorted(p for p in parts_root.iterdir() if p.is_dir()):
+        try:
+            day = dt.date.fromisoformat(day_dir.name)
+        except ValueError:
+            raise DataError(f"{day_dir}: not a recorder part folder (expected YYYY-MM-DD)") from None
+        for tmp in day_dir.glob(".*.tmp"):  # a part interrupted mid-write: never renamed, never counted
+            tmp.unlink(missing_ok=True)
+        parts = sorted(day_dir.glob("*.parquet"))
+        target = events_path(root, day)
+        done = _last_part(target)
+        stale = [p for p in parts if p.stem <= done]
+        fresh = [p for p in parts if p.stem > done]
+        if fresh:
+            old = [read_events_file(target)] if target.exists() else []
+            merged = Events.concat(old + [read_events_file(p) for p in fresh]).sorted()
+            written.append(write_events_day(root, day, merged, {LAST_PART_KEY: fresh[-1].stem}))
+            prices.append(merged.px[(merged.kind == 1) | (merged.kind == 2)])
+            sizes.append(merged.sz[(merged.kind == 2)])
+        for p in stale + fresh:
+            p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            day_dir.rmdir()
+    if written:
+        meta = read_dataset_meta(root)
+        px = np.concatenate(prices)
+        sz = np.concatenate(sizes)
+        fields: dict[str, Any] = {"symbol": meta.get("symbol", coin), "source": meta.get("source", source)}
+        if px.size and "tick_size" not in meta:
+            fields["tick_size"] = 10.0 ** -decimals_needed(px)
+        if sz.size and "sz_decimals" not in meta:
+            fields["sz_decimals"] = decimals_needed(sz)
+        write_dataset_meta(root, **fields)
+    return written
+
+
+async def record(url: str, root: Path, coin: str = "BTC", duration_s: float | None = None, flush_s: float = 2.0,
+                 compact_s: float = 60.0, on_tick: Callable[[RecorderStats], None] | None = None,
+                 reconnect_s: float = 1.0, ping_s: float = 30.0) -> RecorderStats:
+    """Record until ``duration_s`` passes (forever when None) or the task is cancelled; always compacts."""
+    import aiohttp
+
+    root = Path(root)
+    meta = read_dataset_meta(root)
+    if meta.get("symbol") and meta["symbol"] != coin:
+        raise DataError(f"{root}: holds {meta['symbol']} data; record {coin} into another --out directory")
+    compact(root, coin)  # leftovers of a killed run first
+    rec = Recorder(root, coin)
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    last_flush = last_compact = time.monotonic()
+    first = True
+
+    def housekeeping() -> None:
+        nonlocal last_flush, last_compact
+        now = time.monotonic()
+        if now - last_flush >= flush_s:
+            rec.flush()
+            last_flush = now
+        if now - last_compact >= compact_s:
+            compact(root, coin)
+            rec.stats.compactions += 1
+            last_compact = now
+        if on_tick is not None:
+            on_tick(rec.stats)
+
+    def left() -> float:
+        return float("inf") if deadline is None else deadline - time.monotonic()
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            while left() > 0:
+                try:
+                    async with session.ws_connect(url, heartbeat=None, autoping=True) as ws:
+                        rec.connected(first)
+                        first = False
+                        for sub in ({"type": "l2Book", "coin": coin}, {"type": "trades", "coin": coin}):
+                            await ws.send_json({"method": "subscribe", "subscription": sub})
+                        last_ping = time.monotonic()
+                        while left() > 0:
+                            wait = max(0.0, min(flush_s, 1.0, left()))
+                            try:
+                                msg = await ws.receive(timeout=wait)
+                            except TimeoutError:
+                                msg = None
+                            if msg is not None:
+                                if msg.type == aiohttp.WSMsgType.TEXT:
+                                    rec.on_message(msg.data, time.time_ns())
+                                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                                  aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                                    rec.stats.last_error = f"connection closed ({ws.close_code})"
+                                    break
+                            if time.monotonic() - last_ping >= ping_s:
+                                await ws.send_json({"method": "ping"})
+                                last_ping = time.monotonic()
+                            housekeeping()
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    rec.stats.last_error = f"connect failed: {exc}"
+                housekeeping()
+                if left() > 0:
+                    await asyncio.sleep(min(reconnect_s, left()))
+    finally:
+        rec.flush()
+        compact(root, coin)
+        rec.stats.compactions += 1
+    return rec.stats
