@@ -495,6 +495,13 @@ class OrderManager:
             log.error("liquidation event received: reconciling position")
             self.needs_reconcile = True
 
+    def attach(self, handlers: Any) -> None:
+        """Route a venue's pushed events (``Handlers`` of the Hyperliquid client) into this manager."""
+        handlers.on_order_updates = self.on_order_updates
+        handlers.on_fills = self.on_fills
+        handlers.on_user_event = self.on_user_event
+        handlers.on_reconnect = self.reconcile
+
     # ---- reconciliation ----------------------------------------------------------------------------
 
     async def reconcile(self) -> int:

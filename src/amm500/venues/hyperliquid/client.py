@@ -172,6 +172,11 @@ class HyperliquidClient:
                 f"network.account_address = {self.account_address}: the key is an API wallet of {master}, "
                 "not of this account"
             )
+        if kind == "user" and self.account_address:
+            raise WalletError(
+                f"network.account_address = {self.account_address}: the key belongs to the account "
+                f"{self.signer.address} itself, not to an API wallet of this account; fix the key or the address"
+            )
         if kind == "missing":
             raise WalletError(
                 f"the key's address {self.signer.address} is neither a user nor an approved API wallet on "

@@ -7,6 +7,7 @@ no answer -> :class:`TransportError`, an answer that is not JSON -> :class:`Mess
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from types import TracebackType
@@ -82,11 +83,21 @@ class RestClient:
         except ValueError:
             raise MessageError(path, f"answer is not JSON: {text[:80]!r}") from None
 
-    async def info(self, body: dict[str, Any]) -> Any:
-        await self.budget.acquire(info_weight(body))
-        answer = await self._post("/info", dumps(body), str(body.get("type")))
-        self.budget.spend(info_extra_weight(body, answer))
-        return answer
+    async def info(self, body: dict[str, Any], retries: int = 4) -> Any:
+        """A read; retried with backoff on HTTP 429 (reads are idempotent, actions are not retried here)."""
+        data = dumps(body)
+        for attempt in range(retries + 1):
+            await self.budget.acquire(info_weight(body))
+            try:
+                answer = await self._post("/info", data, str(body.get("type")))
+            except RateLimited:
+                if attempt == retries:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+                continue
+            self.budget.spend(info_extra_weight(body, answer))
+            return answer
+        raise AssertionError("unreachable")
 
     async def exchange(self, envelope: dict[str, Any] | bytes, n_items: int = 1) -> Any:
         """POST a signed envelope (dict, or bytes already serialized by the caller)."""

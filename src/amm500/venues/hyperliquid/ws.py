@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 OnMessage = Callable[[str, Any, int], None]  # (channel, data, receive time ns)
 OnConnect = Callable[[], Awaitable[None]]
-MARKET_CHANNELS = frozenset({"l2Book", "trades", "bbo", "allMids", "candle", "activeAssetCtx"})
+#: a silent book is a stalled feed (trades may still flow: they can be our own fills)
+BOOK_CHANNELS = frozenset({"l2Book", "bbo"})
 
 
 class WsClient:
@@ -154,7 +155,7 @@ class WsClient:
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         """Ping on schedule; close the socket if it (or the market feed) has gone silent."""
-        tick = min(1.0, self.ping_interval_s / 2)
+        tick = min(1.0, self.ping_interval_s / 2, (self.feed_stale_s or 2.0) / 4)
         last_ping = time.monotonic()
         while True:
             await asyncio.sleep(tick)
@@ -167,7 +168,7 @@ class WsClient:
                 log.warning("WebSocket silent for %.1f s: reconnecting", now - self._last_rx)
                 await ws.close()
                 return
-            has_market = any(s.get("type") in MARKET_CHANNELS for s in self.subscriptions)
+            has_market = any(s.get("type") in BOOK_CHANNELS for s in self.subscriptions)
             if has_market and self.feed_stale_s is not None and now - self._last_market_rx > self.feed_stale_s:
                 log.warning(
                     "market feed stalled for %.1f s: reconnecting for a fresh snapshot", now - self._last_market_rx
@@ -213,7 +214,7 @@ class WsClient:
         if channel == "error":
             log.warning("WebSocket error from server: %.200s", data)
             return
-        if channel in MARKET_CHANNELS:
+        if channel in BOOK_CHANNELS:
             self._last_market_rx = self._last_rx
         try:
             self.on_message(channel, data, rx_ns)
