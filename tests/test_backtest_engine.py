@@ -1,0 +1,143 @@
+"""The tick engine on hand-built event sequences whose fills, fees and times are known in advance.
+
+Every scenario starts from the same book (99,999 / 100,001) and the reference strategy quoting one
+0.002 BTC level per side at 99,995 / 100,005; timers start at the first event the strategy sees, so
+the first quote is sent at +500 ms and reaches the exchange at +550 ms (50 ms order latency).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amm500.backtest.layout import F_MAKER, F_PX, F_SIDE, F_SZ
+from backtest_helpers import ASK, BID, BUY, SELL, book, funding, level, ms, run, trade
+
+FEE_MAKER = 0.00015
+
+
+def test_risk_averse_queue_fills_only_after_the_queue_ahead_trades(tmp_path: Path) -> None:
+    rows = [*book(0), level(0, BID, 99_995, 1.0), level(0, ASK, 100_005, 1.0),
+            trade(1000, SELL, 99_995, 0.999),  # 0.001 left ahead of us
+            trade(1100, SELL, 99_995, 0.0015),  # 0.0005 reaches us: partial fill
+            trade(1200, SELL, 99_995, 0.01)]  # the rest
+    r = run(tmp_path, rows)
+    assert ms(r.fills_ts) == [1100.0, 1200.0]
+    np.testing.assert_allclose(r.fills[:, F_SZ], [0.0005, 0.0015], atol=1e-12)
+    assert np.all(r.fills[:, F_PX] == 99_995) and np.all(r.fills[:, F_SIDE] == 1) and np.all(r.fills[:, F_MAKER] == 1)
+
+
+def test_without_partial_fills_the_first_trade_reaching_us_fills_everything(tmp_path: Path) -> None:
+    rows = [*book(0), level(0, BID, 99_995, 1.0), trade(1000, SELL, 99_995, 0.999),
+            trade(1100, SELL, 99_995, 0.0015)]
+    r = run(tmp_path, rows, "backtest.partial_fills=false")
+    assert ms(r.fills_ts) == [1100.0]
+    np.testing.assert_allclose(r.fills[:, F_SZ], [0.002])
+
+
+def test_trades_before_our_order_arrived_do_not_count_for_the_queue(tmp_path: Path) -> None:
+    # 0.999 trades at 520 ms, before our order reaches the exchange at 550 ms: 1.0 is still ahead
+    rows = [*book(0), level(0, BID, 99_995, 1.0), trade(520, SELL, 99_995, 0.999),
+            trade(1000, SELL, 99_995, 0.5)]
+    r = run(tmp_path, rows)
+    assert r.metrics["fills"] == 0
+
+
+@pytest.mark.parametrize(("model", "expected"), [("risk_averse", []), ("prob", [0.001])])
+def test_cancellations_advance_us_only_in_the_prob_model(tmp_path: Path, model: str, expected: list[float]) -> None:
+    # we join 1.0 BTC; 2.0 join behind; 1.0 is cancelled; then 0.801 trades at our price.
+    # risk_averse: ahead stays 1.0 -> 0.199 left, no fill.
+    # prob (n=2): front 1, back 2 -> p = 4/5 of the cancel came from behind -> ahead 0.8 -> fill 0.001.
+    rows = [*book(0), level(0, BID, 99_995, 1.0), level(800, BID, 99_995, 3.0), level(900, BID, 99_995, 2.0),
+            trade(1000, SELL, 99_995, 0.801)]
+    r = run(tmp_path, rows, f"backtest.queue_model={model}", "backtest.queue_power=2")
+    np.testing.assert_allclose(r.fills[:, F_SZ], expected, atol=1e-9)
+
+
+def test_a_trade_through_our_price_fills_the_whole_order(tmp_path: Path) -> None:
+    rows = [*book(0), level(0, BID, 99_995, 50.0), trade(1000, SELL, 99_990, 0.0001)]
+    r = run(tmp_path, rows)
+    assert ms(r.fills_ts) == [1000.0]
+    np.testing.assert_allclose(r.fills[:, F_SZ], [0.002])
+    assert r.fills[0, F_PX] == 99_995  # at our price, as maker
+
+
+def test_the_book_moving_onto_our_price_fills_us_as_maker(tmp_path: Path) -> None:
+    rows = [*book(0), level(1000, ASK, 99_995, 1.0)]  # the ask drops onto our bid
+    r = run(tmp_path, rows)
+    assert ms(r.fills_ts) == [1000.0]
+    assert r.fills[0, F_MAKER] == 1 and r.fills[0, F_PX] == 99_995
+
+
+@pytest.mark.parametrize(("latency_ms", "first_fill_ms"), [(50, 560.0), (100, 650.0), (300, 900.0)])
+def test_an_order_cannot_fill_before_it_reaches_the_exchange(tmp_path: Path, latency_ms: int,
+                                                            first_fill_ms: float) -> None:
+    # trades through our bid at 520, 560, 650, 900 ms; the order is sent at 500 ms
+    rows = [*book(0), *(trade(t, SELL, 99_990, 0.01) for t in (520, 560, 650, 900))]
+    r = run(tmp_path, rows, f"backtest.order_latency_ms={latency_ms}")
+    assert ms(r.fills_ts)[0] == first_fill_ms
+
+
+def test_the_strategy_cannot_see_an_event_before_its_local_time(tmp_path: Path) -> None:
+    # the book reaches us 300 ms late: timers start at 300, first quote 800, at the exchange 850 ms
+    rows = [*book(0, lt=300), *(trade(t, SELL, 99_990, 0.01) for t in (520, 560, 650, 900))]
+    assert ms(run(tmp_path / "a", rows).fills_ts)[0] == 900.0
+    # the same through the config's extra feed latency
+    rows = [*book(0), *(trade(t, SELL, 99_990, 0.01) for t in (520, 560, 650, 900))]
+    assert ms(run(tmp_path / "b", rows, "backtest.feed_latency_ms=300").fills_ts)[0] == 900.0
+
+
+def test_post_only_orders_are_rejected_if_they_would_cross_on_arrival(tmp_path: Path) -> None:
+    # sent at 500 ms against 99,999/100,001; at 520 ms the ask drops to 99,995 (we see it only at 600)
+    rows = [*book(0), level(520, BID, 99_990, 5.0, lt=600), level(520, ASK, 99_995, 1.0, lt=600)]
+    r = run(tmp_path, rows)
+    assert r.metrics["rejects"]["post_only_cross"] == 1
+    assert r.metrics["fills"] == 0
+
+
+def test_maker_fee_and_rebate_signs(tmp_path: Path) -> None:
+    rows = [*book(0), trade(1000, SELL, 99_990, 0.01)]
+    notional = 99_995 * 0.002
+    paid = run(tmp_path / "a", rows)
+    assert paid.metrics["fees"] == pytest.approx(notional * FEE_MAKER)
+    rebate = run(tmp_path / "b", rows, "backtest.maker_fee=-0.0001")
+    assert rebate.metrics["fees"] == pytest.approx(-notional * 0.0001)
+    # net = position marked at the last mid (100,000) minus the fee
+    assert paid.metrics["net_pnl"] == pytest.approx(0.002 * (100_000 - 99_995) - notional * FEE_MAKER)
+    assert rebate.metrics["net_pnl"] == pytest.approx(0.002 * (100_000 - 99_995) + notional * 0.0001)
+
+
+@pytest.mark.parametrize(("fill_side", "rate", "paid"), [(SELL, 1e-4, 0.02), (SELL, -1e-4, -0.02),
+                                                        (BUY, 1e-4, -0.02)])
+def test_funding_long_pays_on_positive_rate(tmp_path: Path, fill_side: int, rate: float, paid: float) -> None:
+    # a sell trade through our bid makes us long 0.002; a buy through our ask makes us short
+    px = 99_990 if fill_side == SELL else 100_010
+    rows = [*book(0), trade(1000, fill_side, px, 0.01), funding(2000, rate)]
+    r = run(tmp_path, rows)
+    # payment = position x mid x rate = 0.002 x 100,000 x 1e-4 = 0.02
+    assert r.metrics["funding"] == pytest.approx(paid)
+    assert r.metrics["funding_events"] == 1
+
+
+def test_liquidation_closes_the_position_at_the_mark(tmp_path: Path) -> None:
+    # $100 at 40x, 90% per order: 0.036 BTC. Long at 99,995, then the mid drops to 97,001.
+    rows = [*book(0), trade(600, SELL, 99_990, 1.0), level(700, ASK, 97_002, 5.0), level(700, BID, 97_000, 5.0),
+            level(2000, BID, 96_990, 1.0)]
+    r = run(tmp_path, rows, "backtest.initial_equity=100", "trading.leverage=40", "trading.order_size_fraction=0.9")
+    m = r.metrics
+    assert m["liquidations"] == 1
+    assert m["killed"] == "liquidated"
+    assert m["liquidation_loss"] == pytest.approx(0.036 * (99_995 - 97_001))
+    assert m["inventory"]["final_btc"] == 0.0
+    assert ms(r.fills_ts) == [600.0, 700.0]  # our bid, then the liquidation at the mark
+    assert r.fills[1, F_PX] == 97_001 and r.fills[1, F_SIDE] == -1
+
+
+def test_orders_below_the_minimum_value_are_rejected_and_counted(tmp_path: Path) -> None:
+    # $10 per order sized at the mid is 0.0001 BTC: the ask (100,005) is worth $10.0005, the bid $9.9995
+    rows = [*book(0), level(2000, BID, 99_998, 1.0)]
+    r = run(tmp_path, rows, "trading.leverage=1", "trading.order_size_fraction=0.01")
+    assert r.metrics["rejects"]["min_notional"] == 3  # bids sent at 500, 1000, 1500 ms
+    assert r.metrics["orders_sent"] == 4 + 1  # + the one ask, kept resting since
