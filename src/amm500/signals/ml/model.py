@@ -1,0 +1,140 @@
+"""``VolatilityLSTM`` (seed section 3) and its model file.
+
+This module imports torch; everything else in the package imports it lazily so the realized-vol
+fallback runs without the ``ml`` extra. The model predicts the log of the next-5-minute variance
+divided by ``var_scale`` (the mean training variance); :meth:`LoadedModel.predict_vol` turns that
+back into annualized volatility.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+FORMAT_NAME = "amm500-vol-lstm"
+FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used with this data (missing, unreadable, other features)."""
+
+
+class VolatilityLSTM(nn.Module):
+    """Lightweight LSTM for 1-5 minute volatility: the last hidden state through one linear layer."""
+
+    def __init__(self, input_size: int = 10, hidden_size: int = 32, num_layers: int = 2) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)
+        self.fc = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lstm_out, _ = self.lstm(x)
+        return self.fc(lstm_out[:, -1, :]).squeeze(-1)
+
+
+@dataclass
+class ModelSpec:
+    """Everything besides the weights that inference needs to reproduce training's inputs."""
+
+    features: list[str]
+    lookback: int
+    horizon: int
+    hidden_size: int
+    num_layers: int
+    norm_mean: list[float]
+    norm_std: list[float]
+    var_scale: float  # mean training label variance; model output is log(var / var_scale)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def check_features(self, features: tuple[str, ...] | list[str], where: str) -> None:
+        if list(features) == self.features:
+            return
+        missing = [f for f in self.features if f not in features]
+        extra = [f for f in features if f not in self.features]
+        detail = "; ".join(p for p in (f"model needs {missing}" if missing else "",
+                                       f"data has {extra}" if extra else "") if p) or "same names, other order"
+        raise ModelError(f"{where}: the model was trained on other features than this data provides ({detail}). "
+                         "Train a model on data of this kind (events with a book, or candles).")
+
+
+@dataclass
+class LoadedModel:
+    model: VolatilityLSTM
+    spec: ModelSpec
+    device: torch.device
+
+    def predict_vol(self, windows: np.ndarray, batch: int = 8192) -> np.ndarray:
+        """Annualized volatility for raw (un-normalized) windows of shape (n, lookback, F)."""
+        mean = np.asarray(self.spec.norm_mean)
+        std = np.asarray(self.spec.norm_std)
+        out = np.empty(windows.shape[0])
+        with torch.inference_mode():
+            for a in range(0, windows.shape[0], batch):
+                x = torch.from_numpy(((windows[a:a + batch] - mean) / std).astype(np.float32)).to(self.device)
+                out[a:a + batch] = self.model(x).double().cpu().numpy()
+        return np.sqrt(self.spec.var_scale * np.exp(out))
+
+
+def save_model(path: Path, model: VolatilityLSTM, spec: ModelSpec) -> None:
+    """Write the model file atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "spec": {**spec.__dict__},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_model(path: Path, features: tuple[str, ...] | list[str] | None = None,
+               device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model file; with ``features`` given, refuse a model trained on other features."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file (train one with `amm500 vol train`)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT_NAME:
+        raise ModelError(f"{path}: not an AMM-500 volatility model (expected format {FORMAT_NAME!r})")
+    if blob.get("version") != FORMAT_VERSION:
+        raise ModelError(f"{path}: model format version {blob.get('version')} is not supported "
+                         f"(this build reads version {FORMAT_VERSION})")
+    try:
+        spec = ModelSpec(**blob["spec"])
+        model = VolatilityLSTM(len(spec.features), spec.hidden_size, spec.num_layers)
+        model.load_state_dict(blob["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ModelError(f"{path}: damaged model file ({exc})") from None
+    if features is not None:
+        spec.check_features(features, str(path))
+    dev = torch.device(device)
+    model.to(dev).eval()
+    return LoadedModel(model, spec, dev)
+
+
+def configure_threads(threads: int | None) -> None:
+    """torch CPU threads; default 1. This model's matrices are tiny: on a shared 2-core machine a
+    second thread bought nothing and spin-waiting made an epoch 8x slower (measured, docs/volatility.md)."""
+    torch.set_num_threads(threads or 1)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
