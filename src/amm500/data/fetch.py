@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, NS_PER_MS, DataError
-from amm500.data.store import events_path, read_dataset_meta, read_events_file, write_dataset_meta
+from amm500.data.store import (
+    bars_path,
+    events_path,
+    read_bars_file,
+    read_dataset_meta,
+    read_events_file,
+    write_dataset_meta,
+)
 
 INTERVAL_MS = {
     "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
@@ -178,6 +185,9 @@ def import_candles(root: Path, api_url: str, coin: str, interval: str, days: lis
             result.add(result.empty, what, day)
             continue
         first_t = candles[0]["t"] if first_t is None else first_t
+        candles = _changed_candles(root, day, candles)
+        if not candles:  # a partial day fetched again with nothing new
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"candles_{coin}_{interval}_{day.isoformat()}.json"
             path.write_text(json.dumps(candles))
@@ -196,6 +206,27 @@ def import_candles(root: Path, api_url: str, coin: str, interval: str, days: lis
             "must come from another source (e.g. the S3 archive with --l2)")
     if report:
         report(what, len(todo), len(todo))
+
+
+def _changed_candles(root: Path, day: dt.date, candles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candles that are new or differ from the bars already stored for ``day``."""
+    path = bars_path(root, day)
+    if not path.exists():
+        return candles
+    bars = read_bars_file(path)
+    have = {int(t) // NS_PER_MS: (o, h, lo, c, v) for t, o, h, lo, c, v in
+            zip(bars.ts.tolist(), bars.open.tolist(), bars.high.tolist(), bars.low.tolist(), bars.close.tolist(),
+                bars.volume.tolist(), strict=True)}
+    out = []
+    for c in candles:
+        try:
+            values = (float(c["o"]), float(c["h"]), float(c["l"]), float(c["c"]), float(c["v"]))
+        except (KeyError, TypeError, ValueError):
+            out.append(c)  # let the loader report it
+            continue
+        if have.get(c["t"]) != values:
+            out.append(c)
+    return out
 
 
 def _funding_hours(root: Path, day: dt.date) -> set[int]:
@@ -250,7 +281,7 @@ def s3_client(endpoint: str | None) -> Any:
     import boto3
     from botocore.config import Config as BotoConfig
 
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-1",
                         config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"}))
 
 
