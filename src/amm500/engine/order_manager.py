@@ -175,6 +175,14 @@ class OrderManager:
     def live_orders(self) -> list[TrackedOrder]:
         return [o for o in self.orders.values() if o.live]
 
+    def _prune(self, keep_finished: int = 512) -> None:
+        """Forget all but the newest finished orders so per-requote work stays proportional to live ones."""
+        finished = [c for c, o in self.orders.items() if not o.live]
+        for cloid in finished[: max(0, len(finished) - keep_finished)]:
+            t = self.orders.pop(cloid)
+            if t.oid is not None:
+                self.by_oid.pop(t.oid, None)
+
     def exposure(self, side: int) -> float:
         """Size on ``side`` that could still fill: every live order, including those being cancelled."""
         return sum(o.remaining for o in self.orders.values() if o.live and o.side == side)
@@ -188,8 +196,7 @@ class OrderManager:
         szd = self.asset.sz_decimals
         for q, n_key, mode in ((api.Q_BIDS, api.C_N_BIDS, Rounding.DOWN), (api.Q_ASKS, api.C_N_ASKS, Rounding.UP)):
             n = 0
-            for i in range(min(int(ctrl[n_key]), quotes.shape[1])):
-                px, sz = float(quotes[q, i, api.Q_PX]), float(quotes[q, i, api.Q_SZ])
+            for px, sz in quotes[q, : min(int(ctrl[n_key]), quotes.shape[1])].tolist():
                 if not (px > 0 and sz > 0):
                     continue
                 rpx = round_price(px, szd, mode)
@@ -205,20 +212,17 @@ class OrderManager:
     def _fill_rows(self) -> None:
         """Our live orders (not being cancelled) into the kernel's ``orders`` array."""
         rows = self._rows
-        rows[:] = 0.0
+        rows[: len(self._row_cloid)] = 0.0
         self._row_cloid.clear()
         now = self.clock_ns()
+        data = []
         for o in self.orders.values():
-            if not o.live or o.cancel_sent:
-                continue
-            r = len(self._row_cloid)
-            if r >= rows.shape[0]:
-                break
-            rows[r, api.O_SIDE] = o.side
-            rows[r, api.O_PX] = o.px
-            rows[r, api.O_SZ] = o.remaining
-            rows[r, api.O_AGE_S] = (now - o.created_ns) / 1e9
-            self._row_cloid.append(o.cloid)
+            if o.live and not o.cancel_sent:
+                data.append((o.side, o.px, o.remaining, (now - o.created_ns) / 1e9))
+                self._row_cloid.append(o.cloid)
+        del data[rows.shape[0] :], self._row_cloid[rows.shape[0] :]
+        if data:
+            rows[: len(data), : api.O_AGE_S + 1] = data
 
     def plan(self, quotes: np.ndarray, ctrl: np.ndarray) -> Plan:
         """Turn the desired ladder into a :class:`Plan` (nothing is sent)."""
@@ -229,13 +233,12 @@ class OrderManager:
         n = od.diff_ladder(ladder, n_bids, n_asks, self._rows, self.tol_bps, self.size_tol, self._actions, self._work)
         cancels: dict[int, list[str]] = {1: [], -1: []}
         places: dict[int, list[tuple[float, float]]] = {1: [], -1: []}
-        for k in range(n):
-            a = self._actions[k]
+        for a in self._actions[:n].tolist():
             if a[od.A_KIND] == od.ACT_CANCEL:
                 cloid = self._row_cloid[int(a[od.A_ROW])]
                 cancels[self.orders[cloid].side].append(cloid)
             else:
-                places[int(a[od.A_SIDE])].append((float(a[od.A_PX]), float(a[od.A_SZ])))
+                places[int(a[od.A_SIDE])].append((a[od.A_PX], a[od.A_SZ]))
         plan = Plan(kept=len(self._row_cloid) - len(cancels[1]) - len(cancels[-1]))
         for side in (1, -1):
             self._plan_side(side, cancels[side], places[side], plan)
@@ -430,6 +433,8 @@ class OrderManager:
             reqs = self.requests(second)
             if reqs:
                 await asyncio.gather(*(self._send(r) for r in reqs))
+            if len(self.orders) > 1024:
+                self._prune()
 
     def venue_budget(self) -> Any:
         return getattr(self.venue, "address_budget", None)

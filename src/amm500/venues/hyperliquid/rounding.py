@@ -54,6 +54,12 @@ def _round_scaled(value: float, decimals: int, mode: Rounding) -> float:
     y = value * scale
     k = math.floor(y)
     frac = y - k
+    # Already on the grid (the usual case: strategies quote on the tick): the float of k / 10**d
+    # is the value itself, so its shortest repr has at most d decimals and every mode keeps it.
+    if frac < _EDGE and k / scale == value:
+        return value
+    if frac > 1.0 - _EDGE and (k + 1) / scale == value:
+        return value
     near_edge = y > 1e9 or frac < _EDGE or frac > 1.0 - _EDGE or (mode is Rounding.NEAREST and abs(frac - 0.5) < _EDGE)
     if near_edge:
         exact = Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=_DEC_MODES[int(mode)])

@@ -21,10 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
+
+try:
+    import coincurve
+except ImportError:  # pragma: no cover - coincurve is a declared dependency
+    coincurve = None
 from eth_account.messages import encode_typed_data
 from eth_keys import keys as eth_keys_keys
 from eth_keys.backends import CoinCurveECCBackend, get_backend
-from eth_utils import keccak, to_hex
+from eth_utils import keccak
 from hyperliquid.utils.signing import (
     action_hash,
     construct_phantom_agent,
@@ -81,7 +86,28 @@ class OrderSpec:
 
 
 def order_wire(order: OrderSpec) -> dict[str, Any]:
-    """The SDK's order wire (key order a, b, p, s, r, t, c matters for the hash)."""
+    """The SDK's order wire (key order a, b, p, s, r, t, c matters for the hash).
+
+    Built by the SDK's ``order_request_to_order_wire`` once per (asset, side, px, sz, tif, reduce-only)
+    and memoized: a requote mostly re-uses prices and sizes, and the formatting is the costly part.
+    """
+    key = (order.asset, order.is_buy, order.px, order.sz, order.tif, order.reduce_only)
+    base = _WIRE_CACHE.get(key)
+    if base is None:
+        if len(_WIRE_CACHE) >= _WIRE_CACHE_MAX:
+            _WIRE_CACHE.clear()
+        base = _WIRE_CACHE[key] = _sdk_order_wire(OrderSpec(*key))
+    wire = dict(base)  # "t" is shared, read-only
+    if order.cloid is not None:
+        wire["c"] = Cloid(order.cloid).to_raw()
+    return wire
+
+
+_WIRE_CACHE: dict[tuple[int, bool, float, float, str, bool], dict[str, Any]] = {}
+_WIRE_CACHE_MAX = 8192
+
+
+def _sdk_order_wire(order: OrderSpec) -> dict[str, Any]:
     request: dict[str, Any] = {
         "coin": "",
         "is_buy": order.is_buy,
@@ -132,6 +158,7 @@ class Signer:
 
     __slots__ = (
         "_account",
+        "_cc_key",
         "_domain_hash",
         "_fast",
         "_key",
@@ -159,6 +186,11 @@ class Signer:
             raise WalletError("network.private_key: not a valid 32-byte hex private key") from None
         self._account = account
         self._key = eth_keys_keys.PrivateKey(bytes(account.key))
+        # eth-keys' coincurve backend rebuilds a coincurve key (and its public key) on every call;
+        # holding one saves ~0.1 ms per signature. Same library, same RFC 6979 signature. When
+        # eth-keys is configured for another backend (ECC_BACKEND_CLASS), that choice is followed.
+        use_cc = coincurve is not None and isinstance(get_backend(), CoinCurveECCBackend)
+        self._cc_key = coincurve.PrivateKey(bytes(account.key)) if use_cc else None
         self.address: str = account.address.lower()
         self.is_mainnet = is_mainnet
         self.vault_address = vault_address.lower() if vault_address else None
@@ -195,8 +227,13 @@ class Signer:
 
     def _sign_fast(self, action: Mapping[str, Any], nonce: int) -> dict[str, Any]:
         connection_id = action_hash(action, self.vault_address, nonce, self.expires_after)
-        v, r, s = self._key.sign_msg_hash(self._digest(connection_id)).vrs
-        return {"r": to_hex(r), "s": to_hex(s), "v": v + 27}
+        digest = self._digest(connection_id)
+        if self._cc_key is not None:
+            sig = self._cc_key.sign_recoverable(digest, hasher=None)
+            r, s, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
+        else:
+            v, r, s = self._key.sign_msg_hash(digest).vrs
+        return {"r": hex(r), "s": hex(s), "v": v + 27}  # == eth_utils.to_hex for ints (no leading zeros)
 
     def sign(self, action: Mapping[str, Any], nonce: int) -> dict[str, Any]:
         """The ``{"r","s","v"}`` signature the SDK's ``sign_l1_action`` would produce."""

@@ -71,6 +71,7 @@ class WsClient:
         self._last_market_rx = 0.0
         self._ping_sent_ns = 0
         self._closing = False
+        self.rx_perf_ns = 0
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class WsClient:
             raise TransportError(f"WebSocket send failed ({type(exc).__name__})") from None
 
     def _handle(self, raw: str | bytes) -> None:
+        self.rx_perf_ns = time.perf_counter_ns()  # start of tick-to-order
         rx_ns = time.time_ns()
         self._last_rx = time.monotonic()
         try:
