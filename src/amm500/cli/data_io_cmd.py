@@ -57,7 +57,7 @@ def import_(
     summary = loaded.summary()
     summary["written"] = [str(p) for p in written]
     if as_json:
-        console.print_json(json.dumps(summary))
+        typer.echo(json.dumps(summary, indent=2))
         return
     _print_import(summary, out)
 
@@ -77,9 +77,10 @@ def _print_import(summary: dict, out: Path) -> None:
             console.print(f"[yellow]{Path(f['path']).name}: {f['bad']} bad line(s) skipped[/] (first: {lines})",
                           highlight=False)
     ev = summary["events"]
-    extra = {k: v for k, v in summary.items() if isinstance(v, int) and k != "bars"}
-    console.print(f"events: {ev['book']} book, {ev['trade']} trade, {ev['clear']} clear, {ev['funding']} funding; "
-                  f"bars: {summary['bars']}", highlight=False)
+    extra = {k: v for k, v in summary.items() if isinstance(v, int) and v and k not in ("bars", "trades", "snapshots")}
+    snaps = f" (from {summary['snapshots']} snapshots)" if summary.get("snapshots") else ""
+    console.print(f"events: {ev['book']} book{snaps}, {ev['trade']} trade, {ev['clear']} clear, {ev['funding']} "
+                  f"funding; bars: {summary['bars']}", highlight=False)
     if extra:
         console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in extra.items()), highlight=False)
     console.print(f"[green]wrote[/] {len(summary['written'])} file(s) under {out}", highlight=False)
@@ -102,6 +103,6 @@ def info(
     except DataError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        console.print_json(json.dumps(report))
+        typer.echo(json.dumps(report, indent=2))
         return
     render_info(report, console)
