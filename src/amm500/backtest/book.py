@@ -5,6 +5,9 @@ per side holds sizes, so an update is a store plus (rarely) a short scan for the
 Two books share one array: book 0 is the exchange's (matching, in exchange time) and book 1 is what
 the strategy has seen (in local time), after hftbacktest's local/exchange split.
 
+The per-event functions are inlined into the kernel (``inline="always"``): a Numba call with array
+arguments costs more than the update itself.
+
 Layout: ``lv[book, side, index]`` sizes (side 0 bids, 1 asks) and ``bi[book, field]`` int64 with
 the best indices (-1 when the side is empty) and the touched index range of each side, which
 bounds scans and lets a clear reset only what was written.
@@ -50,7 +53,7 @@ def reset_index(bi: np.ndarray, b: int) -> None:
     bi[b, BI_HI_ASK] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rescan_bid(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     lo = bi[b, BI_LO_BID]
     k = start
@@ -62,7 +65,7 @@ def _rescan_bid(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     bi[b, BI_BEST_BID] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rescan_ask(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     hi = bi[b, BI_HI_ASK]
     k = start
@@ -74,7 +77,7 @@ def _rescan_ask(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     bi[b, BI_BEST_ASK] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def set_level(lv: np.ndarray, bi: np.ndarray, b: int, s: int, idx: int, sz: float) -> float:
     """Set one level's absolute size; returns the previous size.
 

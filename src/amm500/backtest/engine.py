@@ -108,7 +108,7 @@ from amm500.backtest.layout import (
     FLAG_REDUCE_ONLY,
     I_BASE,
     I_EVENTS,
-    I_FREE_HINT,
+    I_HIWATER,
     I_IE,
     I_IL,
     I_KILL_TS,
@@ -230,12 +230,12 @@ FILL_HEADROOM = 4096  # fills one step may log at most (every slot, partially, t
 # ---------------------------------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _px(idx: int, base: int, tick: float) -> float:
     return (idx + base) * tick
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mid(bi: np.ndarray, b: int, base: int, tick: float, fallback: float) -> float:
     bb = bi[b, BI_BEST_BID]
     ba = bi[b, BI_BEST_ASK]
@@ -257,13 +257,13 @@ def apply_fill(pos: float, avg: float, side: int, px: float, qty: float) -> tupl
     return new, avg
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _equity(acct: np.ndarray) -> float:
     return acct[A_CASH] + acct[A_POS] * acct[A_MID]
 
 
 @njit(cache=True)
-def _recompute_resting(od: np.ndarray, acct: np.ndarray) -> None:
+def _recompute_resting(od: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> None:
     """Refresh our best resting prices and resting size per side (after any change to our orders)."""
     mb = -np.inf
     ma = np.inf
@@ -271,7 +271,7 @@ def _recompute_resting(od: np.ndarray, acct: np.ndarray) -> None:
     qa = 0.0
     nb = 0
     na = 0
-    for r in range(od.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] == XS_RESTING:
             if od[r, OD_SIDE] > 0:
                 mb = max(mb, od[r, OD_PX])
@@ -392,13 +392,13 @@ def _exch_fill(r: int, px: float, qty: float, maker: bool, t: int, od: np.ndarra
 @njit(cache=True)
 def _exch_cancel_all(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, cfg: np.ndarray,
                      ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray) -> None:
-    for r in range(od.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] == XS_RESTING:
             s = S_BID if od[r, OD_SIDE] > 0 else S_ASK
             oc[s, int(od[r, OD_IDX])] -= 1
             od[r, OD_XST] = XS_DONE
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, od[r, OD_OID], 0.0, 0.0, 0.0, 0.0, 1.0)
-    _recompute_resting(od, acct)
+    _recompute_resting(od, acct, ist)
 
 
 @njit(cache=True)
@@ -440,13 +440,13 @@ def _fill_crossed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np
     bid_px = _px(bb, base, tick) if bb >= 0 else -np.inf
     if not (acct[A_MAXBID] >= ask_px - 1e-9 or acct[A_MINASK] <= bid_px + 1e-9):
         return
-    for r in range(od.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] != XS_RESTING:
             continue
         px = od[r, OD_PX]
         if (od[r, OD_SIDE] > 0 and px >= ask_px - 1e-9) or (od[r, OD_SIDE] < 0 and px <= bid_px + 1e-9):
             _exch_fill(r, px, od[r, OD_LEAVES], True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-    _recompute_resting(od, acct)
+    _recompute_resting(od, acct, ist)
 
 
 @njit(cache=True)
@@ -464,7 +464,7 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
         return
     changed = False
     partial = cfg[CF_PARTIAL] > 0.0
-    for r in range(od.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] != XS_RESTING or od[r, OD_SIDE] != -side:
             continue
         opx = od[r, OD_PX]
@@ -487,15 +487,16 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
                 ahead = 0.0
             od[r, OD_AHEAD] = ahead
     if changed:
-        _recompute_resting(od, acct)
+        _recompute_resting(od, acct, ist)
 
 
 @njit(cache=True)
-def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.ndarray, cfg: np.ndarray) -> None:
+def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.ndarray, cfg: np.ndarray,
+              ist: np.ndarray) -> None:
     """The exchange level at one of our prices changed: move our queue estimate."""
     side = 1.0 if s == S_BID else -1.0
     model = int(cfg[CF_QUEUE_MODEL])
-    for r in range(od.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] == XS_RESTING and od[r, OD_SIDE] == side and int(od[r, OD_IDX]) == idx:
             if resync:  # a snapshot after a clear: the level is re-stated, not changed
                 od[r, OD_AHEAD] = min(od[r, OD_AHEAD], new)
@@ -625,7 +626,7 @@ def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc
     od[r, OD_AHEAD] = lv[EXCH, s, idx]
     od[r, OD_CUM_TRADE] = 0.0
     oc[s, idx] += 1
-    _recompute_resting(od, acct)
+    _recompute_resting(od, acct, ist)
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
 
 
@@ -647,10 +648,37 @@ def _exch_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray
             s = S_BID if od[r, OD_SIDE] > 0 else S_ASK
             oc[s, int(od[r, OD_IDX])] -= 1
             od[r, OD_XST] = XS_DONE
-            _recompute_resting(od, acct)
+            _recompute_resting(od, acct, ist)
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, oid, 0.0, 0.0, 0.0, 0.0, 1.0)
         else:
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCEL_FAIL, r, oid, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@njit(cache=True, inline="always")
+def _best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
+                  st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
+                  fills_ts: np.ndarray, fills: np.ndarray) -> None:
+    """The exchange's best bid or ask moved: new mark; then, only when needed, crossed orders and margin."""
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    bb = bi[EXCH, BI_BEST_BID]
+    ba = bi[EXCH, BI_BEST_ASK]
+    if bb >= 0 and ba >= 0:
+        acct[A_MID] = 0.5 * (bb + ba + 2 * base) * tick
+    ask_px = (ba + base) * tick if ba >= 0 else np.inf
+    bid_px = (bb + base) * tick if bb >= 0 else -np.inf
+    if acct[A_MAXBID] >= ask_px - 1e-9 or acct[A_MINASK] <= bid_px + 1e-9:
+        _fill_crossed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+    pos = acct[A_POS]
+    if pos != 0.0:
+        mid = acct[A_MID]
+        eq = acct[A_CASH] + pos * mid
+        if eq > acct[A_PEAK]:
+            acct[A_PEAK] = eq
+        elif (acct[A_PEAK] - eq) > acct[A_MAXDD] * acct[A_PEAK]:
+            acct[A_MAXDD] = (acct[A_PEAK] - eq) / acct[A_PEAK]
+        if eq < abs(pos) * mid * cfg[CF_MMR]:
+            _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
 @njit(cache=True)
@@ -672,13 +700,9 @@ def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: 
         ba0 = bi[EXCH, BI_BEST_ASK]
         prev = set_level(lv, bi, EXCH, s, idx, sz[i])
         if oc[s, idx] > 0:
-            _on_depth(s, idx, prev, sz[i], ist[I_SNAP_TS] == t, od, cfg)
+            _on_depth(s, idx, prev, sz[i], ist[I_SNAP_TS] == t, od, cfg, ist)
         if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
-            acct[A_MID] = _mid(bi, EXCH, base, tick, acct[A_MID])
-            _fill_crossed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-            if acct[A_POS] != 0.0:
-                _track_equity(acct)
-                _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+            _best_changed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
     elif k == TRADE:
         st[ST_TRADES_SEEN] += 1
         _on_trade(t, side[i], px[i], sz[i], od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
@@ -760,7 +784,7 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
     view[api.V_EXT_VOL] = acct[A_EXT_VOL]
     view[api.V_POSITION_AGE_S] = (now - ist[I_POS_OPEN_TS]) / 1e9 if pos != 0.0 else 0.0
     n_open = 0
-    for r in range(orders.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if orders[r, api.O_SIDE] != 0.0:
             n_open += 1
     view[api.V_OPEN_ORDERS] = n_open
@@ -837,12 +861,11 @@ def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np
 
 @njit(cache=True)
 def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
-    n = od.shape[0]
-    h = ist[I_FREE_HINT]
-    for k in range(n):
-        r = (h + k) % n
+    """Lowest free row: live orders stay packed at the top, so per-order loops stop at the high water."""
+    for r in range(od.shape[0]):
         if od[r, OD_SIDE] == 0.0:
-            ist[I_FREE_HINT] = (r + 1) % n
+            if r >= ist[I_HIWATER]:
+                ist[I_HIWATER] = r + 1
             return r
     return -1
 
@@ -931,7 +954,7 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         acct[A_EXT_VOL] = vol_val[p]
         p += 1
     ist[I_VOL_PTR] = p
-    for r in range(orders.shape[0]):
+    for r in range(ist[I_HIWATER]):
         if orders[r, api.O_SIDE] != 0.0:
             orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
     _fill_view(now, view, orders, bi, acct, cfg, ist)
@@ -944,14 +967,14 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         ist[I_KILLED] = 1
         ist[I_KILL_TS] = now
         acct[A_KILL_REASON] = ctrl[api.C_KILL_REASON]
-        for r in range(orders.shape[0]):
+        for r in range(ist[I_HIWATER]):
             _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
         if acct[A_L_POS] != 0.0 and ist[I_N_IOC] == 0:
             _send_flatten(now, -1 if acct[A_L_POS] > 0 else 1, abs(acct[A_L_POS]), od, orders, bi, st, cfg, ist,
                           rq_ts, rq)
         return
     if ctrl[api.C_CANCEL_ALL] > 0.0:
-        for r in range(orders.shape[0]):
+        for r in range(ist[I_HIWATER]):
             _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
     taker = int(ctrl[api.C_TAKER_SIDE])
     if taker != 0 and ctrl[api.C_TAKER_SZ] > 0.0 and ist[I_N_IOC] == 0:
@@ -967,8 +990,9 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         st[ST_QUOTING] += 1
         st[ST_SPREAD_SUM] += ctrl[api.C_SPREAD_BPS]
         acct[A_LAST_SPREAD] = ctrl[api.C_SPREAD_BPS]
-    n = diff_ladder(quotes, int(ctrl[api.C_N_BIDS]), int(ctrl[api.C_N_ASKS]), orders, cfg[CF_TOL_BPS],
-                    cfg[CF_SIZE_TOL], actions, work)
+    live = orders[: ist[I_HIWATER]]
+    n = diff_ladder(quotes, int(ctrl[api.C_N_BIDS]), int(ctrl[api.C_N_ASKS]), live, cfg[CF_TOL_BPS], cfg[CF_SIZE_TOL],
+                    actions, work)
     flags = FLAG_POST_ONLY if cfg[CF_POST_ONLY] > 0.0 else 0
     for a in range(n):
         if actions[a, A_KIND] == ACT_CANCEL:
@@ -1007,6 +1031,8 @@ def run_segment(
     rec_int = int(cfg[CF_REC_INT])
     fill_cap = fills_ts.shape[0]
     rec_cap = rec_ts.shape[0]
+    tick = cfg[CF_TICK]
+    base = ist[I_BASE]
     while True:
         if ist[I_NFILLS] + FILL_HEADROOM > fill_cap or ist[I_NREC] + 2 > rec_cap:
             return STATUS_BUFFER_FULL
@@ -1034,7 +1060,22 @@ def run_segment(
                 _record(ist[I_NEXT_REC], rec_ts, rec, ist, acct)
                 nxt = ist[I_NEXT_REC] + rec_int
                 ist[I_NEXT_REC] = nxt if nxt > te else te - te % rec_int + rec_int
-            _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+            if kind[ie] == BOOK_LEVEL:  # the common case, inline: one store and a best-price check
+                idx = round(px[ie] / tick) - base
+                if 0 <= idx < N_LEVELS:
+                    s = S_BID if side[ie] > 0 else S_ASK
+                    bb0 = bi[EXCH, BI_BEST_BID]
+                    ba0 = bi[EXCH, BI_BEST_ASK]
+                    prev = set_level(lv, bi, EXCH, s, idx, sz[ie])
+                    if oc[s, idx] > 0:
+                        _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, cfg, ist)
+                    if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
+                        _best_changed(te, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+                else:
+                    st[ST_OUT_OF_RANGE] += 1
+            else:
+                _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts,
+                            fills)
             ist[I_IE] = ie + 1
             ist[I_EVENTS] += 1
             ist[I_LAST_XTS] = te
@@ -1050,7 +1091,18 @@ def run_segment(
         elif tl == tmin:
             ist[I_LOCAL_RAW] = raw
             ist[I_LOCAL_NOW] = tl
-            _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st, cfg, ist)
+            if il < n0:
+                lk, lsd, lp, lq = kind0[il], side0[il], px0[il], sz0[il]
+            else:
+                lk, lsd, lp, lq = kind[il - n0], side[il - n0], px[il - n0], sz[il - n0]
+            if lk == BOOK_LEVEL:  # inline, as above
+                idx = round(lp / tick) - base
+                if 0 <= idx < N_LEVELS:
+                    set_level(lv, bi, LOCAL, S_BID if lsd > 0 else S_ASK, idx, lq)
+                ist[I_LAST_BOOK_XTS] = ts0[il] if il < n0 else ts[il - n0]
+            else:
+                _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st, cfg,
+                             ist)
             ist[I_IL] = il + 1
             if ist[I_STARTED] == 0:
                 ist[I_STARTED] = 1

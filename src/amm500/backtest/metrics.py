@@ -197,6 +197,8 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
         "events": events,
         "events_per_sec": events / kernel_s if kernel_s > 0 else None,
         "kernel_s": kernel_s,
+        "kernel_cpu_s": result.timing.get("kernel_cpu_s"),
+        "events_per_cpu_sec": events / result.timing["kernel_cpu_s"] if result.timing.get("kernel_cpu_s") else None,
         "compile_s": result.timing.get("compile_s"),
     }
     if fills.shape[0]:

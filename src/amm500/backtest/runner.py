@@ -327,7 +327,7 @@ def run_backtest(
     latency.seed(config.backtest.seed)
     report = _progress_fn(progress, n_days)
     lead = Events.empty()
-    kernel_s = 0.0
+    kernel_s = kernel_cpu_s = 0.0
     done = 0
     current: tuple[Any, Events] | None = (day0, ev0)
     while current is not None:
@@ -339,9 +339,10 @@ def run_backtest(
         else:
             t_stop = int(ev.ts[-1]) if len(ev) else 0
         ks.ist[I_IE] = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         ks.run(ev, lead, t_stop)
         kernel_s += time.perf_counter() - t0
+        kernel_cpu_s += time.thread_time() - c0
         lead = _lead_after(ev, lead, int(ks.ist[I_IL]))
         ks.ist[I_IL] = 0
         done += 1
@@ -353,7 +354,7 @@ def run_backtest(
 
     finish(ks.rec_ts, ks.rec, ks.ist, ks.acct)
     nf, nr = int(ks.ist[I_NFILLS]), int(ks.ist[I_NREC])
-    timing = {"compile_s": compile_s, "kernel_s": kernel_s}
+    timing = {"compile_s": compile_s, "kernel_s": kernel_s, "kernel_cpu_s": kernel_cpu_s}
     result = BacktestResult(
         metrics={}, config=config, fill_model="tick", fills_ts=ks.fills_ts[:nf].copy(), fills=ks.fills[:nf].copy(),
         rec_ts=ks.rec_ts[:nr].copy(), rec=ks.rec[:nr].copy(), stats=ks.st.copy(), acct=ks.acct.copy(),
