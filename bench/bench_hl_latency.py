@@ -45,9 +45,15 @@ def _ladder(mid: float, offset_bps: float, n: int = 10, size: float = 0.001) -> 
     return quotes, ctrl
 
 
-def _pct(samples_ns: list[int]) -> dict[str, float]:
+def _pct(samples_ns: list[int], cpu_ns: list[int] | None = None) -> dict[str, float]:
+    """Wall-clock p50/p99 in ms, and the same for the thread's CPU time (what the code itself costs
+    when the machine is shared and the scheduler preempts us in the middle of a measurement)."""
     a = np.asarray(samples_ns, dtype=float) / 1e6
-    return {"n": float(a.size), "p50": float(np.quantile(a, 0.5)), "p99": float(np.quantile(a, 0.99))}
+    out = {"n": float(a.size), "p50": float(np.quantile(a, 0.5)), "p99": float(np.quantile(a, 0.99))}
+    if cpu_ns:
+        c = np.asarray(cpu_ns, dtype=float) / 1e6
+        out |= {"cpu_p50": float(np.quantile(c, 0.5)), "cpu_p99": float(np.quantile(c, 0.99))}
+    return out
 
 
 def requote_bench(iters: int) -> dict[str, dict[str, float]]:
@@ -77,17 +83,20 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
     ladders = [_ladder(BASE_MID, 6.0), _ladder(BASE_MID, 6.5)]
     out = {}
     for name, signer in (("amm500", Signer(KEY, is_mainnet=False)), ("sdk", Signer(KEY, is_mainnet=False, fast=False))):
-        samples = []
+        samples, cpu = [], []
         for i in range(iters + 50):
             q, c = ladders[i % 2]
+            c0 = time.thread_time_ns()
             t0 = time.perf_counter_ns()
             plan = om.plan(q, c)
             bodies = [dumps(signer.envelope(r.action)) for r in om.requests(plan)]
             t1 = time.perf_counter_ns()
+            c1 = time.thread_time_ns()
             if i >= 50:  # warm-up: numba dispatch, caches
                 samples.append(t1 - t0)
+                cpu.append(c1 - c0)
         assert len(plan.modifies) == 20 and len(bodies) == 1, (plan, len(bodies))
-        out[name] = _pct(samples)
+        out[name] = _pct(samples, cpu)
     out["_backend"] = {"name": type(__import__("eth_keys.backends", fromlist=["x"]).get_backend()).__name__}  # type: ignore[dict-item]
     return out
 
@@ -109,8 +118,20 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     params = build_params(cfg, STRATEGY_REFERENCE, reference_spread_bps=4.0)
     state, view, quotes, ctrl = kernel.new_state(), api.new_view(), api.new_quotes(), api.new_ctrl()
     addr = Account.from_key(KEY).address
+    from amm500.venues.hyperliquid.ws import WsClient
+
     all_ns: list[int] = []
     order_ns: list[int] = []
+    all_cpu: list[int] = []
+    order_cpu: list[int] = []
+    rx_cpu = [0]
+    handle = WsClient._handle
+
+    def timed_handle(self: WsClient, raw: str | bytes) -> None:  # bench-only: CPU clock at frame entry
+        rx_cpu[0] = time.thread_time_ns()
+        handle(self, raw)
+
+    WsClient._handle = timed_handle  # type: ignore[method-assign]
     feed = RandomWalkFeed(mid=BASE_MID, seed=3, snapshot_s=0.02)  # a fresh book every 20 ms
     with exchange_thread({addr: 1_000_000.0}, feed=feed, block_s=0.01, book_push_s=0.02) as sim:
         handlers = Handlers()
@@ -142,9 +163,12 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
             plan = om.plan(quotes, ctrl)
             bodies = [dumps(client.sign(r.action)) for r in om.requests(plan)]
             dt = time.perf_counter_ns() - t0
+            dc = time.thread_time_ns() - rx_cpu[0]
             all_ns.append(dt)
+            all_cpu.append(dc)
             if bodies:
                 order_ns.append(dt)
+                order_cpu.append(dc)
                 busy = True
                 asyncio.get_running_loop().create_task(send(plan))
 
@@ -157,7 +181,8 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         await om.cancel_all()
         await client.close()
     # the first few ticks include numba dispatch warm-up
-    return {"all_ticks": _pct(all_ns[5:]), "ticks_with_orders": _pct(order_ns[2:])}
+    WsClient._handle = handle  # type: ignore[method-assign]
+    return {"all_ticks": _pct(all_ns[5:], all_cpu[5:]), "ticks_with_orders": _pct(order_ns[2:], order_cpu[2:])}
 
 
 def main() -> None:
@@ -176,7 +201,7 @@ def main() -> None:
     native = json.loads(proc.stdout.strip().splitlines()[-1])
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (p99 is scheduling-bound when loaded)")
     print(f"20-order requote, desired ladder -> signed request bytes (ms), {iters} iterations")
-    print(f"  {'signer':34s} {'p50':>8s} {'p99':>8s}  vs target p99 0.5 ms")
+    print(f"  {'signer':36s} {'p50':>7s} {'p99':>7s} {'cpu p50':>8s} {'cpu p99':>8s}  target p99 < 0.5 ms")
     rows = [
         ("AMM-500 signer, coincurve", res["amm500"]),
         ("SDK sign_l1_action, coincurve", res["sdk"]),
@@ -184,7 +209,8 @@ def main() -> None:
         (f"SDK sign_l1_action, {native['_backend']['name']}", native["sdk"]),
     ]
     for name, r in rows:
-        print(f"  {name:34s} {r['p50']:8.3f} {r['p99']:8.3f}  {'OK' if r['p99'] < 0.5 else 'MISS'}")
+        verdict = f"wall {'OK' if r['p99'] < 0.5 else 'MISS'}, cpu {'OK' if r['cpu_p99'] < 0.5 else 'MISS'}"
+        print(f"  {name:36s} {r['p50']:7.3f} {r['p99']:7.3f} {r['cpu_p50']:8.3f} {r['cpu_p99']:8.3f}  {verdict}")
     base = native["sdk"]["p50"]
     print(f"  speed-up of AMM-500 signer over SDK pure-Python baseline (p50): {base / res['amm500']['p50']:.1f}x")
     ratio = res["sdk"]["p50"] / res["amm500"]["p50"]
@@ -193,8 +219,9 @@ def main() -> None:
     ticks = asyncio.run(tick_bench(seconds))
     print(f"tick-to-order inside the process (ms), {seconds:g} s of l2Book pushes every 20 ms from the local exchange")
     for name, r in ticks.items():
-        print(f"  {name:20s} n={int(r['n']):5d}  p50 {r['p50']:.3f}  p99 {r['p99']:.3f}  "
-              f"{'OK' if r['p99'] < 1.0 else 'MISS'} (target p99 < 1 ms)")  # fmt: skip
+        print(f"  {name:18s} n={int(r['n']):5d}  wall p50 {r['p50']:.3f} p99 {r['p99']:.3f}  "
+              f"cpu p50 {r['cpu_p50']:.3f} p99 {r['cpu_p99']:.3f}  target p99 < 1 ms: "
+              f"wall {'OK' if r['p99'] < 1.0 else 'MISS'}, cpu {'OK' if r['cpu_p99'] < 1.0 else 'MISS'}")  # fmt: skip
 
 
 if __name__ == "__main__":

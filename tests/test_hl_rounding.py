@@ -153,3 +153,27 @@ def test_validity_checks() -> None:
     assert not is_valid_price("83767.5", 5)  # 6 sig figs
     assert not is_valid_price("1.23", 5)  # 2 decimals > 6 - 5
     assert is_valid_size("0.00001", 5) and not is_valid_size("0.000001", 5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    levels=st.lists(
+        st.tuples(st.one_of(prices, st.integers(1, 200_000).map(float)), st.integers(1, 10**7).map(lambda n: n / 1e5)),
+        max_size=30,
+    ),
+    sz_decimals=sz_decs,
+    mode=modes,
+)
+def test_ladder_rounding_equals_scalar(levels: list[tuple[float, float]], sz_decimals: int, mode: Rounding) -> None:
+    import numpy as np
+
+    from amm500.venues.hyperliquid.rounding import round_ladder_side
+
+    want = []
+    for px, sz in levels:
+        try:
+            want.append((round_price(px, sz_decimals, mode), round_size(sz, sz_decimals)))
+        except ValueError:
+            return  # below the smallest tick: the scalar function's error is the answer for the ladder too
+    side = np.array(levels, dtype=float).reshape(-1, 2)
+    assert round_ladder_side(side, sz_decimals, mode) == want

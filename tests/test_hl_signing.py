@@ -151,3 +151,18 @@ def test_signer_error_names_the_wrong_address() -> None:
     msg = describe_signer_error(f"User or API Wallet {ADDR} does not exist.", ADDR, master)
     assert msg is not None and "not an approved API wallet" in msg and master in msg
     assert describe_signer_error("Insufficient margin to place order.", ADDR, None) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=order_specs)
+def test_memoized_order_wire_equals_the_sdk(spec: OrderSpec) -> None:
+    from hyperliquid.utils.signing import order_request_to_order_wire
+    from hyperliquid.utils.types import Cloid
+
+    request = {"coin": "", "is_buy": spec.is_buy, "sz": spec.sz, "limit_px": spec.px,
+               "order_type": {"limit": {"tif": spec.tif}}, "reduce_only": spec.reduce_only}  # fmt: skip
+    if spec.cloid is not None:
+        request["cloid"] = Cloid(spec.cloid)
+    want = order_request_to_order_wire(request, spec.asset)  # type: ignore[arg-type]
+    assert order_action([spec])["orders"][0] == want
+    assert order_action([spec])["orders"][0] == want  # second time from the memo

@@ -39,7 +39,7 @@ from amm500.strategy import api
 from amm500.venues import OrderVenue
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.errors import ExchangeError, RateLimited, TransportError
-from amm500.venues.hyperliquid.rounding import Rounding, round_price, round_size
+from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side, round_size
 from amm500.venues.hyperliquid.signing import (
     OrderSpec,
     batch_modify_action,
@@ -162,6 +162,7 @@ class OrderManager:
         self._rows = api.new_orders()
         self._row_cloid: list[str] = []
         self._actions = od.new_actions()
+        self._ladder = api.new_quotes()
         self._work = od.new_work()
         self._budget_warned = False
 
@@ -191,16 +192,13 @@ class OrderManager:
 
     def _round_ladder(self, quotes: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, int, int]:
         """The ladder on the venue grid; levels below the lot or the minimum notional are dropped."""
-        out = np.zeros_like(quotes)
+        out = self._ladder
+        out[:] = 0.0
         counts = []
         szd = self.asset.sz_decimals
         for q, n_key, mode in ((api.Q_BIDS, api.C_N_BIDS, Rounding.DOWN), (api.Q_ASKS, api.C_N_ASKS, Rounding.UP)):
             n = 0
-            for px, sz in quotes[q, : min(int(ctrl[n_key]), quotes.shape[1])].tolist():
-                if not (px > 0 and sz > 0):
-                    continue
-                rpx = round_price(px, szd, mode)
-                rsz = round_size(sz, szd)
+            for rpx, rsz in round_ladder_side(quotes[q, : min(int(ctrl[n_key]), quotes.shape[1])], szd, mode):
                 if rsz <= 0 or rpx * rsz < self.min_notional:
                     continue
                 out[q, n, api.Q_PX] = rpx
@@ -240,17 +238,23 @@ class OrderManager:
             else:
                 places[int(a[od.A_SIDE])].append((a[od.A_PX], a[od.A_SZ]))
         plan = Plan(kept=len(self._row_cloid) - len(cancels[1]) - len(cancels[-1]))
+        exposure = {1: 0.0, -1: 0.0}
+        for o in self.orders.values():
+            if o.live:
+                exposure[o.side] += o.remaining
         for side in (1, -1):
-            self._plan_side(side, cancels[side], places[side], plan)
+            self._plan_side(side, cancels[side], places[side], plan, exposure[side])
         return plan
 
-    def _plan_side(self, side: int, cancels: list[str], places: list[tuple[float, float]], plan: Plan) -> None:
+    def _plan_side(
+        self, side: int, cancels: list[str], places: list[tuple[float, float]], plan: Plan, exposure: float
+    ) -> None:
         n_mod = min(len(cancels), len(places))
         # Room under the position limit. Plain cancels are awaited before anything new is sent (and
         # :meth:`execute` re-checks after they answer), so their size is freed here; the old leg of a
         # modify is not: it can fill before the exchange applies the modify.
         freed = sum(self.orders[c].remaining for c in cancels[n_mod:])
-        room = self.max_position - side * self.position - self.exposure(side) + freed
+        room = self.max_position - side * self.position - exposure + freed
         for k, (px, sz) in enumerate(places):
             spec = self._fit(side, px, sz, room)
             if spec is None:

@@ -17,7 +17,9 @@ import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import IntEnum
 
+import numpy as np
 from hyperliquid.utils.signing import float_to_wire
+from numba import njit
 
 MAX_SIG_FIGS = 5
 PERP_MAX_DECIMALS = 6
@@ -89,6 +91,50 @@ def round_price(
         if mode is Rounding.DOWN:
             raise ValueError(f"price {px!r} is below the smallest tick and cannot be rounded down")
         out = 1.0 / 10.0**decimals  # NEAREST below half a tick: the smallest valid price is the nearest
+    return out
+
+
+@njit(cache=True)
+def _grid_decimals(px: float, sz_decimals: int, max_decimals: int) -> int:
+    """Decimals allowed at ``px``'s magnitude, or -1 when ``px`` is not exactly on that grid."""
+    exp = math.floor(math.log10(px))
+    lo = 10.0**exp
+    if not (px > lo * (1 + 1e-12) and px < lo * 10.0 * (1 - 1e-12)):
+        return -1  # next to a power of ten the log10 estimate may be off: let the exact path decide
+    d = min(max(MAX_SIG_FIGS - 1 - exp, 0), max_decimals - sz_decimals)
+    scale = 10.0**d
+    return d if np.rint(px * scale) / scale == px else -1
+
+
+@njit(cache=True)
+def _ladder_on_grid(side: np.ndarray, n: int, sz_decimals: int, max_decimals: int, out: np.ndarray) -> None:
+    """out[i] = 1 when level i's price and size are already valid (the usual case), else 0."""
+    lot = 10.0**sz_decimals
+    for i in range(n):
+        px, sz = side[i, 0], side[i, 1]
+        ok = px > 0 and sz > 0 and math.isfinite(px) and math.isfinite(sz)
+        ok = ok and _grid_decimals(px, sz_decimals, max_decimals) >= 0 and np.rint(sz * lot) / lot == sz
+        out[i] = 1 if ok else 0
+
+
+def round_ladder_side(
+    side: np.ndarray, sz_decimals: int, mode: Rounding, max_decimals: int = PERP_MAX_DECIMALS
+) -> list[tuple[float, float]]:
+    """One side of a ladder ((n, 2) px, sz rows) on the grid: prices in ``mode``, sizes down.
+
+    Levels already on the grid (strategies quote on the tick and lot) are recognised by one jitted
+    pass; the others go through :func:`round_price` / :func:`round_size`, so the rule itself lives in
+    those two functions. Levels with a non-positive price or size are dropped; sizes may round to 0.
+    """
+    n = side.shape[0]
+    flags = np.empty(n, dtype=np.int8)
+    _ladder_on_grid(np.ascontiguousarray(side), n, sz_decimals, max_decimals, flags)
+    out = []
+    for (px, sz), on_grid in zip(side.tolist(), flags.tolist(), strict=True):
+        if on_grid:
+            out.append((px, sz))
+        elif px > 0 and sz > 0:
+            out.append((round_price(px, sz_decimals, mode, max_decimals), round_size(sz, sz_decimals)))
     return out
 
 

@@ -20,12 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import coincurve
 from eth_account import Account
-
-try:
-    import coincurve
-except ImportError:  # pragma: no cover - coincurve is a declared dependency
-    coincurve = None
 from eth_account.messages import encode_typed_data
 from eth_keys import keys as eth_keys_keys
 from eth_keys.backends import CoinCurveECCBackend, get_backend
@@ -189,7 +185,7 @@ class Signer:
         # eth-keys' coincurve backend rebuilds a coincurve key (and its public key) on every call;
         # holding one saves ~0.1 ms per signature. Same library, same RFC 6979 signature. When
         # eth-keys is configured for another backend (ECC_BACKEND_CLASS), that choice is followed.
-        use_cc = coincurve is not None and isinstance(get_backend(), CoinCurveECCBackend)
+        use_cc = isinstance(get_backend(), CoinCurveECCBackend)
         self._cc_key = coincurve.PrivateKey(bytes(account.key)) if use_cc else None
         self.address: str = account.address.lower()
         self.is_mainnet = is_mainnet
