@@ -154,6 +154,8 @@ def run_bars(ts: np.ndarray, op: np.ndarray, hi: np.ndarray, lo: np.ndarray, cl:
              rec_ts: np.ndarray, rec: np.ndarray) -> int:
     """Process bars from ``start``; returns the next bar index (< len when the fill log is nearly full)."""
     n = ts.shape[0]
+    if start >= n:
+        return n
     tick = cfg[B_TICK]
     fp = 0
     while fp < fund_ts.shape[0] and fund_ts[fp] < ts[start]:
@@ -344,8 +346,10 @@ def run_bar_backtest(config: Config, market: Market, *, days: int | None = None,
     rec_ts = np.zeros(n, dtype=np.int64)
     rec = np.zeros((n, R_SIZE))
     t0 = time.perf_counter()
+    run_bars(bars.ts[:0], bars.open[:0], bars.high[:0], bars.low[:0], bars.close[:0], fund_ts, fund_rate, 0, cfg,
+             params, sstate, view, book, orders, quotes, ctrl, acct, st, ist, fills_ts, fills, rec_ts, rec)
+    compile_s = time.perf_counter() - t0  # compile, or load from Numba's cache
     _seed(b.seed)
-    compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     i = 0
     report: Any = progress if callable(progress) else (lambda done, total: None)

@@ -25,6 +25,8 @@ HEADLINE = ("net_pnl", "return", "annual_roi", "sharpe", "sharpe_hourly", "max_d
             "maker_ratio", "maker_ratio_volume", "spread_capture", "inventory_pnl", "fees", "funding", "quote_uptime",
             "avg_quoted_spread_bps", "liquidations", "killed", "events", "events_per_sec", "kernel_s", "compile_s")
 
+MAX_POINTS = 4000
+
 CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:8px 0 24px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
@@ -50,29 +52,30 @@ def _figures(result: BacktestResult) -> list[Any]:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    t = _time_axis(result.rec_ts)
-    rec = result.rec
+    step = max(1, result.rec_ts.size // MAX_POINTS)  # keep the file small: every step-th record
+    t = _time_axis(result.rec_ts[::step])
+    rec = result.rec[::step]
     eq = rec[:, R_EQUITY]
-    peak = np.maximum.accumulate(eq) if eq.size else eq
+    peak = np.maximum.accumulate(eq) if eq.size else eq  # drawdown of the plotted series
     dd = np.where(peak > 0, (peak - eq) / np.where(peak > 0, peak, 1.0), 0.0)
     figs = []
     f = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
                       subplot_titles=("equity (USD)", "drawdown (fraction of peak)"))
-    f.add_trace(go.Scattergl(x=t, y=eq, name="equity"), row=1, col=1)
-    f.add_trace(go.Scattergl(x=t, y=-dd, name="drawdown", fill="tozeroy"), row=2, col=1)
+    f.add_trace(go.Scatter(x=t, y=eq, name="equity"), row=1, col=1)
+    f.add_trace(go.Scatter(x=t, y=-dd, name="drawdown", fill="tozeroy"), row=2, col=1)
     f.update_layout(height=520, showlegend=False)
     figs.append(f)
     f = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("inventory (BTC)", "mid (USD)"))
-    f.add_trace(go.Scattergl(x=t, y=rec[:, R_POS], name="position"), row=1, col=1)
-    f.add_trace(go.Scattergl(x=t, y=rec[:, R_MID], name="mid"), row=2, col=1)
+    f.add_trace(go.Scatter(x=t, y=rec[:, R_POS], name="position"), row=1, col=1)
+    f.add_trace(go.Scatter(x=t, y=rec[:, R_MID], name="mid"), row=2, col=1)
     f.update_layout(height=480, showlegend=False)
     figs.append(f)
     f = make_subplots(rows=3, cols=1, shared_xaxes=True,
                       subplot_titles=("quoted full spread (bps)", "volatility used (annualized)",
                                       "volatility regime (0 ultra-low .. 4 extreme)"))
-    f.add_trace(go.Scattergl(x=t, y=rec[:, R_SPREAD], name="spread"), row=1, col=1)
-    f.add_trace(go.Scattergl(x=t, y=rec[:, R_VOL], name="vol"), row=2, col=1)
-    f.add_trace(go.Scattergl(x=t, y=rec[:, R_REGIME], name="regime", line={"shape": "hv"}), row=3, col=1)
+    f.add_trace(go.Scatter(x=t, y=rec[:, R_SPREAD], name="spread"), row=1, col=1)
+    f.add_trace(go.Scatter(x=t, y=rec[:, R_VOL], name="vol"), row=2, col=1)
+    f.add_trace(go.Scatter(x=t, y=rec[:, R_REGIME], name="regime", line={"shape": "hv"}), row=3, col=1)
     f.update_layout(height=620, showlegend=False)
     figs.append(f)
     f = go.Figure()
