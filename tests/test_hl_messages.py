@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amm500.engine.latency import LatencyRecorder, QuantileWindow
 from amm500.strategy import api
@@ -142,3 +144,39 @@ def test_latency_quantiles_known_answer() -> None:
     assert s["rtt.rest"]["p50"] == 0.01 and s["tick_to_order"]["count"] == 1
     text = rec.registry.get_sample_value("amm500_tick_to_order_seconds_count")
     assert text == 1.0
+
+
+valid_px = st.floats(min_value=1, max_value=2e5).map(repr)
+valid_sz = st.floats(min_value=0, max_value=100).map(repr)
+bad_values = st.sampled_from(["abc", "", "nan", "inf", "1e400", "-1.0", "0", None, True, 7, [], {}])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.lists(st.tuples(valid_px, valid_sz), max_size=25),
+    asks=st.lists(st.tuples(valid_px, valid_sz), max_size=25),
+    sorted_=st.booleans(),
+    corrupt=st.one_of(st.none(), st.tuples(st.integers(0, 49), st.sampled_from(["px", "sz"]), bad_values)),
+)
+def test_fast_book_path_agrees_with_checked_path(bids: list, asks: list, sorted_: bool, corrupt: Any) -> None:
+    """Random, often malformed books: the vectorised path accepts exactly what the checked path accepts."""
+    from amm500.venues.hyperliquid.messages import _parse_l2book_checked
+
+    def side(levels: list, desc: bool) -> list[dict[str, Any]]:
+        if sorted_:
+            levels = sorted(levels, key=lambda lv: float(lv[0]), reverse=desc)
+        return [{"px": px, "sz": sz, "n": 1} for px, sz in levels]
+
+    levels = [side(bids, True), side(asks, False)]
+    if corrupt is not None and len(bids) + len(asks) > 0:
+        i, key, value = corrupt
+        i %= len(bids) + len(asks)
+        (levels[0] + levels[1])[i][key] = value
+    msg = {"coin": "BTC", "time": 5, "levels": levels}
+    try:
+        want = _parse_l2book_checked(msg, None).book
+    except MessageError:
+        with pytest.raises(MessageError):
+            m.parse_l2book(msg)
+        return
+    assert np.array_equal(m.parse_l2book(msg).book, want)

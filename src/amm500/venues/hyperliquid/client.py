@@ -101,6 +101,7 @@ class HyperliquidClient:
         self.book_rx_ns = 0
         self.resyncs = 0
         self._connected_once = False
+        self._tick_perf_ns = 0
 
     @classmethod
     def from_config(
@@ -281,8 +282,18 @@ class HyperliquidClient:
         ws, rest = self.latency.median("rtt.ws"), self.latency.median("rtt.rest")
         return math.isnan(ws) or math.isnan(rest) or ws <= rest
 
+    def mark_tick(self, perf_ns: int | None = None) -> None:
+        """The market event that triggers a requote (default: the frame the socket just received).
+
+        The next action handed to a transport records tick-to-order into the latency histogram.
+        """
+        self._tick_perf_ns = self.ws.rx_perf_ns if perf_ns is None else perf_ns
+
     async def post_envelope(self, envelope: dict[str, Any], n_items: int) -> Any:
         """Send a signed envelope by the faster route; falls back to REST when the socket fails."""
+        if self._tick_perf_ns:
+            self.latency.tick_to_order((time.perf_counter_ns() - self._tick_perf_ns) / 1e9)
+            self._tick_perf_ns = 0
         if self.prefer_ws():
             try:
                 await self.ip_budget.acquire(exchange_weight(n_items))

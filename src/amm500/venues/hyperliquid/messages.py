@@ -97,7 +97,38 @@ class L2Book:
 
 
 def parse_l2book(data: Any, out: np.ndarray | None = None) -> L2Book:
-    """An ``l2Book`` snapshot (REST answer or WS push); bids descending, asks ascending, no crossing."""
+    """An ``l2Book`` snapshot (REST answer or WS push); bids descending, asks ascending, no crossing.
+
+    The common, well-formed message takes a vectorised path (about 4x faster: this runs on every
+    push); anything unusual goes through the field-by-field checks, which name the bad field.
+    """
+    try:
+        coin, t, (bids, asks) = data["coin"], data["time"], data["levels"]
+        raw = [[lv["px"] for lv in bids[:BOOK_DEPTH]], [lv["sz"] for lv in bids[:BOOK_DEPTH]],
+               [lv["px"] for lv in asks[:BOOK_DEPTH]], [lv["sz"] for lv in asks[:BOOK_DEPTH]]]  # fmt: skip
+        fast = type(coin) is str and type(t) is int and all(type(v) is str for row in raw for v in row)
+        if fast:
+            nb, na = len(raw[0]), len(raw[2])
+            book = np.zeros((4, BOOK_DEPTH)) if out is None else out
+            book[:] = 0.0
+            book[B_BID_PX, :nb], book[B_BID_SZ, :nb] = raw[0], raw[1]
+            book[B_ASK_PX, :na], book[B_ASK_SZ, :na] = raw[2], raw[3]
+            bp, ap = book[B_BID_PX, :nb], book[B_ASK_PX, :na]
+            fast = (
+                bool(np.isfinite(book).all())
+                and bool((bp > 0).all() and (ap > 0).all())
+                and bool((book[B_BID_SZ] >= 0).all() and (book[B_ASK_SZ] >= 0).all())
+                and bool((np.diff(bp) < 0).all() and (np.diff(ap) > 0).all())
+                and not (nb and na and bp[0] >= ap[0])
+            )
+            if fast:
+                return L2Book(coin, t, book)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        pass
+    return _parse_l2book_checked(data, out)
+
+
+def _parse_l2book_checked(data: Any, out: np.ndarray | None) -> L2Book:
     d = _obj(data, "l2Book")
     coin = _str(_get(d, "coin", "l2Book"), "l2Book.coin")
     t = _int(_get(d, "time", "l2Book"), "l2Book.time")
