@@ -27,7 +27,11 @@ def exchange_sim(
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one and prints it).", min=0, max=65535)] = 3001,
     host: Annotated[str, typer.Option(help="Interface to bind; keep it on loopback.")] = "127.0.0.1",
     data: Annotated[Path | None, typer.Option(help="Replay this canonical data directory as the market.")] = None,
-    synthetic: Annotated[bool, typer.Option("--synthetic", help="Random-walk background market (default).")] = False,
+    synthetic: Annotated[bool, typer.Option(
+        "--synthetic", help="The synthetic BTC market generator (default without --data; runs in a child process).")
+    ] = False,
+    random_walk: Annotated[bool, typer.Option("--random-walk", help="A simple random-walk book instead: starts "
+                                                                    "instantly, no realism.")] = False,
     speed: Annotated[float, typer.Option(help="Replay speed, x real time (also speeds funding).", min=0.001)] = 1.0,
     loop: Annotated[bool, typer.Option(help="Start the replay again when the data ends.")] = False,
     faults: Annotated[str | None, typer.Option(help="drop_ws=N,latency_ms=M,reject_rate=F,stall_s=S,"
@@ -45,8 +49,11 @@ def exchange_sim(
     from amm500.exchange_sim.faults import Faults, FaultSpecError
     from amm500.exchange_sim.server import run_exchange
 
-    if data is not None and synthetic:
-        raise fail("--data and --synthetic are exclusive: replay a directory or run the random-walk market")
+    if sum((data is not None, synthetic, random_walk)) > 1:
+        raise fail("--data, --synthetic and --random-walk are exclusive: pick one background market")
+    if data is not None and not data.is_dir():
+        raise fail(f"--data {data}: no such directory")
+    market = "replay" if data is not None else "random-walk" if random_walk else "synthetic"
     try:
         fault_cfg = Faults.parse(faults)
     except FaultSpecError as exc:
@@ -55,11 +62,14 @@ def exchange_sim(
     config = SimConfig(mainnet=mainnet_signatures)
 
     async def serve() -> None:
-        async with run_exchange(host=host, port=port, data=data, synthetic=data is None, speed=speed, seed=seed,
+        if market == "synthetic":
+            console.print("starting the synthetic market generator (the first run compiles it: minutes)")
+        async with run_exchange(host=host, port=port, data=data, market=market, speed=speed, seed=seed,
                                 faults=fault_cfg, config=config, loop=loop) as sim:
             for address, usdc, leader in accounts:
                 sim.exchange.fund(address, usdc, leader=leader)
-            source = f"replay of {data} at {speed}x" if data else "random-walk market"
+            source = {"replay": f"replay of {data} at {speed}x", "synthetic": f"synthetic market at {speed}x",
+                      "random-walk": "random-walk market"}[market]
             console.print(f"exchange-sim listening on {sim.base_url} (ws {sim.ws_url}); {source}; "
                           f"{len(accounts)} funded account(s)", highlight=False, soft_wrap=True)
             await asyncio.Event().wait()

@@ -105,10 +105,11 @@ class RandomWalkFeed:
 class ReplayFeed:
     """Replays a canonical data directory at ``speed`` x real time, re-stamped to start at ``start_ns``."""
 
-    def __init__(self, root: Path, start_ns: int, speed: float = 1.0, loop: bool = False) -> None:
+    def __init__(self, root: Path, start_ns: int, speed: float = 1.0, loop: bool = False,
+                 check_dir: bool = True) -> None:
         if speed <= 0:
             raise DataError(f"--speed must be > 0 (got {speed})")
-        self.root = require_data_dir(root)
+        self.root = require_data_dir(root) if check_dir else Path(root)
         self.start_ns, self.speed, self.loop = start_ns, speed, loop
         self.view = BookView()
         self._days: Iterator[Events] = self._iter_days()
@@ -124,6 +125,7 @@ class ReplayFeed:
                 yield ev
 
     def _next_chunk(self) -> bool:
+        """Load the next day; False when there is none (yet)."""
         for ev in self._days:
             if self._first_ts is None:
                 self._first_ts = int(ev.ts[0])
@@ -183,3 +185,73 @@ class ReplayFeed:
                 for px, sz in fresh[side].items():
                     self.view.level(rows, ts, side, px, sz)
         return j
+
+
+def _generate(out_dir: str, days: int, seed: int) -> None:
+    from amm500.data.synthetic import generate_market
+
+    generate_market(Path(out_dir), days, seed, progress=False, force=True)
+
+
+class SyntheticFeed(ReplayFeed):
+    """The synthetic BTC market (:mod:`amm500.data.synthetic`) generated day by day in a child process.
+
+    The generator is CPU-bound Numba code that holds the GIL, so it runs in its own process and
+    writes each finished day atomically; the feed replays days as they appear. If replay overtakes
+    generation (high ``speed``), the background market pauses until the next day is written.
+    """
+
+    def __init__(self, start_ns: int, speed: float = 1.0, seed: int = 0, days: int = 30,
+                 cache_dir: Path | None = None, ready_timeout_s: float = 900.0) -> None:
+        import multiprocessing
+        import tempfile
+        import time
+
+        self._own_dir = cache_dir is None
+        self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="amm500-synthetic-"))
+        self.n_days = days
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_generate, args=(str(self.cache_dir), days, seed), daemon=True, name="amm500-synthetic")
+        self.process.start()
+        deadline = time.monotonic() + ready_timeout_s
+        while not self._ready_days():  # the first day must exist before the exchange opens
+            if not self.process.is_alive() and not self._ready_days():
+                raise DataError(f"the synthetic generator stopped (exit code {self.process.exitcode}) before "
+                                f"writing its first day to {self.cache_dir}")
+            if time.monotonic() > deadline:
+                self.close()
+                raise DataError(f"the synthetic generator wrote nothing in {ready_timeout_s:.0f} s")
+            time.sleep(0.2)
+        super().__init__(self.cache_dir, start_ns, speed, loop=False, check_dir=False)
+        self._done_days = 0
+
+    def _ready_days(self) -> list[Path]:
+        folder = self.cache_dir / "events"
+        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def _iter_days(self) -> Iterator[Events]:
+        return iter(())  # days are picked up one by one in _next_chunk
+
+    def _next_chunk(self) -> bool:
+        ready = self._ready_days()
+        if self._done_days >= len(ready):
+            if self._done_days >= self.n_days:
+                self.finished = True
+            return False  # not written yet: pause the market, try again next block
+        from amm500.data.store import read_events_file
+
+        ev = read_events_file(ready[self._done_days])
+        self._done_days += 1
+        if self._first_ts is None:
+            self._first_ts = int(ev.ts[0])
+        self._chunk, self._pos = ev, 0
+        return True
+
+    def close(self) -> None:
+        import shutil
+
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+        if self._own_dir:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)

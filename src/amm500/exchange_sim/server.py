@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from amm500.exchange_sim.exchange import BadRequest, Exchange, SimConfig
 from amm500.exchange_sim.faults import Faults
-from amm500.exchange_sim.market import MarketFeed, RandomWalkFeed, ReplayFeed
+from amm500.exchange_sim.market import MarketFeed, RandomWalkFeed, ReplayFeed, SyntheticFeed
 from amm500.exchange_sim.matching import BUY, SELL
 
 log = logging.getLogger(__name__)
@@ -305,13 +305,20 @@ class RunningExchange:
     server: ExchangeServer
 
 
-def make_feed(data: Path | None, synthetic: bool, speed: float, seed: int, start_ns: int,
-              mid: float = 100_000.0, loop: bool = False) -> MarketFeed | None:
-    if data is not None:
+def make_feed(market: str, start_ns: int, *, data: Path | None = None, speed: float = 1.0, seed: int = 0,
+              loop: bool = False) -> MarketFeed | None:
+    """``market``: "replay" (of ``data``), "synthetic" (the generator), "random-walk" or "none"."""
+    if market == "replay":
+        if data is None:
+            raise ValueError("a replay needs a data directory")
         return ReplayFeed(data, start_ns, speed, loop)
-    if synthetic:
-        return RandomWalkFeed(mid=mid, seed=seed)
-    return None
+    if market == "synthetic":
+        return SyntheticFeed(start_ns, speed, seed)
+    if market == "random-walk":
+        return RandomWalkFeed(seed=seed)
+    if market == "none":
+        return None
+    raise ValueError(f"market {market!r} must be replay, synthetic, random-walk or none")
 
 
 @contextlib.asynccontextmanager
@@ -331,19 +338,24 @@ async def run_exchange(
     funding_interval_s: float | None = None,
     feed: MarketFeed | None = None,
     loop: bool = False,
+    market: str | None = None,
 ) -> AsyncIterator[RunningExchange]:
     """Start the local exchange in this event loop (port 0: any free port) and stop it on exit.
 
-    The background market is ``feed`` if given, else a replay of ``data`` at ``speed``, else the
-    random-walk book (``synthetic``), else an empty book. Funding is paid every market hour, i.e.
-    every ``3600 / speed`` seconds unless ``funding_interval_s`` says otherwise.
+    The background market is ``feed`` if given, else a replay of ``data`` at ``speed``, else
+    ``market`` ("synthetic": the generator, started in a child process; "random-walk"; "none"),
+    else the random-walk book when ``synthetic`` (the fast default for tests) or an empty book.
+    Funding is paid every market hour, i.e. every ``3600 / speed`` s unless ``funding_interval_s``
+    says otherwise.
     """
     cfg = config or SimConfig()
     if accounts:
         cfg.accounts.update(accounts)
     exchange = Exchange(cfg)
     if feed is None:
-        feed = make_feed(data, synthetic, speed, seed, exchange.now_ms() * 1_000_000, loop=loop)
+        if market is None:
+            market = "replay" if data is not None else "random-walk" if synthetic else "none"
+        feed = make_feed(market, exchange.now_ms() * 1_000_000, data=data, speed=speed, seed=seed, loop=loop)
     if isinstance(faults, str):
         faults = Faults.parse(faults)
     server = ExchangeServer(exchange, feed, faults, block_s, book_push_s,
@@ -361,6 +373,9 @@ async def run_exchange(
         yield RunningExchange(base, f"ws://{host}:{bound}/ws", exchange, server)
     finally:
         await runner.cleanup()
+        close = getattr(feed, "close", None)
+        if callable(close):
+            close()
 
 
 @contextlib.contextmanager
