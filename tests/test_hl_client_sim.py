@@ -21,7 +21,7 @@ from amm500.strategy import api
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
 from amm500.venues.hyperliquid.errors import WalletError
-from amm500.venues.hyperliquid.signing import OrderSpec, Signer, order_action
+from amm500.venues.hyperliquid.signing import OrderSpec, Signer, order_action, update_leverage_action
 
 KEY = "0x" + "55" * 32
 ADDR = Account.from_key(KEY).address.lower()
@@ -119,10 +119,11 @@ async def test_dropped_websocket_reconnects_resyncs_and_reconciles() -> None:
     async with run_exchange(ACCOUNTS, seed=12, faults="drop_ws=0.7", block_s=0.02, book_push_s=0.1) as sim:
         client, om = await make_client(sim)
         try:
-            resyncs = client.resyncs
+            resyncs, reconciles = client.resyncs, om.reconciles
             await run_loop(sim, client, om, 2.5)
             assert client.ws.reconnects >= 2
             assert client.resyncs >= resyncs + 2  # a REST book snapshot after every reconnect
+            assert om.reconciles >= reconciles + 2  # and a reconciliation of orders and position
             await settle_and_check(sim, client, om)
         finally:
             await om.cancel_all()
@@ -212,3 +213,73 @@ async def test_secrets_never_logged(caplog: pytest.LogCaptureFixture) -> None:
             await client.close()
     assert caplog.records, "nothing was logged: the test would prove nothing"
     assert KEY[2:] not in text and KEY[2:].upper() not in text
+
+
+async def test_info_queries_and_account_actions() -> None:
+    """Every /info helper parses; leverage, IOC and reduce-only orders behave; the maintain loop arms the switch."""
+    async with run_exchange(ACCOUNTS, seed=19, block_s=0.02, book_push_s=0.1) as sim:
+        sim.exchange.fund(ADDR, 0.0, volume=2_000_000.0)  # enough lifetime volume for scheduleCancel
+        client, om = await make_client(sim)
+        try:
+            now = sim.exchange.now_ms()
+            assert isinstance(await client.rest.candle_snapshot("BTC", "1m", now - 3_600_000, now), list)
+            assert isinstance(await client.rest.funding_history("BTC", now - 86_400_000), list)
+            rl = await client.refresh_rate_limit()
+            assert rl.cap >= 10_000 and client.address_budget.cap == rl.cap
+            (ok,) = await client.act(update_leverage_action(0, 5))
+            assert ok.kind == "success"
+            (bad,) = await client.act(update_leverage_action(0, 41))
+            assert bad.kind == "error" and "leverage" in (bad.error or "").lower()
+            ask = client.book[api.B_ASK_PX, 0]
+            (buy,) = await client.act(order_action([OrderSpec(0, True, float(ask), 0.001, "Ioc")]))
+            assert buy.kind == "filled" and buy.total_sz == pytest.approx(0.001)
+            (ro,) = await client.act(order_action([OrderSpec(0, True, float(ask), 0.001, "Ioc", reduce_only=True)]))
+            assert ro.kind == "error"  # a reduce-only buy would increase a long
+            fills = m.parse_fills(await client.rest.user_fills(ADDR))
+            assert fills and fills[0].crossed and fills[0].side == 1
+            task = asyncio.create_task(om.maintain())
+            await asyncio.sleep(0.5)
+            task.cancel()
+            assert om.dead_man_available and om.dead_man_armed_until_ms > now
+            assert sim.exchange.accounts[ADDR].schedule_cancel_ms == om.dead_man_armed_until_ms
+            await om.disarm_dead_man()
+            assert sim.exchange.accounts[ADDR].schedule_cancel_ms is None
+            # an info request over the socket's post channel
+            answer = await client.ws.post("info", {"type": "l2Book", "coin": "BTC"}, "l2Book")
+            assert m.parse_l2book(answer).coin == "BTC"
+        finally:
+            await om.cancel_all()
+            await client.close()
+
+
+async def test_agent_wallet_trades_for_its_master() -> None:
+    """An API wallet approved with the official SDK signs; orders and reads belong to the master."""
+    from hyperliquid.exchange import Exchange as SdkExchange
+
+    async with run_exchange(ACCOUNTS, seed=20, block_s=0.02, book_push_s=0.1) as sim:
+        master = Account.from_key(KEY)
+
+        def approve() -> tuple[Any, str]:
+            result: tuple[Any, str] = SdkExchange(master, sim.base_url).approve_agent("amm500")
+            return result
+
+        answer, agent_key = await asyncio.to_thread(approve)
+        assert answer["status"] == "ok"
+        agent = Account.from_key(agent_key).address.lower()
+        handlers = Handlers()
+        client = HyperliquidClient(
+            sim.base_url, sim.ws_url, "BTC", private_key=agent_key, account_address=ADDR, handlers=handlers
+        )
+        await client.start()
+        om = OrderManager(client, max_position=LIMIT)
+        om.attach(handlers)
+        try:
+            assert client.signer is not None and client.signer.address == agent and client.user == ADDR
+            mid = (client.book[api.B_BID_PX, 0] + client.book[api.B_ASK_PX, 0]) / 2
+            await om.requote(*ladder(mid, n=2))
+            resting = await exchange_open(sim)  # the master's open orders
+            assert len(resting) == 4 and {o.oid for o in resting} == {o.oid for o in om.live_orders()}
+            assert agent not in sim.exchange.accounts  # the agent holds nothing itself
+        finally:
+            await om.cancel_all()
+            await client.close()

@@ -154,6 +154,7 @@ class OrderManager:
         self.dead_man_armed_until_ms = 0
         self.needs_reconcile = True
         self.unknown_cancelled = 0
+        self.reconciles = 0
         self.rejects: dict[str, int] = {}
         self._seen_tids: set[int] = set()
         self._lock = asyncio.Lock()
@@ -516,6 +517,7 @@ class OrderManager:
     async def reconcile(self) -> int:
         """Adopt the exchange's open orders and position; cancel open orders we do not know. Returns that count."""
         async with self._lock:
+            self.reconciles += 1
             opens = await self.venue.open_orders()
             pos = await self.venue.position()
             self.position = pos.szi
