@@ -146,41 +146,59 @@ def _diff_kernel(ts: np.ndarray, local_ts: np.ndarray, bid_px: np.ndarray, bid_s
 
 
 @njit(cache=True)
-def _first_bad_snapshot(bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray, ask_px: np.ndarray,
-                        ask_sz: np.ndarray, ask_n: np.ndarray) -> tuple:
-    """(row, reason code) of the first snapshot the diff cannot take, or (-1, 0)."""
+def _problems(bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
+              ask_n: np.ndarray) -> np.ndarray:
+    """Per snapshot: 0 when the diff can take it, else the code of its first problem (see REASONS)."""
     depth = bid_px.shape[1]
+    codes = np.zeros(bid_px.shape[0], dtype=np.int8)
     for s in range(bid_px.shape[0]):
-        if bid_n[s] < 0 or bid_n[s] > depth or ask_n[s] < 0 or ask_n[s] > depth:
-            return s, 1
-        for j in range(bid_n[s]):
-            if not (np.isfinite(bid_px[s, j]) and bid_px[s, j] > 0 and np.isfinite(bid_sz[s, j])
-                    and bid_sz[s, j] > 0):
-                return s, 2
-            if j > 0 and not bid_px[s, j] < bid_px[s, j - 1]:
-                return s, 3
-        for j in range(ask_n[s]):
-            if not (np.isfinite(ask_px[s, j]) and ask_px[s, j] > 0 and np.isfinite(ask_sz[s, j])
-                    and ask_sz[s, j] > 0):
-                return s, 2
-            if j > 0 and not ask_px[s, j] > ask_px[s, j - 1]:
-                return s, 3
-    return -1, 0
+        nb, na = bid_n[s], ask_n[s]
+        if nb < 0 or nb > depth or na < 0 or na > depth:
+            codes[s] = 1
+            continue
+        for j in range(nb):
+            if not (0.0 < bid_px[s, j] < np.inf and 0.0 < bid_sz[s, j] < np.inf):
+                codes[s] = 2
+            elif j > 0 and not bid_px[s, j] < bid_px[s, j - 1]:
+                codes[s] = 3
+            if codes[s]:
+                break
+        if codes[s]:
+            continue
+        for j in range(na):
+            if not (0.0 < ask_px[s, j] < np.inf and 0.0 < ask_sz[s, j] < np.inf):
+                codes[s] = 2
+            elif j > 0 and not ask_px[s, j] > ask_px[s, j - 1]:
+                codes[s] = 3
+            if codes[s]:
+                break
+        if codes[s] == 0 and nb > 0 and na > 0 and bid_px[s, 0] >= ask_px[s, 0]:
+            codes[s] = 4
+    return codes
 
 
-_REASONS = {
+#: Meaning of the codes returned by :func:`snapshot_problems`.
+REASONS = {
     1: "level count outside 0..depth",
     2: "a shown level has a non-positive or non-finite price or size",
     3: "levels are not strictly ordered best first (bids descending, asks ascending)",
+    4: "crossed book (best bid >= best ask)",
 }
+
+
+def snapshot_problems(bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray, ask_px: np.ndarray,
+                      ask_sz: np.ndarray, ask_n: np.ndarray) -> np.ndarray:
+    """int8 code per snapshot (0: fine; else a key of :data:`REASONS`), vectorised for loaders."""
+    a = _prepare(bid_px, bid_sz, bid_n, ask_px, ask_sz, ask_n)
+    return np.asarray(_problems(a[0], a[1], a[2], a[3], a[4], a[5]))
 
 
 def check_snapshots(bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray, ask_px: np.ndarray,
                     ask_sz: np.ndarray, ask_n: np.ndarray) -> tuple[int, str]:
     """Index and reason of the first snapshot the diff would mis-handle, or ``(-1, "")``."""
-    a = _prepare(bid_px, bid_sz, bid_n, ask_px, ask_sz, ask_n)
-    row, code = _first_bad_snapshot(a[0], a[1], a[2], a[3], a[4], a[5])
-    return int(row), _REASONS.get(int(code), "")
+    codes = snapshot_problems(bid_px, bid_sz, bid_n, ask_px, ask_sz, ask_n)
+    bad = np.flatnonzero(codes)
+    return (int(bad[0]), REASONS[int(codes[bad[0]])]) if bad.size else (-1, "")
 
 
 def _prepare(bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
@@ -249,9 +267,10 @@ class BookDiffer:
             return Events.empty()
         if np.any(ts[1:] < ts[:-1]) or (self._last_ts is not None and ts[0] < self._last_ts):
             raise ValueError("snapshots must be sorted by ts (also across update() calls)")
-        row, code = _first_bad_snapshot(arrs[0], arrs[1], arrs[2], arrs[3], arrs[4], arrs[5])
-        if row >= 0:
-            raise ValueError(f"snapshot {row}: {_REASONS[int(code)]}")
+        codes = _problems(arrs[0], arrs[1], arrs[2], arrs[3], arrs[4], arrs[5])
+        bad = np.flatnonzero(codes)
+        if bad.size:
+            raise ValueError(f"snapshot {bad[0]}: {REASONS[int(codes[bad[0]])]}")
         out = _diff_kernel(ts, local_ts, arrs[0], arrs[1], arrs[2], arrs[3], arrs[4], arrs[5], self._bid_keys,
                            self._bid_sizes, self._ask_keys, self._ask_sizes, self._state, self.clear_each_day)
         self._last_ts = int(ts[-1])

@@ -64,11 +64,11 @@ def _symbol_from_name(path: Path) -> str | None:
 def _book_events(parsed: Parsed, stats: dict[str, int]) -> Events:
     from amm500.data.book_diff import snapshots_to_events
 
-    s = parsed.snapshots
-    if len(s) == 0:
+    if len(parsed.snapshots) == 0:
         return Events.empty()
-    cols = [s.ts.array(), s.local_ts.array(), s.bid_px.array(), s.bid_sz.array(), s.bid_n.array(), s.ask_px.array(),
-            s.ask_sz.array(), s.ask_n.array()]
+    cols = parsed.snapshots.take_valid(parsed.reports)
+    if cols[0].size == 0:
+        return Events.empty()
     order = np.lexsort((cols[1], cols[0]))  # by exchange time, then receive time
     cols = [c[order] for c in cols]
     # The same snapshot seen twice (a resend, overlapping files) adds nothing: keep the first receipt.

@@ -8,12 +8,12 @@ The outer ``time`` (ns, UTC, no zone) is when the archiver received the snapshot
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
-import numpy as np
-
 from amm500.data.loaders.common import FileReport, Parsed, Progress, add_l2book, run_lines
+from amm500.data.schema import NS_PER_S
 
 NAME = "hyperliquid-archive"
 KIND = "book"
@@ -22,20 +22,26 @@ EXPECTED = ('Hyperliquid archive l2Book (JSON lines {"time": "...", "ver_num": 1
 
 
 def iso_ns(text: object) -> int:
-    """ns since the epoch of a zone-less UTC ISO time with up to 9 decimals."""
+    """ns since the epoch of a UTC ISO time with up to 9 decimals (``datetime`` stops at 6)."""
     if not isinstance(text, str):
         raise ValueError(f"time {text!r} must be an ISO string")
+    base, _, frac = text.rstrip("Z").partition(".")
     try:
-        return int(np.datetime64(text.rstrip("Z"), "ns").astype(np.int64))
+        when = dt.datetime.fromisoformat(base)
     except ValueError:
         raise ValueError(f"time {text!r} is not an ISO date-time") from None
+    if frac and not frac.isdigit():
+        raise ValueError(f"time {text!r}: fraction of a second must be digits (UTC, no zone)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(when.timestamp()) * NS_PER_S + (int(frac[:9].ljust(9, "0")) if frac else 0)
 
 
 def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> FileReport:
     report = FileReport(path)
     first = True
 
-    def line(_: int, text: str) -> str | None:
+    def line(line_no: int, text: str) -> str | None:
         nonlocal first
         msg = json.loads(text)
         if not isinstance(msg, dict) or not isinstance(msg.get("raw"), dict):
@@ -44,7 +50,7 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
         if raw.get("channel") != "l2Book":
             raise ValueError(f"channel {raw.get('channel')!r}, expected 'l2Book'")
         local_ts = iso_ns(msg.get("time"))
-        if not add_l2book(parsed, raw.get("data"), local_ts):
+        if not add_l2book(parsed, raw.get("data"), local_ts, line_no):
             return "other coin"
         if first:
             parsed.note_start(local_ts)

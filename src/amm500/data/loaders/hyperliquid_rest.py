@@ -29,7 +29,7 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
         raise format_error(path, EXPECTED, "no object with a levels field")
     for i, item in enumerate(items, start=1):
         try:
-            if add_l2book(parsed, item, None):
+            if add_l2book(parsed, item, None, i):
                 report.records += 1
             else:
                 report.ignore("other coin")

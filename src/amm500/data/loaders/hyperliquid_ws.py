@@ -61,7 +61,7 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
     first = True
     first_trades = True
 
-    def line(_: int, text: str) -> str | None:
+    def line(line_no: int, text: str) -> str | None:
         nonlocal first, first_trades
         local_ts, body = split_prefix(text)
         msg = json.loads(body)
@@ -72,7 +72,7 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
             first = False
         channel = msg["channel"]
         if channel == "l2Book":
-            return None if add_l2book(parsed, msg.get("data"), local_ts) else "other coin"
+            return None if add_l2book(parsed, msg.get("data"), local_ts, line_no) else "other coin"
         if channel == "trades":
             other = add_trades(parsed, msg.get("data"), local_ts, first_trades)
             first_trades = False

@@ -22,8 +22,9 @@ HEADER = ["timestamp", "sequence", "exchange_timestamp"] + [
 EXPECTED = f"L2 snapshot CSV (header {','.join(HEADER[:7])},...,ask_size_{DEPTH - 1})"
 
 
-def _side(cells: list[str], start: int, name: str) -> list[tuple[float, float]]:
-    levels = []
+def _side(cells: list[str], start: int, name: str) -> tuple[list[float], list[float]]:
+    px: list[float] = []
+    sz: list[float] = []
     ended = False
     for i in range(DEPTH):
         px_text, sz_text = cells[start + 4 * i], cells[start + 4 * i + 1]
@@ -32,8 +33,9 @@ def _side(cells: list[str], start: int, name: str) -> list[tuple[float, float]]:
             continue
         if ended:
             raise ValueError(f"{name}_price_{i}: level after an empty level")
-        levels.append((float(px_text), float(sz_text)))
-    return levels
+        px.append(float(px_text))
+        sz.append(float(sz_text))
+    return px, sz
 
 
 def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> FileReport:
@@ -57,7 +59,8 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
                 raise ValueError(f"{len(cells)} columns, expected {len(HEADER)}")
             local_ts = seconds_to_ns(cells[0])
             ts = ms_to_ns(cells[2])
-            parsed.snapshots.add(ts, local_ts, _side(cells, 3, "bid"), _side(cells, 5, "ask"))
+            parsed.snapshots.add(ts, local_ts, *_side(cells, 3, "bid"), *_side(cells, 5, "ask"), line=line_no,
+                                 file=len(parsed.reports))
         except ValueError as exc:
             report.add_bad(line_no, str(exc))
             continue
