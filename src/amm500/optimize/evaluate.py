@@ -8,13 +8,11 @@ tasks (see :func:`market_for`). The only call into the backtester is :func:`run_
 
 from __future__ import annotations
 
-import atexit
+import datetime as dt
 import json
 import math
 import os
-import shutil
 import socket
-import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from amm500.config import Config
-from amm500.data.store import BARS_DIR, DATASET_FILE, EVENTS_DIR
 from amm500.optimize.keys import Dataset, config_payload, dataset_days
 
 #: Markets (window -> loaded market) kept per worker process. Walk-forward alternates between a few
-#: windows; tasks are submitted grouped by window, so two is enough to avoid reloading.
+#: windows; tasks are submitted grouped by window, so two is enough to avoid reloading. A market holds
+#: only paths to memory-mapped day files (and the bars), so keeping one is cheap.
 MARKET_CACHE_SIZE = 2
 
 
@@ -55,34 +53,39 @@ def load_market(path: Path, days: int | None) -> Any:
 
 
 _markets: OrderedDict[tuple[str, tuple[str, ...]], Any] = OrderedDict()
-_view_root: Path | None = None
 
 
-def _window_view(data_dir: Path, window: tuple[str, ...]) -> Path:
-    """A data directory holding only ``window``'s days, as symlinks (no copy), for a non-prefix window."""
-    global _view_root
-    if _view_root is None:
-        _view_root = Path(tempfile.mkdtemp(prefix="amm500-windows-"))
-        atexit.register(shutil.rmtree, _view_root, True)
-    view = _view_root / f"{window[0]}_{window[-1]}_{len(window)}"
-    if view.exists():
-        return view
-    tmp = Path(tempfile.mkdtemp(dir=_view_root))
-    meta = data_dir / DATASET_FILE
-    if meta.exists():
-        (tmp / DATASET_FILE).symlink_to(meta)
-    for sub in (EVENTS_DIR, BARS_DIR):
-        for day in window:
-            src = data_dir / sub / f"{day}.parquet"
-            if src.exists():
-                (tmp / sub).mkdir(exist_ok=True)
-                (tmp / sub / src.name).symlink_to(src)
-    os.replace(tmp, view)
-    return view
+def _window(market: Any, window: tuple[str, ...]) -> Any:
+    """The days of ``window`` out of a loaded market (its day caches are memory-mapped files)."""
+    import numpy as np
+
+    from amm500.backtest.market import Market
+    from amm500.data.schema import NS_PER_DAY
+
+    index = {d.isoformat(): i for i, d in enumerate(market.days)}
+    missing = [d for d in window if d not in index]
+    if missing:
+        from amm500.data.schema import DataError
+
+        raise DataError(f"{market.root}: no data for day(s) {', '.join(missing)}")
+    picked = [index[d] for d in window]
+    bars = market.bars
+    if len(bars):
+        first = dt.date.fromisoformat(window[0])
+        start = (first - dt.date(1970, 1, 1)).days * NS_PER_DAY
+        stop = start + len(window) * NS_PER_DAY
+        bars = bars.take(np.flatnonzero((bars.ts >= start) & (bars.ts < stop)))
+    return Market(
+        root=market.root,
+        meta=market.meta,
+        days=[market.days[i] for i in picked],
+        day_dirs=[market.day_dirs[i] for i in picked] if market.day_dirs else [],
+        bars=bars,
+    )
 
 
 def market_for(data_dir: str, window: tuple[str, ...]) -> Any:
-    """The market of ``window`` in this process, loaded on first use."""
+    """The market of ``window`` in this process, loaded on first use (days must be consecutive)."""
     cache_key = (data_dir, window)
     if cache_key in _markets:
         _markets.move_to_end(cache_key)
@@ -92,12 +95,7 @@ def market_for(data_dir: str, window: tuple[str, ...]) -> Any:
     if list(window) == days[: len(window)]:
         market = load_market(root, len(window))
     else:
-        missing = sorted(set(window) - set(days))
-        if missing:
-            from amm500.data.schema import DataError
-
-            raise DataError(f"{data_dir}: no data for day(s) {', '.join(missing)}")
-        market = load_market(_window_view(root, window), None)
+        market = _window(load_market(root, None), window)
     _markets[cache_key] = market
     while len(_markets) > MARKET_CACHE_SIZE:
         _markets.popitem(last=False)

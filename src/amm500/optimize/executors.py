@@ -132,20 +132,22 @@ class DaskExecutor(Executor):
             raise ConfigError(f"--scheduler {scheduler}: the cluster has no workers")
         self.workers = threads
         self.description = f"Dask cluster {scheduler} ({threads} worker thread{'s' if threads > 1 else ''})"
+        from distributed import as_completed
+
         self._futures: set[Any] = set()
+        self._done = as_completed(loop=self._client.loop)  # yields each added future as it finishes
         self._run = uuid.uuid4().hex[:8]
         self._serial = itertools.count()
 
     def submit(self, task: Task) -> None:
         # pure=False: the same task resubmitted after a failure must run again, not hit Dask's cache.
         key = f"amm500-point-{task.key}-{self._run}-{next(self._serial)}"
-        self._futures.add(self._client.submit(evaluate, task, pure=False, key=key))
+        fut = self._client.submit(evaluate, task, pure=False, key=key)
+        self._futures.add(fut)
+        self._done.add(fut)
 
     def next_done(self) -> dict[str, Any]:
-        from distributed import wait
-
-        done, _ = wait(list(self._futures), return_when="FIRST_COMPLETED")
-        fut = next(iter(done))
+        fut = next(self._done)
         self._futures.discard(fut)
         return fut.result()
 

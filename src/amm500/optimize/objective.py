@@ -16,21 +16,34 @@ from typing import Any, Literal
 
 from amm500.config import ConfigError
 
-#: Metrics every backtest reports (amm500.backtest.runner's ``BacktestResult.metrics``).
+#: Numeric metrics of amm500.backtest.runner's ``BacktestResult.metrics`` that can rank or constrain.
 KNOWN_METRICS = (
     "sharpe",
+    "sharpe_hourly",
     "annual_roi",
+    "return",
+    "net_pnl",
     "max_drawdown",
+    "fills",
     "trades_per_day",
     "maker_ratio",
-    "net_pnl",
+    "maker_ratio_volume",
+    "volume_btc",
+    "notional_usd",
+    "spread_capture",
+    "inventory_pnl",
     "fees",
     "funding",
-    "fills",
+    "quote_uptime",
+    "avg_quoted_spread_bps",
+    "orders_sent",
+    "taker_orders",
+    "liquidations",
+    "liquidation_loss",
 )
 
 #: Metrics where smaller is better; everything else defaults to "maximize".
-MINIMIZE_BY_DEFAULT = frozenset({"max_drawdown", "fees"})
+MINIMIZE_BY_DEFAULT = frozenset({"max_drawdown", "fees", "taker_orders", "liquidations", "liquidation_loss"})
 
 Direction = Literal["maximize", "minimize"]
 
@@ -119,16 +132,17 @@ def rank_key(objective: Objective, constraints: Sequence[Constraint]) -> Callabl
     """Sort key over result rows (metrics flattened into the row): best first."""
 
     def key(row: Mapping[str, Any]) -> tuple:
+        tie = str(row.get("key", ""))  # ties break by point key: the order never depends on arrival
         if row.get("status", "ok") != "ok":
-            return (3, 0.0, 0.0)
+            return (3, 0.0, 0.0, tie)
         viol = total_violation(constraints, row)
         value = objective.value(row)
         signed = -value if objective.direction == "maximize" else value
         if viol > 0:
-            return (2, viol, 0.0 if math.isnan(signed) else signed)
+            return (2, viol, 0.0 if math.isnan(signed) else signed, tie)
         if math.isnan(value):
-            return (1, 0.0, 0.0)
-        return (0, 0.0, signed)
+            return (1, 0.0, 0.0, tie)
+        return (0, 0.0, signed, tie)
 
     return key
 

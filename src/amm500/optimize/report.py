@@ -246,6 +246,7 @@ def write_report(path: Path, analysis: Analysis, title: str = "AMM-500 parameter
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # a page to share, unlike mkstemp's private default
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
