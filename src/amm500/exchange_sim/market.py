@@ -8,7 +8,7 @@ snapshot does not reset users' queue positions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -202,7 +202,8 @@ class SyntheticFeed(ReplayFeed):
     """
 
     def __init__(self, start_ns: int, speed: float = 1.0, seed: int = 0, days: int = 30,
-                 cache_dir: Path | None = None, ready_timeout_s: float = 900.0) -> None:
+                 cache_dir: Path | None = None, ready_timeout_s: float = 900.0,
+                 generate: Callable[[str, int, int], None] = _generate) -> None:
         import multiprocessing
         import tempfile
         import time
@@ -211,7 +212,7 @@ class SyntheticFeed(ReplayFeed):
         self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="amm500-synthetic-"))
         self.n_days = days
         self.process = multiprocessing.get_context("spawn").Process(
-            target=_generate, args=(str(self.cache_dir), days, seed), daemon=True, name="amm500-synthetic")
+            target=generate, args=(str(self.cache_dir), days, seed), daemon=True, name="amm500-synthetic")
         self.process.start()
         deadline = time.monotonic() + ready_timeout_s
         while not self._ready_days():  # the first day must exist before the exchange opens
