@@ -78,6 +78,7 @@ def test_info_on_hand_built_dir(tmp_path: Path) -> None:
     f = ev["funding"]
     assert f["rows"] == 2 and f["mean_hourly"] == pytest.approx(2e-5) and f["positive_share"] == 1.0
     assert f["mean_annualised"] == pytest.approx(2e-5 * 24 * 365)
+    assert f["missing_hours"] == 0
     b = info["bars"]
     assert (b["bars"], b["interval_s"], b["missing_bars"], b["low"], b["high"]) == (4, 60.0, 1, 98.0, 102.0)
     assert info["dataset"]["symbol"] == "BTC"
@@ -186,9 +187,10 @@ def test_funding_summary_hourly(tmp_path: Path) -> None:
     src = tmp_path / "f.csv"
     src.write_text("time_ms,time_utc,funding_rate\n"
                    f"{DAY0 // 10**6},x,0.0008\n{(DAY0 + 8 * NS_PER_HOUR) // 10**6},x,0.0008\n"
-                   f"{(DAY0 + 9 * NS_PER_HOUR) // 10**6},x,-0.00001\n")
+                   f"{(DAY0 + 9 * NS_PER_HOUR) // 10**6},x,-0.00001\n{(DAY0 + 11 * NS_PER_HOUR) // 10**6},x,0.00002\n")
     code, text = invoke("data", "import", "--source", "funding", str(src), "--out", str(tmp_path / "d"))
     assert code == 0, text
     info = dataset_info(tmp_path / "d")
     f = info["events"]["funding"]
-    assert f["rows"] == 17 and f["min_hourly"] == -1e-5 and f["max_hourly"] == pytest.approx(1e-4)
+    assert f["rows"] == 18 and f["min_hourly"] == -1e-5 and f["max_hourly"] == pytest.approx(1e-4)
+    assert f["missing_hours"] == 1  # 09:00 -> 11:00: the 10:00 rate is missing, not a 2-hour rate

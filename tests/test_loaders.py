@@ -324,3 +324,38 @@ def test_corrupt_lz4_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match=r"BTC\.lz4: lz4 stream is corrupt"):
         load("hyperliquid-archive", [path])
+
+
+def test_candle_snapshot_json_and_candle_lines(tmp_path: Path) -> None:
+    candles = [{"t": 1790352000000 + 60_000 * i, "T": 1790352059999 + 60_000 * i, "s": "BTC", "i": "1m",
+                "o": "83912.0", "c": "84010.0", "h": "84039.0", "l": "83133.0", "v": "3.94344", "n": 35 + i}
+               for i in range(3)]
+    snap = tmp_path / "candles.json"
+    snap.write_text(json.dumps(candles[::-1]))  # order does not matter
+    loaded = load("candles", [snap])
+    bars = loaded.bars
+    assert bars.ts.tolist() == [(1790352000000 + 60_000 * i) * NS_PER_MS for i in range(3)]
+    assert (bars.open[0], bars.high[0], bars.low[0], bars.close[0], bars.volume[0]) == (
+        83912.0, 84039.0, 83133.0, 84010.0, 3.94344)
+    assert bars.trades.tolist() == [35, 36, 37] and loaded.symbol == "BTC"
+    # The candle channel written one message per line; the still-forming last candle arrives twice: last one wins.
+    lines = tmp_path / "candles.jsonl"
+    later = {**candles[2], "c": "84020.0", "h": "84040.0"}
+    lines.write_text("\n".join(json.dumps(c) for c in [*candles, later]) + "\n{broken\n")
+    loaded = load("candles", [lines])
+    assert len(loaded.bars) == 3 and loaded.bars.close[-1] == 84020.0 and loaded.stats["duplicate_bars"] == 1
+    assert loaded.reports[0].bad == 1 and loaded.reports[0].examples[0][0] == 5
+
+
+def test_funding_history_json(tmp_path: Path) -> None:
+    hist = [{"coin": "BTC", "fundingRate": f"{r}", "premium": "-0.0001875303", "time": 1790352000015 + 3_600_000 * i}
+            for i, r in enumerate([0.0000125, -0.00002, 0.00003])]
+    hist.append({"coin": "BTC", "fundingRate": "abc", "premium": "0", "time": 1790352000015 + 3 * 3_600_000})
+    path = tmp_path / "funding.json"
+    path.write_text(json.dumps(hist))
+    loaded = load("funding", [path])
+    ev = loaded.events
+    assert ev.px.tolist() == [0.0000125, -0.00002, 0.00003]
+    assert ev.ts[0] == 1790352000015 * NS_PER_MS and np.all(np.diff(ev.ts) == NS_PER_HOUR)
+    assert loaded.reports[0].bad == 1 and "item 4" in loaded.reports[0].examples[0][1]
+    assert loaded.stats["funding_rows_split_to_hourly"] == 0

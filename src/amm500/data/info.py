@@ -14,7 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from amm500.data.schema import BOOK_LEVEL, FUNDING, KIND_NAMES, NS_PER_S, TRADE
+from amm500.data.schema import BOOK_LEVEL, FUNDING, KIND_NAMES, NS_PER_HOUR, NS_PER_S, TRADE
 from amm500.data.store import (
     bar_days,
     event_days,
@@ -90,7 +90,9 @@ def _events_info(root: Any, gap_ns: int) -> dict[str, Any]:
         out["funding"] = {"rows": int(ts.size), "first": iso(int(ts[0])), "last": iso(int(ts[-1])),
                           "mean_hourly": float(rate.mean()), "min_hourly": float(rate.min()),
                           "max_hourly": float(rate.max()), "mean_annualised": float(rate.mean() * 24 * 365),
-                          "positive_share": float(np.mean(rate > 0))}
+                          "positive_share": float(np.mean(rate > 0)),
+                          # hourly rows: a longer spacing means hours without a rate
+                          "missing_hours": int(np.sum(np.maximum(np.rint(np.diff(ts) / NS_PER_HOUR) - 1, 0)))}
     return out
 
 
@@ -158,7 +160,7 @@ def render_info(info: dict[str, Any], console: Console) -> None:
             console.print(f"funding: {f['rows']} hourly rows {f['first']} -> {f['last']}, "
                           f"mean {f['mean_hourly']:.3g}/h "
                           f"({f['mean_annualised']:.2%}/yr), range {f['min_hourly']:.3g} .. {f['max_hourly']:.3g}, "
-                          f"positive {f['positive_share']:.0%}", highlight=False)
+                          f"positive {f['positive_share']:.0%}, {f['missing_hours']} hour(s) missing", highlight=False)
     if "bars" in info:
         b = info["bars"]
         if b["bars"]:

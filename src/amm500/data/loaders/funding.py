@@ -40,8 +40,9 @@ def _add_json(parsed: Parsed, item: Any) -> None:
     t = item["time"]
     if not isinstance(t, int) or t <= 0:
         raise ValueError(f"time {t!r} must be a positive integer (ms)")
+    rate = _rate(item["fundingRate"])  # validate before appending: the two columns must stay aligned
     parsed.funding_ts.append(ms_to_ns(t))
-    parsed.funding_rate.append(_rate(item["fundingRate"]))
+    parsed.funding_rate.append(rate)
 
 
 def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> FileReport:
