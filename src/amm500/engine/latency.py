@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
@@ -74,6 +75,7 @@ class LatencyRecorder:
         )
         self._window = window
         self.windows: dict[str, QuantileWindow] = {}
+        self._children: dict[tuple[str, ...], Any] = {}  # labelled children, looked up once
 
     def _win(self, name: str) -> QuantileWindow:
         w = self.windows.get(name)
@@ -81,13 +83,20 @@ class LatencyRecorder:
             w = self.windows[name] = QuantileWindow(self._window)
         return w
 
+    def _child(self, hist: Histogram, *labels: str) -> Any:
+        key = (str(id(hist)), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = hist.labels(*labels)
+        return child
+
     def rtt(self, route: str, kind: str, seconds: float) -> None:
-        self._rtt.labels(route, kind).observe(seconds)
+        self._child(self._rtt, route, kind).observe(seconds)
         self._win(f"rtt.{route}").add(seconds)
         self._win(f"rtt.{route}.{kind}").add(seconds)
 
     def message_age(self, channel: str, seconds: float) -> None:
-        self._age.labels(channel).observe(seconds)
+        self._child(self._age, channel).observe(seconds)
         self._win(f"age.{channel}").add(seconds)
 
     def tick_to_order(self, seconds: float) -> None:

@@ -147,7 +147,8 @@ class OrderManager:
         self.dead_man_s = dead_man_s
         self.clock_ns = clock_ns
         self.on_tracked = on_tracked
-        self.orders: dict[str, TrackedOrder] = {}
+        self.orders: dict[str, TrackedOrder] = {}  # every order we know, newest finished ones included
+        self._live: dict[str, TrackedOrder] = {}  # the subset that is not finished (the hot loops use it)
         self.by_oid: dict[int, str] = {}
         self.position = 0.0
         self.dead_man_available = True
@@ -175,7 +176,7 @@ class OrderManager:
         return f"0x{self._cloid_prefix}{self._cloid_seq:016x}"
 
     def live_orders(self) -> list[TrackedOrder]:
-        return [o for o in self.orders.values() if o.live]
+        return list(self._live.values())
 
     def _prune(self, keep_finished: int = 512) -> None:
         """Forget all but the newest finished orders so per-requote work stays proportional to live ones."""
@@ -187,7 +188,7 @@ class OrderManager:
 
     def exposure(self, side: int) -> float:
         """Size on ``side`` that could still fill: every live order, including those being cancelled."""
-        return sum(o.remaining for o in self.orders.values() if o.live and o.side == side)
+        return sum(o.remaining for o in self._live.values() if o.side == side)
 
     # ---- planning (synchronous, the hot path) ---------------------------------------------------------
 
@@ -215,8 +216,8 @@ class OrderManager:
         self._row_cloid.clear()
         now = self.clock_ns()
         data = []
-        for o in self.orders.values():
-            if o.live and not o.cancel_sent:
+        for o in self._live.values():
+            if not o.cancel_sent:
                 data.append((o.side, o.px, o.remaining, (now - o.created_ns) / 1e9))
                 self._row_cloid.append(o.cloid)
         del data[rows.shape[0] :], self._row_cloid[rows.shape[0] :]
@@ -240,9 +241,8 @@ class OrderManager:
                 places[int(a[od.A_SIDE])].append((a[od.A_PX], a[od.A_SZ]))
         plan = Plan(kept=len(self._row_cloid) - len(cancels[1]) - len(cancels[-1]))
         exposure = {1: 0.0, -1: 0.0}
-        for o in self.orders.values():
-            if o.live:
-                exposure[o.side] += o.remaining
+        for o in self._live.values():
+            exposure[o.side] += o.remaining
         for side in (1, -1):
             self._plan_side(side, cancels[side], places[side], plan, exposure[side])
         return plan
@@ -321,10 +321,15 @@ class OrderManager:
         assert spec.cloid is not None
         t = TrackedOrder(spec.cloid, 1 if spec.is_buy else -1, spec.px, spec.sz, created_ns=self.clock_ns())
         self.orders[spec.cloid] = t
+        self._live[spec.cloid] = t
         return t
 
     def _set_state(self, t: TrackedOrder, state: OrderState, error: str | None = None) -> None:
         t.state = state
+        if state in TERMINAL:
+            self._live.pop(t.cloid, None)
+        else:
+            self._live[t.cloid] = t
         if error is not None:
             t.error = error
             key = error.split(" asset=")[0][:60]

@@ -23,6 +23,7 @@ from typing import Any
 import coincurve
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_hash.auto import keccak as _keccak256
 from eth_keys import keys as eth_keys_keys
 from eth_keys.backends import CoinCurveECCBackend, get_backend
 from eth_utils import keccak
@@ -209,8 +210,9 @@ class Signer:
         return self._fast
 
     def _digest(self, connection_id: bytes) -> bytes:
-        struct_hash = keccak(self._struct_prefix + connection_id)
-        return keccak(b"\x19\x01" + self._domain_hash + struct_hash)
+        # eth-hash's keccak256 directly (eth-utils' keccak adds argument-checking wrappers)
+        struct_hash = _keccak256(self._struct_prefix + connection_id)
+        return _keccak256(b"\x19\x01" + self._domain_hash + struct_hash)
 
     def _fast_path_agrees(self) -> bool:
         probe_action = {"type": "scheduleCancel", "time": 123456789}
