@@ -266,3 +266,23 @@ def test_info_shapes(user: LocalAccount) -> None:
     assert front[0]["cloid"] == "0x000000000000000000000000000000ff"
     empty = ex.info({"type": "clearinghouseState", "user": "0x" + "00" * 20})
     assert empty["assetPositions"] == [] and empty["marginSummary"]["accountValue"] == "0.0"
+
+
+def test_liquidation_below_maintenance_closes_at_mark(user: LocalAccount) -> None:
+    ex = make(user, usdc=300.0)
+    lev = ex.action(signed(user, {"type": "updateLeverage", "asset": 0, "isCross": True, "leverage": 40}))
+    assert lev["status"] == "ok"
+    place(ex, user, order_wire("100002", "0.1", tif="Ioc"))  # long 0.1 (~$10k) on ~$300
+    resting = place(ex, user, order_wire("90000", "0.01"))[0]["resting"]["oid"]
+    ex.tick()
+    assert ex.accounts[user.address.lower()].positions[0].szi == pytest.approx(0.1)  # still healthy
+    # maintenance = 0.1 x mark / 80; value = cash + 0.1 (mark - entry): liquidated once mark < ~97,400
+    set_book(ex, [(100_000.0, 0.0), (99_999.0, 0.0), (97_000.0, 1.0)], [(100_002.0, 0.0), (97_001.0, 1.0)])
+    assert ex.liquidate(ex.now_ms()) == [user.address.lower()]
+    acct = ex.accounts[user.address.lower()]
+    assert acct.positions[0].szi == 0.0
+    last = acct.fills[-1]
+    assert last["dir"] == "Close Long" and last["px"] == "97000.5" and last["liquidation"]["method"] == "market"
+    assert ex.orders[resting].status == "liquidatedCanceled"
+    # bought at the best ask 100001 as taker, sold at the mark as taker: the loss can exceed the deposit
+    assert acct.cash == pytest.approx(300.0 + 0.1 * (97_000.5 - 100_001) - 0.1 * (100_001 + 97_000.5) * 0.00045)

@@ -226,8 +226,9 @@ class Exchange:
                 "fundingRate": delta["fundingRate"]}}))
 
     def tick(self) -> None:
-        """Block-time housekeeping: scheduled cancels whose time has come."""
+        """Block-time housekeeping: liquidations, then scheduled cancels whose time has come."""
         now = self.now_ms()
+        self.liquidate(now)
         for account in self.accounts.values():
             if account.schedule_cancel_ms is not None and now >= account.schedule_cancel_ms:
                 account.schedule_cancel_ms = None
@@ -236,6 +237,38 @@ class Exchange:
                 for asset, book in enumerate(self.books):
                     for order in book.user_orders(account.address):
                         self._cancel(asset, order, "scheduledCancel")
+
+    def liquidate(self, now: int) -> list[str]:
+        """Close every position of accounts whose value fell below maintenance margin, at the mark.
+
+        Hyperliquid first sends liquidation orders into the book and only then hands the rest to the
+        liquidator vault; here the whole position closes at the mark (oracle) price, as a taker,
+        after the account's open orders are cancelled (status ``liquidatedCanceled``).
+        """
+        marks = self.marks()
+        max_lev = {i: a.max_leverage for i, a in enumerate(self.assets)}
+        hit = []
+        for account in self.accounts.values():
+            maint = account.maintenance(marks, max_lev)
+            if maint <= 0 or account.account_value(marks) >= maint:
+                continue
+            hit.append(account.address)
+            for asset, book in enumerate(self.books):
+                for order in book.user_orders(account.address):
+                    self._cancel(asset, order, "liquidatedCanceled")
+            for asset, pos in account.positions.items():
+                if pos.szi == 0.0:
+                    continue
+                side = SELL if pos.szi > 0 else BUY
+                closing = Order(self._oid(), account.address, side, marks[asset], 0.0, abs(pos.szi), now, "Ioc", True)
+                self.orders[closing.oid] = OrderRecord(closing, "filled", now, self.assets[asset].name)
+                self._fill(asset, closing, marks[asset], abs(pos.szi), True, now,
+                           {"liquidatedUser": account.address, "markPx": wire(marks[asset]), "method": "market"})
+                self.outbox.append(("user", account.address, {"liquidation": {
+                    "lid": closing.oid, "liquidator": MARKET_ADDRESS, "liquidated_user": account.address,
+                    "liquidated_ntl_pos": wire(abs(pos.szi) * marks[asset], 6),
+                    "liquidated_account_value": wire(account.account_value(marks), 6)}}))
+        return hit
 
     # -- settlement -------------------------------------------------------------------------------
     def _oid(self) -> int:
@@ -277,7 +310,8 @@ class Exchange:
             self._set_status(order, "filled", t_ms)
         return user_sz
 
-    def _fill(self, asset: int, order: Order, px: float, sz: float, crossed: bool, t_ms: int) -> None:
+    def _fill(self, asset: int, order: Order, px: float, sz: float, crossed: bool, t_ms: int,
+              liquidation: dict[str, Any] | None = None) -> None:
         assert order.user is not None
         account = self.accounts[order.user]
         pos = account.position(asset)
@@ -297,6 +331,8 @@ class Exchange:
         }
         if order.cloid is not None:
             fill["cloid"] = order.cloid
+        if liquidation is not None:
+            fill["liquidation"] = liquidation
         account.fills.append(fill)
         self.outbox.append(("userFills", account.address, [fill]))
         self.outbox.append(("user", account.address, {"fills": [fill]}))
