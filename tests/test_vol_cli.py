@@ -74,3 +74,28 @@ def test_without_torch(bars_dir: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert res.exit_code == 2
     assert "pip install 'amm500[ml]'" in " ".join(res.output.split())
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--vol-model", "{tmp}/missing.pt"], "--vol-model: {tmp}/missing.pt: no such model file"),
+        (["--vol-model", "{model}", "--set", "backtest.fill_model=bar"], "--vol-model needs a tick-mode backtest"),
+        (["--vol-model", "{model}"], "--vol-model: {model}: the model was trained on other features"),
+    ],
+)
+def test_backtest_vol_model_bad_input(extra: list[str], message: str, model: Path, tmp_path: Path) -> None:
+    events = write_events_dir(tmp_path / "ev", n=300)
+    fmt = {"tmp": tmp_path, "model": model}
+    res = runner.invoke(app, ["backtest", "--data", str(events), "--quiet", *[a.format(**fmt) for a in extra]])
+    assert res.exit_code == 2, res.output
+    assert message.format(**fmt) in " ".join(res.output.split())
+
+
+def test_backtest_vol_model_without_torch(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events = write_events_dir(tmp_path / "ev", n=300)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "amm500.signals.ml.model", raising=False)
+    res = runner.invoke(app, ["backtest", "--data", str(events), "--quiet", "--vol-model", str(model)])
+    assert res.exit_code == 2
+    assert "torch is not installed; LSTM forecasts need the ml extra: pip install 'amm500[ml]'" in " ".join(res.output.split())

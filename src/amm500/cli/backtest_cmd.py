@@ -79,6 +79,9 @@ def backtest(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics + config as JSON here.")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    vol_model: Annotated[Path | None, typer.Option(
+        "--vol-model", help="VolatilityLSTM file (amm500 vol train): its causal forecasts set the spreads "
+        "(implies trading.volatility_source=lstm).")] = None,
 ) -> None:
     """Backtest the configured strategy on canonical data (tick: queue-aware L2; bar: LOW REALISM)."""
     from amm500.backtest.runner import run_backtest
@@ -88,8 +91,24 @@ def backtest(
     if cfg.backtest.fill_model == "bar":
         console.print(f"[bold yellow]{LOW_REALISM}:[/] bar mode fills quotes by coin flip (fill_rate="
                       f"{cfg.backtest.fill_rate}) on candles: no queue, no latency, no adverse selection detail.")
+    vol_forecast = None
+    if vol_model is not None:
+        from rich.markup import escape
+
+        from amm500.signals.ml import ModelError
+        from amm500.signals.ml.predictor import forecast_series
+
+        if cfg.backtest.fill_model == "bar":
+            raise fail("--vol-model needs a tick-mode backtest (bar mode does not use volatility forecasts)")
+        try:
+            vol_forecast = forecast_series(data, vol_model)
+        except ModelError as exc:
+            raise fail(escape(f"--vol-model: {exc}")) from None
+        except DataError as exc:
+            raise fail(escape(str(exc))) from None
+        cfg.trading.volatility_source = "lstm"
     try:
-        result = run_backtest(cfg, data, days=days, progress=not quiet)
+        result = run_backtest(cfg, data, days=days, vol_forecast=vol_forecast, progress=not quiet)
     except (DataError, ConfigError) as exc:
         raise fail(str(exc)) from None
     payload = result_json(result)

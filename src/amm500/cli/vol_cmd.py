@@ -111,8 +111,8 @@ def eval_cmd(
     """Compare the LSTM with realized, rolling-std, EWMA and HAR-RV forecasts on the test split."""
     _require_torch()
     from amm500.data.store import write_json_atomic
+    from amm500.signals.ml import ModelError
     from amm500.signals.ml.evaluate import evaluate
-    from amm500.signals.ml.model import ModelError
 
     if json_out is not None and json_out.is_dir():
         raise _fail(f"--json {json_out} is a directory; give a file name")

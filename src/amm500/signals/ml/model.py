@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from amm500.signals.ml import ModelError
+
+__all__ = ["LoadedModel", "ModelError", "ModelSpec", "VolatilityLSTM", "load_model", "save_model"]
+
 FORMAT_NAME = "amm500-vol-lstm"
 FORMAT_VERSION = 1
-
-
-class ModelError(ValueError):
-    """A model file that cannot be used with this data (missing, unreadable, other features)."""
 
 
 class VolatilityLSTM(nn.Module):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from amm500.signals.ml import ModelError
 from amm500.signals.ml.dataset import MAX_FILL_MINUTES, bar_features, load_minute_bars, window_mask
 from amm500.signals.ml.features import (
     MINUTE_NS,
@@ -162,11 +163,15 @@ def forecast_series(data_dir: str | Path, model_path: str | Path, *, fallback_wi
     """Causal forecasts for every minute of a dataset: ``(ts_ns, annualized_vol)``.
 
     ``ts_ns[i]`` is the close of minute bar i, and ``vol[i]`` uses only data before it: the backtester
-    applies it from that instant on. Raises :class:`~amm500.signals.ml.model.ModelError` when the
-    model file is missing or was trained on other features (an explicit request must not silently
-    degrade); warm-up minutes use the same realized-volatility fallback as the live predictor.
+    applies it from that instant on. Raises :class:`~amm500.signals.ml.ModelError` when the model
+    file is missing, torch is not installed, or the model was trained on other features (an explicit
+    request must not silently degrade); warm-up minutes use the realized fallback of the live predictor.
     """
-    from amm500.signals.ml.model import configure_threads, load_model
+    try:
+        from amm500.signals.ml.model import configure_threads, load_model
+    except ImportError:
+        raise ModelError(f"{model_path}: torch is not installed; LSTM forecasts need the ml extra: "
+                         "pip install 'amm500[ml]'") from None
 
     configure_threads(threads)
     bars = load_minute_bars(Path(data_dir))
