@@ -198,3 +198,15 @@ def test_bad_snapshots_are_named() -> None:
         snapshots_to_events(np.array([2, 1]), np.array([2, 1]), *good)
     with pytest.raises(ValueError, match="max_levels"):
         BookDiffer(depth=20, max_levels=10)
+
+
+def test_update_one_matches_batch() -> None:
+    snaps: list[Snap] = [([(100.0, 1.0), (99.0, 2.0)], [(101.0, 1.0)]), ([(100.0, 1.5)], [(101.0, 1.0), (102.0, 3.0)])]
+    batch = run(2, snaps)
+    differ = BookDiffer(depth=2)
+    parts = [differ.update_one((i + 1) * 1000, (i + 1) * 1000 + 7, [p for p, _ in b], [q for _, q in b],
+                               [p for p, _ in a], [q for _, q in a]) for i, (b, a) in enumerate(snaps)]
+    for x, y in zip(batch, Events.concat(parts), strict=True):
+        assert np.array_equal(x, y)
+    with pytest.raises(ValueError, match="more than 2 levels"):
+        differ.update_one(5000, 5000, [3.0, 2.0, 1.0], [1.0, 1.0, 1.0], [], [])

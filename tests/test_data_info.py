@@ -109,13 +109,18 @@ def test_import_capture_pair_then_info(tmp_path: Path) -> None:
     assert day["first"] == "2025-09-03T12:55:12.212+00:00"  # the first snapshot's exchange time
     # Independent check of the longest pause: exchange times straight from the two CSVs.
     with (CAPTURE / "orderbooks_BTC.csv").open() as f:
-        times = {int(r["exchange_timestamp"]) for r in csv.DictReader(f)}
+        rows = list(csv.DictReader(f))
+    times = {int(r["exchange_timestamp"]) for r in rows}
+    prices = [float(r[f"{side}_price_{i}"]) for r in rows for side in ("bid", "ask") for i in range(20)]
     with (CAPTURE / "trades_BTC.csv").open() as f:
         times |= {int(r["exchange_timestamp"]) for r in csv.DictReader(f) if int(r["exchange_timestamp"]) >= min(times)}
     ms = np.array(sorted(times))
     assert info["events"]["gaps"]["count"] == np.count_nonzero(np.diff(ms) > 60_000) == 1
     assert info["events"]["gaps"]["listed"][0]["seconds"] == np.diff(ms).max() / 1000
     assert info["dataset"]["source"] == "l2-csv+trades-csv"
+    with (CAPTURE / "trades_BTC.csv").open() as f:
+        prices += [float(r["price"]) for r in csv.DictReader(f) if int(r["exchange_timestamp"]) >= min(times)]
+    assert info["events"]["price"] == {"min": min(prices), "max": max(prices)}
 
 
 def test_info_missing_and_corrupt(tmp_path: Path) -> None:

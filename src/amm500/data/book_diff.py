@@ -23,6 +23,8 @@ proportion to the window, not to everything remembered. See docs/data.md for the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numba import njit
 
@@ -275,6 +277,21 @@ class BookDiffer:
                            self._bid_sizes, self._ask_keys, self._ask_sizes, self._state, self.clear_each_day)
         self._last_ts = int(ts[-1])
         return make_events(*out)
+
+
+    def update_one(self, ts: int, local_ts: int, bid_px: Sequence[float], bid_sz: Sequence[float],
+                   ask_px: Sequence[float], ask_sz: Sequence[float]) -> Events:
+        """One snapshot from plain sequences (a recorder handling one ``l2Book`` message at a time)."""
+        d = self.depth
+        if len(bid_px) > d or len(ask_px) > d or len(bid_sz) != len(bid_px) or len(ask_sz) != len(ask_px):
+            raise ValueError(f"a side has more than {d} levels, or prices and sizes differ in length")
+        rows = np.zeros((4, 1, d))
+        rows[0, 0, : len(bid_px)] = bid_px
+        rows[1, 0, : len(bid_sz)] = bid_sz
+        rows[2, 0, : len(ask_px)] = ask_px
+        rows[3, 0, : len(ask_sz)] = ask_sz
+        return self.update(np.array([ts]), np.array([local_ts]), rows[0], rows[1], np.array([len(bid_px)]), rows[2],
+                           rows[3], np.array([len(ask_px)]))
 
 
 def snapshots_to_events(ts: np.ndarray, local_ts: np.ndarray, bid_px: np.ndarray, bid_sz: np.ndarray,
