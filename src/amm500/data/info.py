@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +26,7 @@ from amm500.data.store import (
 )
 
 MAX_GAPS_LISTED = 50
+QUIET_RUN = 3  # text output: longer runs of days with funding rows only are shown as one line
 
 
 def iso(ts_ns: int) -> str:
@@ -131,20 +133,51 @@ def dataset_info(root: Any, gap_s: float = 60.0) -> dict[str, Any]:
     return info
 
 
+def _collapse_quiet_days(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of more than QUIET_RUN funding-only days become one summary row (``--json`` keeps every day)."""
+    out: list[dict[str, Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if len(run) > QUIET_RUN:
+            out.append({"days": len(run), "from": run[0]["day"], "to": run[-1]["day"],
+                        "funding": sum(r["funding"] for r in run)})
+        else:
+            out.extend(run)
+        run.clear()
+
+    for r in rows:
+        if r["book"] == r["trade"] == r["clear"] == 0:
+            run.append(r)
+        else:
+            flush()
+            out.append(r)
+    flush()
+    return out
+
+
 def render_info(info: dict[str, Any], console: Console) -> None:
     meta = info["dataset"]
     console.print(f"[bold]{info['dir']}[/]  symbol {meta.get('symbol', '?')}, tick {meta.get('tick_size', '?')}, "
                   f"sz_decimals {meta.get('sz_decimals', '?')}, source {meta.get('source', '?')}", highlight=False)
     ev = info["events"]
     if ev["days"]:
-        table = Table(title="events by day", title_justify="left")
-        for col in ("day", "book", "trade", "clear", "funding", "first", "last", "px min", "px max", "gaps"):
-            table.add_column(col, justify="left" if col in ("day", "first", "last") else "right")
-        for r in ev["per_day"]:
+        table = Table(title="events by day", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      padding=(0, 1, 0, 0))
+        for col in ("day", "book", "trade", "clr", "fund", "from", "to", "px lo", "px hi", "gaps"):
+            table.add_column(col, justify="left" if col in ("day", "from", "to") else "right", no_wrap=True)
+        quiet: list[str] = []
+        for r in _collapse_quiet_days(ev["per_day"]):
+            if "days" in r:
+                quiet.append(f"{r['from']} .. {r['to']} ({r['days']} days, {r['funding']} rows)")
+                continue
             table.add_row(r["day"], *(str(r[k]) for k in ("book", "trade", "clear", "funding")),
-                          r.get("first", "-")[11:], r.get("last", "-")[11:], f"{r['px_min']:g}" if "px_min" in r
+                          r.get("first", "-")[11:19], r.get("last", "-")[11:19], f"{r['px_min']:g}" if "px_min" in r
                           else "-", f"{r['px_max']:g}" if "px_max" in r else "-", str(r.get("gaps", 0)))
-        console.print(table)
+        if table.row_count:
+            console.print(table)
+        for line in quiet:
+            console.print(f"funding only: {line}", highlight=False)
         if "span" in ev:
             console.print(f"span {ev['span']['first']} -> {ev['span']['last']}", highlight=False)
         if "price" in ev:
