@@ -359,3 +359,27 @@ def test_funding_history_json(tmp_path: Path) -> None:
     assert ev.ts[0] == 1790352000015 * NS_PER_MS and np.all(np.diff(ev.ts) == NS_PER_HOUR)
     assert loaded.reports[0].bad == 1 and "item 4" in loaded.reports[0].examples[0][1]
     assert loaded.stats["funding_rows_split_to_hourly"] == 0
+
+
+def test_overlapping_recordings_merge_to_the_single_file_result(tmp_path: Path) -> None:
+    """Two recordings that overlap (lines 1-36 and 21-55 of the sample) give exactly the one-file import."""
+    sample = REAL / "hl_hftbacktest_sample" / "btcusd_20250126.gz"
+    lines = gzip.decompress(sample.read_bytes()).decode().splitlines()
+    a, b = tmp_path / "a.gz", tmp_path / "b.lz4"
+    a.write_bytes(gzip.compress("\n".join(lines[:36]).encode()))
+    b.write_bytes(lz4.frame.compress("\n".join(lines[20:]).encode()))
+    whole = load("hyperliquid-ws", [sample])
+    merged = load("hyperliquid-ws", [b, a])
+    for x, y in zip(whole.events, merged.events, strict=True):
+        assert np.array_equal(x, y)
+    assert merged.stats["duplicate_snapshots"] == 1 + 13 and merged.stats["duplicate_trades"] == 3
+
+
+@pytest.mark.parametrize("compress", [None, gzip.compress, lz4.frame.compress])
+def test_progress_reports_every_input_byte(tmp_path: Path, compress: object) -> None:
+    text = (CAPTURE / "trades_BTC.csv").read_bytes()
+    path = tmp_path / "trades_BTC.csv"
+    path.write_bytes(compress(text) if callable(compress) else text)
+    seen: list[int] = []
+    load("trades-csv", [path], seen.append)
+    assert sum(seen) == path.stat().st_size and len(seen) >= 1
