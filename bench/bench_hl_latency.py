@@ -101,13 +101,28 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def _serve_exchange(addr: str, ports: Any, stop: Any) -> None:
+    """The local exchange in its own process (no GIL shared with the client being timed)."""
+    from amm500.exchange_sim.market import RandomWalkFeed
+    from amm500.exchange_sim.server import run_exchange
+
+    async def serve() -> None:
+        feed = RandomWalkFeed(mid=BASE_MID, seed=3, snapshot_s=0.02)  # a fresh book every 20 ms
+        async with run_exchange({addr: 1_000_000.0}, feed=feed, block_s=0.01, book_push_s=0.02) as sim:
+            ports.put((sim.base_url, sim.ws_url))
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+
+    asyncio.run(serve())
+
+
 async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
+    import multiprocessing as mp
+
     from eth_account import Account
 
     from amm500.config import load_config
     from amm500.engine.order_manager import OrderManager
-    from amm500.exchange_sim.market import RandomWalkFeed
-    from amm500.exchange_sim.server import exchange_thread
     from amm500.strategy import api, kernel
     from amm500.strategy.params import STRATEGY_REFERENCE, build_params
     from amm500.venues.hyperliquid import messages as m
@@ -132,10 +147,14 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         handle(self, raw)
 
     WsClient._handle = timed_handle  # type: ignore[method-assign]
-    feed = RandomWalkFeed(mid=BASE_MID, seed=3, snapshot_s=0.02)  # a fresh book every 20 ms
-    with exchange_thread({addr: 1_000_000.0}, feed=feed, block_s=0.01, book_push_s=0.02) as sim:
+    ctx = mp.get_context("spawn")
+    ports, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve_exchange, args=(addr, ports, stop), daemon=True)
+    server.start()
+    try:
+        base_url, ws_url = ports.get(timeout=60)
         handlers = Handlers()
-        client = HyperliquidClient(sim.base_url, sim.ws_url, "BTC", private_key=KEY, handlers=handlers)
+        client = HyperliquidClient(base_url, ws_url, "BTC", private_key=KEY, handlers=handlers)
         await client.start()
         om = OrderManager(client, max_position=1.0, tol_bps=0.5)
         om.attach(handlers)
@@ -182,6 +201,9 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         production = client.latency.summary().get("tick_to_order", {})
         await om.cancel_all()
         await client.close()
+    finally:
+        stop.set()
+        server.join(timeout=10)
     # the first few ticks include numba dispatch warm-up
     WsClient._handle = handle  # type: ignore[method-assign]
     return {

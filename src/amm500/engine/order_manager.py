@@ -38,7 +38,14 @@ from amm500.engine import order_diff as od
 from amm500.strategy import api
 from amm500.venues import OrderVenue
 from amm500.venues.hyperliquid import messages as m
-from amm500.venues.hyperliquid.errors import ExchangeError, RateLimited, TransportError
+from amm500.venues.hyperliquid.errors import (
+    ExchangeError,
+    HyperliquidError,
+    MessageError,
+    RateLimited,
+    TransportError,
+    WalletError,
+)
 from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side, round_size
 from amm500.venues.hyperliquid.signing import (
     OrderSpec,
@@ -362,8 +369,10 @@ class OrderManager:
             log.warning("%s batch of %d refused by the rate limit: %s", req.kind, n, exc)
             self._undo(req, str(exc))
             return
-        except (TransportError, ExchangeError) as exc:
-            # Outcome unknown (timeout) or refused as a whole: reconcile from the exchange's truth.
+        except WalletError:
+            raise  # a configuration problem: nothing will work until a person fixes it
+        except HyperliquidError as exc:
+            # Outcome unknown (timeout, unreadable answer) or refused as a whole: reconcile from the exchange.
             log.warning("%s batch of %d failed (%s): reconciling", req.kind, n, exc)
             self.needs_reconcile = True
             if isinstance(exc, ExchangeError):
@@ -376,7 +385,8 @@ class OrderManager:
                     continue
                 if st.kind == "success":
                     self._set_state(t, OrderState.CANCELLED)
-                # else: already filled or cancelled; keep counting its exposure until an update says which
+                else:  # already filled or cancelled: keep counting its exposure until an update or reconcile
+                    self.needs_reconcile = True
         elif req.kind == "order":
             for cloid, st in zip(req.cloids, statuses, strict=True):
                 self._apply_place_status(self.orders[cloid], st)
@@ -594,11 +604,11 @@ class OrderManager:
         while True:
             now = time.monotonic()
             if now - last_rl >= rate_limit_every_s:
-                with contextlib.suppress(TransportError, ExchangeError):
+                with contextlib.suppress(TransportError, ExchangeError, MessageError):
                     await self.venue.refresh_rate_limit()
                     last_rl = now
             if self.needs_reconcile:
-                with contextlib.suppress(TransportError, ExchangeError):
+                with contextlib.suppress(TransportError, ExchangeError, MessageError):
                     await self.reconcile()
             await self.arm_dead_man()
             await asyncio.sleep(max(0.5, min(self.dead_man_s / 3, 5.0)))
