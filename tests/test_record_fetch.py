@@ -103,6 +103,7 @@ async def test_record_a_session_from_the_local_exchange_and_backtest_it(tmp_path
     async with run_exchange(feed=feed, book_push_s=0.1, block_s=0.02) as sim:
         stats = await record(sim.ws_url, out, duration_s=2.0, flush_s=0.3, compact_s=0.7)
     assert stats.snapshots >= 5 and stats.trades > 0 and stats.parts >= 2 and stats.compactions >= 2
+    assert stats.bad_messages == 0, stats.last_error
     ev = load_events(out)
     assert ev.kind[0] == BOOK_CLEAR
     assert np.count_nonzero(ev.kind == TRADE) == stats.trades

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from amm500.data.book_diff import BookDiffer
-from amm500.data.loaders.common import decimals_needed, parse_levels, trade_side
+from amm500.data.loaders.common import decimals_needed, trade_side
 from amm500.data.schema import NS_PER_DAY, NS_PER_MS, TRADE, DataError, Events, make_events
 from amm500.data.store import (
     events_path,
@@ -60,6 +60,23 @@ class RecorderStats:
     compactions: int = 0
     connects: int = 0
     last_error: str = ""
+
+
+def _levels(raw: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(px, sz) arrays of shape (2, DEPTH) (bids, asks; best first) and the level counts of an l2Book message."""
+    if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(side, list) for side in raw):
+        raise ValueError("levels must be a list of two lists (bids, asks)")
+    px, sz = np.zeros((2, DEPTH)), np.zeros((2, DEPTH))
+    n = np.zeros(2, dtype=np.int64)
+    for i, side in enumerate(raw):
+        if len(side) > DEPTH:
+            raise ValueError(f"{len(side)} levels on one side, at most {DEPTH}")
+        for j, level in enumerate(side):
+            if not isinstance(level, dict):
+                raise ValueError(f"level {level!r} must be an object with px and sz")
+            px[i, j], sz[i, j] = float(level["px"]), float(level["sz"])
+        n[i] = len(side)
+    return px, sz, n
 
 
 def _day_name(ts_ns: int) -> str:
@@ -122,14 +139,12 @@ class Recorder:
         if self._last_snapshot_ts is not None and ts < self._last_snapshot_ts:
             self.stats.out_of_order += 1
             return
-        bids, asks = parse_levels(data.get("levels"), DEPTH)
-        arr = np.zeros((2, 1, DEPTH))
-        szs = np.zeros((2, 1, DEPTH))
-        for i, side in enumerate((bids, asks)):
-            for j, (px, sz) in enumerate(side):
-                arr[i, 0, j], szs[i, 0, j] = px, sz
-        ev = self._differ.update(np.array([ts]), np.array([local_ns]), arr[0], szs[0], np.array([len(bids)]),
-                                 arr[1], szs[1], np.array([len(asks)]))
+        px, sz, n = _levels(data.get("levels"))
+        if n[0] and n[1] and px[0, 0] >= px[1, 0]:
+            raise ValueError(f"crossed book: best bid {px[0, 0]} >= best ask {px[1, 0]}")
+        # BookDiffer checks the rest (positive, finite, strictly ordered best first) and raises ValueError
+        ev = self._differ.update(np.array([ts]), np.array([local_ns]), px[0:1], sz[0:1], n[0:1], px[1:2], sz[1:2],
+                                 n[1:2])
         self._last_snapshot_ts = ts
         self._rows.append(ev)
         self.stats.snapshots += 1

@@ -50,6 +50,7 @@ class OrderBook:
     bids: dict[float, deque[Order]] = field(default_factory=dict)
     asks: dict[float, deque[Order]] = field(default_factory=dict)
     by_oid: dict[int, Order] = field(default_factory=dict)
+    by_user: dict[str, dict[int, Order]] = field(default_factory=dict)  # resting users' orders, per user
 
     def _side(self, side: int) -> dict[float, deque[Order]]:
         return self.bids if side == BUY else self.asks
@@ -79,6 +80,7 @@ class OrderBook:
         self._side(order.side).setdefault(order.px, deque()).append(order)
         if order.user is not None:
             self.by_oid[order.oid] = order
+            self.by_user.setdefault(order.user, {})[order.oid] = order
 
     def remove(self, order: Order) -> None:
         levels = self._side(order.side)
@@ -89,10 +91,17 @@ class OrderBook:
             if not queue:
                 del levels[order.px]
         if order.user is not None:
-            self.by_oid.pop(order.oid, None)
+            self._forget(order)
+
+    def _forget(self, order: Order) -> None:
+        self.by_oid.pop(order.oid, None)
+        assert order.user is not None
+        mine = self.by_user.get(order.user)
+        if mine is not None:
+            mine.pop(order.oid, None)
 
     def user_orders(self, user: str) -> list[Order]:
-        return [o for o in self.by_oid.values() if o.user == user]
+        return list(self.by_user.get(user, {}).values())
 
     # -- background market ------------------------------------------------------------------------
     def set_background(self, side: int, px: float, sz: float, next_oid: int, now_ms: int) -> None:
@@ -156,7 +165,7 @@ class OrderBook:
                 maker = queue[0]
                 if taker is not None and maker.user is not None and maker.user == taker.user:
                     queue.popleft()
-                    self.by_oid.pop(maker.oid, None)
+                    self._forget(maker)
                     cancelled.append(maker)
                     continue
                 qty = min(maker.sz, remaining)
@@ -167,7 +176,7 @@ class OrderBook:
                 if maker.sz <= EPS:
                     queue.popleft()
                     if maker.user is not None:
-                        self.by_oid.pop(maker.oid, None)
+                        self._forget(maker)
             if not queue:
                 del levels[px]
         if taker is not None:
