@@ -32,7 +32,7 @@ DAY0 = 20_000 * NS_PER_DAY  # 2024-10-04
 
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes is not None else "")
+    return result.exit_code, result.output  # click >= 8.2: output holds stdout and stderr
 
 
 def hand_dir(root: Path) -> None:
@@ -180,7 +180,8 @@ def test_import_reports_bad_lines(tmp_path: Path) -> None:
 def test_import_refuses_other_symbol_and_tick(tmp_path: Path) -> None:
     hand_dir(tmp_path)
     src = tmp_path / "trades_ETH.csv"
-    src.write_text("timestamp,price,size,side,trade_id,exchange_timestamp\n10.0,100,1,buy,1,9000\n")
+    src.write_text("timestamp,price,size,side,trade_id,exchange_timestamp\n10.0,100,1,buy,1,9000\n"
+                   "11.0,100,1,buy,2,10500\n")
     code, text = invoke("data", "import", "--source", "trades-csv", str(src), "--out", str(tmp_path))
     assert code == 2 and "holds BTC data; the new data is ETH" in text
     code, text = invoke("data", "import", "--source", "candles", str(REAL / "bybit_btcusdt_1m" /

@@ -383,3 +383,10 @@ def test_progress_reports_every_input_byte(tmp_path: Path, compress: object) -> 
     seen: list[int] = []
     load("trades-csv", [path], seen.append)
     assert sum(seen) == path.stat().st_size and len(seen) >= 1
+
+
+def test_file_with_only_unusable_snapshots_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "BTC.jsonl"
+    path.write_text(archive_line("2023-09-16T09:00:01", 1694854800000, [("100.0", "1.0")], [("99.0", "1.0")]) + "\n")
+    with pytest.raises(DataError, match=r"no usable data in 1 file\(s\) \(.*BTC.jsonl: line 1: crossed book"):
+        load("hyperliquid-archive", [path])

@@ -160,6 +160,10 @@ def load(source: str, paths: list[Path], progress: Progress | None = None, *, ke
     parts = [p for p in parts if len(p)]
     events = Events.concat(parts).sorted() if parts else Events.empty()
     bars = _bars(parsed, stats)
+    if len(events) == 0 and len(bars) == 0:
+        first = next((f"{r.path}: line {r.examples[0][0]}: {r.examples[0][1]}" for r in parsed.reports if r.examples),
+                     "every record was a duplicate or replayed history")
+        raise DataError(f"no usable data in {len(paths)} file(s) ({first}); nothing was written")
     priced = np.concatenate([events.px[(events.kind == 1) | (events.kind == 2)], bars.open, bars.high, bars.low,
                              bars.close])
     sized = events.sz[events.kind == 2] if np.any(events.kind == 2) else events.sz[events.kind == 1]

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amm500.data.loaders.common import FileReport, Parsed, Progress, format_error, iter_lines, ms_to_ns, read_text
+from amm500.data.loaders.common import FileReport, Parsed, Progress, format_error, iter_lines, ms_to_ns
 from amm500.data.schema import NS_PER_S
 
 NAME = "candles"
@@ -118,6 +118,3 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
         raise format_error(path, EXPECTED, "no usable row" + (f"; line {report.examples[0][0]}: "
                                                             f"{report.examples[0][1]}" if report.examples else ""))
     return report
-
-
-__all__ = ["NAME", "parse_file", "read_text"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,10 +124,6 @@ def iter_lines(path: Path, progress: Progress | None = None) -> Iterator[tuple[i
 def read_text(path: Path, progress: Progress | None = None) -> str:
     """The whole (decompressed) file, for single-document JSON sources."""
     return "\n".join(line for _, line in iter_lines(path, progress))
-
-
-def loads(text: str) -> Any:
-    return json.loads(text)
 
 
 def decimal_to_ns(text: str, unit_ns: int) -> int:
