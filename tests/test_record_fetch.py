@@ -54,9 +54,11 @@ def test_recorder_diffs_snapshots_dedupes_trades_and_compacts(tmp_path: Path) ->
     assert len(parts) == 1 and parts[0].parent.parent.name == PARTS_DIR
     rec.on_message(book_msg(T0_MS + 500, [(100.0, 0.75), (99.0, 2.0)], [(101.0, 1.5)]), 4)
     rec.on_message('{"channel": "l2Book", "data": {"coin": "BTC", "time": "x"}}', 5)
+    rec.on_message(book_msg(T0_MS + 600, [(101.0, 1.0)], [(101.0, 1.5)]), 6)  # crossed
+    rec.on_message(book_msg(T0_MS + 700, [(99.0, 1.0), (100.0, 1.0)], [(101.0, 1.5)]), 7)  # bids out of order
     rec.flush()
     assert (rec.stats.trades, rec.stats.duplicate_trades, rec.stats.history_trades, rec.stats.bad_messages) == (
-        1, 1, 1, 1)
+        1, 1, 1, 3)
     written = compact(tmp_path)
     assert len(written) == 1 and not any((tmp_path / PARTS_DIR).rglob("*.parquet"))
     ev = load_events(tmp_path)
