@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amm500.backtest.layout import F_MAKER, F_PX, F_SIDE, F_SZ
-from backtest_helpers import ASK, BID, BUY, SELL, book, funding, level, ms, run, trade
+from amm500.backtest.layout import A_EXT_VOL, F_MAKER, F_PX, F_SIDE, F_SZ
+from amm500.backtest.runner import run_backtest
+from amm500.data import store
+from backtest_helpers import ASK, BID, BUY, SELL, T0, book, config, events, funding, level, ms, run, trade
 
 FEE_MAKER = 0.00015
 
@@ -133,6 +135,24 @@ def test_liquidation_closes_the_position_at_the_mark(tmp_path: Path) -> None:
     assert m["inventory"]["final_btc"] == 0.0
     assert ms(r.fills_ts) == [600.0, 700.0]  # our bid, then the liquidation at the mark
     assert r.fills[1, F_PX] == 97_001 and r.fills[1, F_SIDE] == -1
+
+
+def test_markouts_are_signed_so_that_positive_is_good(tmp_path: Path) -> None:
+    # bought at 99,995 at 1.0 s; the mid is 100,000 at 2.0 s: +0.5 bps at 1 s; no data 10 s later
+    rows = [*book(0), trade(1000, SELL, 99_990, 0.01), level(2500, ASK, 100_003, 1.0)]
+    mk = run(tmp_path, rows).metrics["markouts"]
+    assert mk["1s"]["mean_bps"] == pytest.approx((100_000 - 99_995) / 99_995 * 1e4)
+    assert mk["10s"]["n"] == 0 and mk["10s"]["mean_bps"] is None
+
+
+def test_external_volatility_is_applied_causally(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    store.write_events(root, events([*book(0), level(3000, BID, 99_998, 1.0)]))
+    s = 1_000_000_000
+    seen = run_backtest(config(), root, vol_forecast=(np.array([T0 + s, T0 + 10 * s]), np.array([0.3, 0.9])))
+    assert seen.acct[A_EXT_VOL] == 0.3  # the 10 s forecast lies after the last timer (3 s)
+    future = run_backtest(config(), root, vol_forecast=(np.array([T0 + 10 * s]), np.array([0.9])))
+    assert np.isnan(future.acct[A_EXT_VOL])
 
 
 def test_orders_below_the_minimum_value_are_rejected_and_counted(tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ def clear_side(lv: np.ndarray, bi: np.ndarray, b: int, s: int) -> None:
         lv[b, s, k] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fill_top(lv: np.ndarray, bi: np.ndarray, b: int, base: int, tick: float, out: np.ndarray,
              max_scan: int) -> None:
     """Write the best ``out.shape[1]`` levels per side into the strategy's (4, depth) book array."""

@@ -289,7 +289,7 @@ def _recompute_resting(od: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> Non
     acct[A_N_REST_ASK] = na
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
               slot: int, oid: int, lat_ns: float) -> None:
     if ist[I_RQ_TAIL] - ist[I_RQ_HEAD] >= RING:
@@ -304,7 +304,7 @@ def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarra
     ist[I_RQ_TAIL] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push_resp(rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
                slot: int, oid: float, px: float, sz: float, maker: float, fee: float, final: float) -> None:
     if ist[I_RS_TAIL] - ist[I_RS_HEAD] >= RING:
@@ -722,7 +722,7 @@ def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: 
             _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np.ndarray,
                       cfg: np.ndarray) -> None:
     """Mark-outs of fills whose horizon ended before ``t``: the mid then, vs the fill price."""
@@ -738,7 +738,7 @@ def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.n
         ist[I_MK0 + h] = p
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
     k = ist[I_NREC]
     rec_ts[k] = t
@@ -759,7 +759,7 @@ def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: 
 # ---------------------------------------------------------------------------------------------------
 # local (strategy) side
 # ---------------------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, acct: np.ndarray,
                cfg: np.ndarray, ist: np.ndarray) -> None:
     base = ist[I_BASE]
@@ -791,7 +791,7 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
     view[api.V_MARGIN_USED] = abs(pos) * mark / cfg[CF_LEVERAGE]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _local_event(j: int, n0: int, ts0: np.ndarray, kind0: np.ndarray, side0: np.ndarray, px0: np.ndarray,
                  sz0: np.ndarray, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray,
                  sz: np.ndarray, lv: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray,

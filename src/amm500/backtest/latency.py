@@ -23,7 +23,7 @@ def seed(value: int) -> None:
     np.random.seed(value)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def draw(model: int, base_ns: float, sigma: float) -> int:
     if model == CONSTANT or base_ns <= 0.0 or sigma <= 0.0:
         return int(base_ns)
@@ -31,7 +31,7 @@ def draw(model: int, base_ns: float, sigma: float) -> int:
     return int(base_ns * math.exp(sigma * z - 0.5 * sigma * sigma))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def arrival(now_ns: int, last_arrival_ns: int, model: int, base_ns: float, sigma: float) -> int:
     t = now_ns + draw(model, base_ns, sigma)
     return t if t > last_arrival_ns else last_arrival_ns

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rich.table import Table
 
 from amm500.backtest.layout import F_LIQ, F_MK0, R_EQUITY, R_MID, R_POS, R_REGIME, R_SPREAD, R_VOL
 
@@ -120,6 +121,39 @@ def render_report(result: BacktestResult) -> str:
         f"<h2>Configuration used</h2><p>fill model: <b>{result.fill_model}</b></p><table>{''.join(cfg_rows)}</table>"
         "</body></html>"
     )
+
+
+def _fmt_term(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+def summary_table(metrics: dict[str, Any]) -> Table:
+    model = metrics["fill_model"]
+    title = f"backtest - fill model: {model}" + (" (LOW REALISM)" if model == "bar" else "")
+    table = Table(title=title, show_header=False)
+    table.add_column("metric", style="cyan")
+    table.add_column("value", justify="right")
+    rows = [
+        ("days", metrics["days"]), ("net PnL (USD)", metrics["net_pnl"]), ("return", metrics["return"]),
+        ("annual ROI (simple)", metrics["annual_roi"]), ("Sharpe (daily, sqrt 365)", metrics["sharpe"]),
+        ("Sharpe (hourly)", metrics["sharpe_hourly"]), ("max drawdown", metrics["max_drawdown"]),
+        ("fills", metrics["fills"]), ("trades / day", metrics["trades_per_day"]),
+        ("maker ratio (count)", metrics["maker_ratio"]), ("maker ratio (volume)", metrics["maker_ratio_volume"]),
+        ("spread capture", metrics["spread_capture"]), ("inventory PnL", metrics["inventory_pnl"]),
+        ("fees", metrics["fees"]), ("funding", metrics["funding"]),
+        ("quote uptime", metrics["quote_uptime"]), ("liquidations", metrics["liquidations"]),
+        ("rejects", sum(metrics["rejects"].values())), ("events", metrics["events"]),
+        ("events / s (kernel)", metrics["events_per_sec"]), ("compile / cache load (s)", metrics["compile_s"]),
+    ]
+    for key, h in metrics["markouts"].items():
+        rows.append((f"mark-out {key} (bps, + good)", h["mean_bps"]))
+    for name, value in rows:
+        table.add_row(name, _fmt_term(value))
+    return table
 
 
 def write_report(result: BacktestResult, path: Path) -> None:

@@ -363,6 +363,15 @@ def run_backtest(
     return result
 
 
+def print_summary(result: BacktestResult, console: Any = None) -> None:
+    """The terminal summary table (rich), with the fill model in its title."""
+    from rich.console import Console
+
+    from amm500.backtest.report import summary_table
+
+    (console or Console()).print(summary_table(result.metrics))
+
+
 def _progress_fn(progress: bool | ProgressFn, total: int) -> ProgressFn:
     if callable(progress):
         return progress

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_config
 from amm500.config import ConfigError
@@ -35,39 +34,6 @@ def result_json(result: Any) -> dict[str, Any]:
     out["config"] = result.config.masked_dict()
     cleaned: dict[str, Any] = _clean(out)
     return cleaned
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
-
-
-def summary_table(metrics: dict[str, Any]) -> Table:
-    model = metrics["fill_model"]
-    title = f"backtest - fill model: {model}" + (f" ({LOW_REALISM})" if model == "bar" else "")
-    table = Table(title=title, show_header=False)
-    table.add_column("metric", style="cyan")
-    table.add_column("value", justify="right")
-    rows = [
-        ("days", metrics["days"]), ("net PnL (USD)", metrics["net_pnl"]), ("return", metrics["return"]),
-        ("annual ROI (simple)", metrics["annual_roi"]), ("Sharpe (daily, sqrt 365)", metrics["sharpe"]),
-        ("Sharpe (hourly)", metrics["sharpe_hourly"]), ("max drawdown", metrics["max_drawdown"]),
-        ("fills", metrics["fills"]), ("trades / day", metrics["trades_per_day"]),
-        ("maker ratio (count)", metrics["maker_ratio"]), ("maker ratio (volume)", metrics["maker_ratio_volume"]),
-        ("spread capture", metrics["spread_capture"]), ("inventory PnL", metrics["inventory_pnl"]),
-        ("fees", metrics["fees"]), ("funding", metrics["funding"]),
-        ("quote uptime", metrics["quote_uptime"]), ("liquidations", metrics["liquidations"]),
-        ("rejects", sum(metrics["rejects"].values())), ("events", metrics["events"]),
-        ("events / s (kernel)", metrics["events_per_sec"]), ("compile / cache load (s)", metrics["compile_s"]),
-    ]
-    for key, h in metrics["markouts"].items():
-        rows.append((f"mark-out {key} (bps, + good)", h["mean_bps"]))
-    for name, value in rows:
-        table.add_row(name, _fmt(value))
-    return table
 
 
 @app.command("backtest")
@@ -113,6 +79,8 @@ def backtest(
         raise fail(str(exc)) from None
     payload = result_json(result)
     if not quiet:
+        from amm500.backtest.report import summary_table
+
         console.print(summary_table(result.metrics))
     if json_out is not None:
         write_json_atomic(json_out, payload)

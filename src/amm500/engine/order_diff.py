@@ -44,7 +44,7 @@ def new_work() -> np.ndarray:
     return np.zeros(2 * api.MAX_ORDERS, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sorted_rows(orders: np.ndarray, side: int, work: np.ndarray, offset: int) -> int:
     """Rows of ``orders`` on ``side`` into work[offset:], best price first; returns the count."""
     n = 0
@@ -65,7 +65,7 @@ def _sorted_rows(orders: np.ndarray, side: int, work: np.ndarray, offset: int) -
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _diff_side(quotes: np.ndarray, q: int, n_want: int, orders: np.ndarray, side: int, tol_bps: float,
                size_tol: float, actions: np.ndarray, n_cancel: int, n_place: int, work: np.ndarray,
                offset: int) -> tuple[int, int]:
