@@ -138,17 +138,19 @@ def bench_recorder(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         rec = Recorder(Path(tmp))
         rec.connected(first=True)
-        rec.on_message(msgs[0], 0)  # compile / load the BookDiffer kernels outside the timing
+        rec.on_message(msgs[0], 0)
+        rec.flush()  # compile / load the BookDiffer kernels and the Parquet writer outside the timing
         t0 = time.perf_counter()
         for i, m in enumerate(msgs[1:]):
             rec.on_message(m, i)
         full = time.perf_counter() - t0
-        assert rec.stats.snapshots == n and rec.stats.bad_messages == 0, rec.stats
         t0 = time.perf_counter()
         rec.flush()
         flush = time.perf_counter() - t0
-    return {"json_loads_msgs_per_s": n / parse, "recorder_msgs_per_s": (n - 1) / full,
-            "flush_s_for_all": flush, "ratio_recorder_cost_vs_json": (full / (n - 1)) / (parse / n)}
+        assert rec.stats.snapshots == n and rec.stats.bad_messages == 0, rec.stats
+    total = full + flush  # receive every message, then diff and write them all as one part file
+    return {"json_loads_msgs_per_s": n / parse, "recorder_msgs_per_s": (n - 1) / total, "flush_s": flush,
+            "ratio_recorder_cost_vs_json": (total / (n - 1)) / (parse / n)}
 
 
 def main() -> None:
