@@ -200,3 +200,47 @@ def test_funding_summary_hourly(tmp_path: Path) -> None:
     f = info["events"]["funding"]
     assert f["rows"] == 18 and f["min_hourly"] == -1e-5 and f["max_hourly"] == pytest.approx(1e-4)
     assert f["missing_hours"] == 1  # 09:00 -> 11:00: the 10:00 rate is missing, not a 2-hour rate
+
+
+def test_archive_import_day_by_day_and_resume(tmp_path: Path) -> None:
+    """Archive-layout files are imported one day at a time; a snapshot stamped before midnight that
+    arrived in the next day's hour-0 file goes to the earlier day; --skip-imported resumes."""
+    import lz4.frame
+
+    def line(local: str, ms: int, bid: str) -> str:
+        levels = [[{"px": bid, "sz": "1.0", "n": 1}], [{"px": "101.0", "sz": "2.0", "n": 1}]]
+        return json.dumps({"time": local, "ver_num": 1,
+                           "raw": {"channel": "l2Book", "data": {"coin": "BTC", "time": ms, "levels": levels}}})
+
+    midnight_ms = 1694908800000  # 2023-09-17T00:00:00Z
+    files = {
+        "20230916/23/l2Book/BTC.lz4": [line("2023-09-16T23:59:58.5", midnight_ms - 2000, "100.0")],
+        "20230917/0/l2Book/BTC.lz4": [line("2023-09-17T00:00:00.2", midnight_ms - 500, "99.0"),
+                                      line("2023-09-17T00:00:01.2", midnight_ms + 1000, "100.0")],
+        "20230917/1/l2Book/BTC.lz4": [line("2023-09-17T01:00:00.1", midnight_ms + 3_600_000, "98.0")],
+    }
+    paths = []
+    for rel, lines in files.items():
+        p = tmp_path / "in" / rel
+        p.parent.mkdir(parents=True)
+        p.write_bytes(lz4.frame.compress("\n".join(lines).encode()))
+        paths.append(str(p))
+    out = tmp_path / "out"
+    code, text = invoke("data", "import", "--source", "hyperliquid-archive", paths[2], paths[0], "--out", str(out),
+                        "--json")
+    assert code == 0, text
+    code, text = invoke("data", "import", "--source", "hyperliquid-archive", *paths, "--out", str(out), "--json")
+    assert code == 2 and "already imported" in text
+    code, text = invoke("data", "import", "--source", "hyperliquid-archive", *paths, "--out", str(out), "--json",
+                        "--skip-imported")
+    assert code == 0, text
+    from amm500.data.store import read_dataset_meta, read_events_file
+
+    day16 = read_events_file(out / "events" / "2023-09-16.parquet")
+    day17 = read_events_file(out / "events" / "2023-09-17.parquet")
+    # day 16: its own snapshot, then the late one from the hour-0 file, each a clear plus levels
+    assert day16.kind.tolist() == [BOOK_CLEAR, BOOK_LEVEL, BOOK_LEVEL, BOOK_CLEAR, BOOK_LEVEL, BOOK_LEVEL]
+    assert day16.px[4] == 99.0 and day16.ts[3] == (midnight_ms - 500) * 10**6
+    # day 17: hour 1 (first command) then hour 0 (resumed): two book streams on one day that do not overlap
+    assert day17.kind[0] == BOOK_CLEAR and day17.ts[0] == (midnight_ms + 1000) * 10**6
+    assert len(read_dataset_meta(out)["imports"]) == 3  # first command: 2 days; resume: 1 day group

@@ -27,6 +27,8 @@ def import_(
     sz_decimals: Annotated[int | None, typer.Option(help="Size decimals (default: inferred from sizes).")] = None,
     keep_history: Annotated[bool, typer.Option(
         help="Keep trades executed before the recording started (the history replayed on subscribe).")] = False,
+    skip_imported: Annotated[bool, typer.Option(
+        help="Skip input files already imported into OUT (resume an interrupted import).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
 ) -> None:
     """Convert files of one source into the canonical tables under OUT (see docs/data.md, "Loaders")."""
@@ -39,27 +41,65 @@ def import_(
     for p in paths:
         if not p.is_file():
             raise fail(f"{p}: no such file")
-    from amm500.data.loaders import load
-    from amm500.data.loaders.dataset import write_import
+    from amm500.data.loaders import hyperliquid_archive, load
+    from amm500.data.loaders.dataset import file_sha256, imported_hashes, write_import
 
+    if skip_imported:
+        done = imported_hashes(out)
+        skipped = [p for p in paths if file_sha256(p) in done]
+        paths = [p for p in paths if p not in skipped]
+        if skipped:
+            err_console.print(f"skipping {len(skipped)} file(s) already imported into {out}", highlight=False)
+        if not paths:
+            console.print("nothing to import")
+            return
+    groups = [paths]
+    if source == hyperliquid_archive.NAME:
+        for p in paths:  # refuse a wrong file before the first day is written
+            try:
+                hyperliquid_archive.sniff(p)
+            except DataError as exc:
+                raise fail(str(exc)) from None
+        groups = hyperliquid_archive.day_groups(paths)
     total = sum(p.stat().st_size for p in paths)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                         console=err_console, transient=True, disable=as_json)
+    summaries: list[dict] = []
+    written: list[Path] = []
     try:
         with progress:
             task = progress.add_task(f"reading {len(paths)} file(s)", total=total)
-            loaded = load(source, paths, lambda n: progress.advance(task, n), keep_history=keep_history,
-                          symbol=symbol)
-            progress.update(task, description="writing", completed=total)
-            written = write_import(out, loaded, paths, tick_size=tick_size, sz_decimals=sz_decimals, symbol=symbol)
+            for i, group in enumerate(groups, start=1):
+                if len(groups) > 1:
+                    progress.update(task, description=f"day {i}/{len(groups)}")
+                loaded = load(source, group, lambda n: progress.advance(task, n), keep_history=keep_history,
+                              symbol=symbol)
+                written += write_import(out, loaded, group, tick_size=tick_size, sz_decimals=sz_decimals,
+                                        symbol=symbol)
+                summaries.append(loaded.summary())
     except DataError as exc:
+        if summaries:
+            err_console.print(f"[yellow]{len(summaries)} of {len(groups)} day group(s) were imported before this "
+                              "error; rerun with --skip-imported after fixing it[/]")
         raise fail(str(exc)) from None
-    summary = loaded.summary()
+    summary = _combine(summaries)
     summary["written"] = [str(p) for p in written]
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
     _print_import(summary, out)
+
+
+def _combine(summaries: list[dict]) -> dict:
+    """One report for an import done in several day groups: counts summed, file lists joined."""
+    out = dict(summaries[0])
+    for s in summaries[1:]:
+        out["events"] = {k: out["events"][k] + s["events"][k] for k in out["events"]}
+        out["files"] = out["files"] + s["files"]
+        for k, v in s.items():
+            if isinstance(v, int) and k in out:
+                out[k] += v
+    return out
 
 
 def _print_import(summary: dict, out: Path) -> None:

@@ -40,6 +40,12 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def imported_hashes(root: Path) -> set[str]:
+    """SHA-256 of every file already imported into ``root``."""
+    meta = read_dataset_meta(root)
+    return {f.get("sha256") for imp in meta.get("imports", []) for f in imp.get("files", [])}
+
+
 def _book_span(ev: Events) -> tuple[int, int] | None:
     book = ev.ts[(ev.kind == BOOK_LEVEL) | (ev.kind == BOOK_CLEAR)]
     return (int(book[0]), int(book[-1])) if book.size else None

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
-from amm500.data.loaders.common import FileReport, Parsed, Progress, add_l2book, run_lines
+from amm500.data.loaders.common import FileReport, Parsed, Progress, add_l2book, format_error, iter_lines, run_lines
 from amm500.data.schema import NS_PER_S
 
 NAME = "hyperliquid-archive"
@@ -59,3 +60,36 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
 
     run_lines(path, report, line, EXPECTED, progress)
     return report
+
+
+ARCHIVE_PATH = re.compile(r"(?:^|/)(\d{8})/(\d{1,2})/l2Book/[^/]+$")
+
+
+def day_groups(paths: list[Path]) -> list[list[Path]]:
+    """Files grouped by the archive day in their path (``.../YYYYMMDD/H/l2Book/COIN.lz4``), oldest
+    first and by hour inside a day, so a long import holds one day in memory at a time. Paths
+    outside that layout form one group. Day edges need no care: a snapshot received after midnight
+    but stamped before it lands in the previous day's file after that day's rows, with a clear."""
+    keyed: dict[str, list[tuple[int, Path]]] = {}
+    for p in paths:
+        m = ARCHIVE_PATH.search(Path(p).as_posix())
+        if m is None:
+            return [list(paths)]
+        keyed.setdefault(m.group(1), []).append((int(m.group(2)), Path(p)))
+    return [[p for _, p in sorted(keyed[day], key=lambda hp: hp[0])] for day in sorted(keyed)]
+
+
+def sniff(path: Path) -> None:
+    """Refuse a file whose first non-blank line is not an archive ``l2Book`` record (before any write)."""
+    for _, text in iter_lines(path):
+        if text.strip():
+            try:
+                msg = json.loads(text)
+                raw = msg.get("raw") if isinstance(msg, dict) else None
+                ok = isinstance(raw, dict) and raw.get("channel") == "l2Book"
+            except ValueError:
+                ok = False
+            if not ok:
+                raise format_error(path, EXPECTED, f"first line is not an l2Book record: {text[:80]!r}")
+            return
+    raise format_error(path, EXPECTED, "the file is empty")
