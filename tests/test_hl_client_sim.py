@@ -283,3 +283,26 @@ async def test_agent_wallet_trades_for_its_master() -> None:
         finally:
             await om.cancel_all()
             await client.close()
+
+
+async def test_lost_websocket_answer_falls_back_to_rest_without_double_execution() -> None:
+    """A post whose answer never comes is resent over REST with the same nonce: executed at most once."""
+    async with run_exchange(ACCOUNTS, seed=21, block_s=0.02, book_push_s=0.1) as sim:
+        client, om = await make_client(sim, ping_interval_s=0.2)
+        try:
+            await asyncio.sleep(0.5)
+            assert client.latency.summary()["rtt.ws.ping"]["count"] >= 1  # keep-alive pings answered
+            client.ws.post_timeout_s = 1e-4  # every socket answer now arrives "too late"
+            assert client.prefer_ws()
+            mid = (client.book[api.B_BID_PX, 0] + client.book[api.B_ASK_PX, 0]) / 2
+            await om.requote(*ladder(mid, n=3, offset_bps=20.0))  # far from the touch: no post-only rejects
+            await asyncio.sleep(0.3)
+            await om.reconcile()
+            resting = await exchange_open(sim)
+            assert len(resting) == 6  # each order exactly once, whichever route carried it
+            assert len({o.cloid for o in resting}) == 6
+            assert {o.oid for o in resting} == {o.oid for o in om.live_orders()}
+        finally:
+            client.ws.post_timeout_s = 3.0
+            await om.cancel_all()
+            await client.close()

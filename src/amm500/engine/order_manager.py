@@ -490,7 +490,8 @@ class OrderManager:
                 if final is OrderState.FILLED:
                     t.filled = t.sz
                 self._set_state(t, final, u.status if final is OrderState.REJECTED else None)
-            elif t.state is OrderState.PENDING:
+            elif t.state is OrderState.PENDING or not t.live:
+                # (an order we had written off, e.g. after a lost answer, is resting after all: revive it)
                 self._set_state(t, OrderState.PARTIAL if o.sz + _EPS < o.orig_sz else OrderState.RESTING)
 
     def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:

@@ -300,6 +300,11 @@ class HyperliquidClient:
                 return await self.ws.post("action", envelope)
             except TransportError as exc:
                 log.info("WebSocket post failed (%s): resending the same envelope over REST", exc)
+            answer = await self.rest.exchange(envelope, n_items)
+            if isinstance(answer, dict) and answer.get("status") == "err" and "duplicate nonce" in str(answer):
+                # The socket delivered it before failing: executed once, but its statuses are lost.
+                raise TransportError("action executed over the WebSocket before it failed; statuses unknown")
+            return answer
         return await self.rest.exchange(envelope, n_items)
 
     async def act(self, action: dict[str, Any], n_items: int = 1) -> list[m.OrderStatus]:
