@@ -201,6 +201,18 @@ async def test_wrong_account_address_is_named() -> None:
             await client.close()
 
 
+async def test_wrong_vault_address_is_named() -> None:
+    async with run_exchange(ACCOUNTS, seed=22) as sim:
+        vault = "0x" + "98" * 20
+        client = HyperliquidClient(sim.base_url, sim.ws_url, "BTC", private_key=KEY, vault_address=vault)
+        try:
+            await client.rest.start()
+            with pytest.raises(WalletError, match=f"network.vault_address = {vault}"):
+                await client.act(order_action([OrderSpec(0, True, 90_000.0, 0.001, "Alo")]))
+        finally:
+            await client.close()
+
+
 async def test_secrets_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     async with run_exchange(ACCOUNTS, seed=18, faults="drop_ws=0.5", block_s=0.02, book_push_s=0.1) as sim:

@@ -151,6 +151,11 @@ def test_signer_error_names_the_wrong_address() -> None:
     msg = describe_signer_error(f"User or API Wallet {ADDR} does not exist.", ADDR, master)
     assert msg is not None and "not an approved API wallet" in msg and master in msg
     assert describe_signer_error("Insufficient margin to place order.", ADDR, None) is None
+    vault = "0x" + "98" * 20
+    msg = describe_signer_error(
+        f"User or API Wallet {ADDR} is not authorized to act for vault {vault}.", ADDR, None, vault
+    )
+    assert msg is not None and msg.startswith(f"network.vault_address = {vault}")
 
 
 @settings(max_examples=60, deadline=None)

@@ -313,7 +313,9 @@ class HyperliquidClient:
         answer = await self.post_envelope(signer.envelope(action), n_items)
         statuses = m.parse_action_response(answer, n_items)
         if isinstance(answer, dict) and answer.get("status") == "err":
-            text = describe_signer_error(str(answer.get("response")), signer.address, self.account_address)
+            text = describe_signer_error(
+                str(answer.get("response")), signer.address, self.account_address, self.vault_address
+            )
             if text is not None:
                 raise WalletError(text)
         self.address_budget.spend(n_items)

@@ -254,9 +254,16 @@ class Signer:
         }
 
 
-def describe_signer_error(message: str, signer_address: str, account_address: str | None) -> str | None:
+def describe_signer_error(
+    message: str, signer_address: str, account_address: str | None, vault_address: str | None = None
+) -> str | None:
     """Turn the exchange's "User or API Wallet 0x.. does not exist." into which address is wrong."""
     lowered = message.lower()
+    if vault_address and "vault" in lowered and ("authorized" in lowered or "not a" in lowered):
+        return (
+            f"network.vault_address = {vault_address}: the key ({signer_address}) and its master may not trade "
+            f"for this vault/sub-account ({message.strip()}); fix vault_address or use the leader's key"
+        )
     if "does not exist" not in lowered and "must deposit" not in lowered and "recover signer" not in lowered:
         return None
     named = re.findall(r"0x[0-9a-fA-F]{40}", message)
