@@ -8,6 +8,7 @@ Numbers arrive as decimal strings and are converted to float here, once.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -104,25 +105,29 @@ def parse_l2book(data: Any, out: np.ndarray | None = None) -> L2Book:
     """
     try:
         coin, t, (bids, asks) = data["coin"], data["time"], data["levels"]
-        raw = [[lv["px"] for lv in bids[:BOOK_DEPTH]], [lv["sz"] for lv in bids[:BOOK_DEPTH]],
-               [lv["px"] for lv in asks[:BOOK_DEPTH]], [lv["sz"] for lv in asks[:BOOK_DEPTH]]]  # fmt: skip
-        fast = type(coin) is str and type(t) is int and all(type(v) is str for row in raw for v in row)
-        if fast:
-            nb, na = len(raw[0]), len(raw[2])
-            book = np.zeros((4, BOOK_DEPTH)) if out is None else out
-            book[:] = 0.0
-            book[B_BID_PX, :nb], book[B_BID_SZ, :nb] = raw[0], raw[1]
-            book[B_ASK_PX, :na], book[B_ASK_SZ, :na] = raw[2], raw[3]
-            bp, ap = book[B_BID_PX, :nb], book[B_ASK_PX, :na]
-            fast = (
-                bool(np.isfinite(book).all())
-                and bool((bp > 0).all() and (ap > 0).all())
-                and bool((book[B_BID_SZ] >= 0).all() and (book[B_ASK_SZ] >= 0).all())
-                and bool((np.diff(bp) < 0).all() and (np.diff(ap) > 0).all())
-                and not (nb and na and bp[0] >= ap[0])
-            )
-            if fast:
-                return L2Book(coin, t, book)
+        if type(coin) is str and type(t) is int:
+            bids, asks = bids[:BOOK_DEPTH], asks[:BOOK_DEPTH]
+            raw = [lv["px"] for lv in bids] + [lv["sz"] for lv in bids] + [lv["px"] for lv in asks]
+            raw += [lv["sz"] for lv in asks]
+            if all(type(v) is str for v in raw):
+                vals = [float(v) for v in raw]
+                nb, na = len(bids), len(asks)
+                bp, bs, ap, az = vals[:nb], vals[nb : 2 * nb], vals[2 * nb : 2 * nb + na], vals[2 * nb + na :]
+                if (
+                    all(math.isfinite(v) for v in vals)
+                    and all(v >= 0 for v in bs)
+                    and all(v >= 0 for v in az)
+                    and all(v > 0 for v in bp[-1:])  # bids strictly descend: the last one is the smallest
+                    and all(v > 0 for v in ap[:1])  # asks strictly ascend: the first one is the smallest
+                    and all(a > b for a, b in itertools.pairwise(bp))
+                    and all(a < b for a, b in itertools.pairwise(ap))
+                    and not (nb and na and bp[0] >= ap[0])
+                ):
+                    book = np.zeros((4, BOOK_DEPTH)) if out is None else out
+                    book[:] = 0.0
+                    book[B_BID_PX, :nb], book[B_BID_SZ, :nb] = bp, bs
+                    book[B_ASK_PX, :na], book[B_ASK_SZ, :na] = ap, az
+                    return L2Book(coin, t, book)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         pass
     return _parse_l2book_checked(data, out)
