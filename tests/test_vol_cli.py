@@ -98,4 +98,5 @@ def test_backtest_vol_model_without_torch(model: Path, tmp_path: Path, monkeypat
     monkeypatch.delitem(sys.modules, "amm500.signals.ml.model", raising=False)
     res = runner.invoke(app, ["backtest", "--data", str(events), "--quiet", "--vol-model", str(model)])
     assert res.exit_code == 2
-    assert "torch is not installed; LSTM forecasts need the ml extra: pip install 'amm500[ml]'" in " ".join(res.output.split())
+    expected = "torch is not installed; LSTM forecasts need the ml extra: pip install 'amm500[ml]'"
+    assert expected in " ".join(res.output.split())

@@ -12,7 +12,7 @@ from amm500.signals.ml.baselines import ewma_vol, fit_har, har_design, rolling_s
 from amm500.signals.ml.dataset import build_dataset, load_minute_bars
 from amm500.signals.ml.evaluate import score
 from amm500.signals.ml.features import MINUTES_PER_YEAR, feature_names
-from amm500.signals.ml.model import ModelError, VolatilityLSTM, load_model, save_model
+from amm500.signals.ml.model import FastForward, ModelError, VolatilityLSTM, load_model, save_model
 from amm500.signals.ml.train import TrainOptions, train_model
 from vol_helpers import garch_closes, write_bars_dir
 
@@ -51,6 +51,8 @@ def test_training_is_seeded_and_round_trips(dataset, tmp_path: Path) -> None:  #
     with torch.no_grad():
         direct = np.sqrt(a.spec.var_scale * np.exp(a.model(x).double().numpy()))
     np.testing.assert_allclose(loaded.predict_vol(windows), direct, rtol=1e-6)
+    fast = FastForward(loaded.model, loaded.spec)  # the live path's float64 forward without torch
+    np.testing.assert_allclose([fast.predict_vol(w) for w in windows], direct, rtol=1e-5)
 
 
 def test_model_file_errors(dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -63,7 +63,12 @@ def compute_features(
     n = close.shape[0]
     out = np.full((n - start, N_FEATURES), np.nan)
     ann = np.sqrt(MINUTES_PER_YEAR)
-    for i in range(max(start, WARMUP), n):
+    first = max(start, WARMUP)
+    r2 = np.zeros(n)  # squared log return of bar j; each window sum below adds them in the same order
+    for j in range(max(first - WARMUP + 1, 1), n):
+        r = np.log(close[j] / close[j - 1])
+        r2[j] = r * r
+    for i in range(first, n):
         row = out[i - start]
         for k in range(N_RET_LAGS):
             row[k] = np.log(close[i - k] / close[i - k - 1]) * ann
@@ -71,8 +76,7 @@ def compute_features(
         for w in RV_WINDOWS:
             acc = 0.0
             for j in range(i - w + 1, i + 1):
-                r = np.log(close[j] / close[j - 1])
-                acc += r * r
+                acc += r2[j]
             row[c] = np.log(max(np.sqrt(acc / w * MINUTES_PER_YEAR), VOL_FLOOR))
             c += 1
         hl = np.log(high[i] / low[i])

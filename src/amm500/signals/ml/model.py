@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numba import njit
 from torch import nn
 
 from amm500.signals.ml import ModelError
@@ -80,6 +81,71 @@ class LoadedModel:
                 x = torch.from_numpy(((windows[a:a + batch] - mean) / std).astype(np.float32)).to(self.device)
                 out[a:a + batch] = self.model(x).double().cpu().numpy()
         return np.sqrt(self.spec.var_scale * np.exp(out))
+
+
+@njit(cache=True, fastmath=True)
+def lstm_forward(x: np.ndarray, w_ih0: np.ndarray, w_ih_up: np.ndarray, w_hh: np.ndarray, bias: np.ndarray,
+                 fc_w: np.ndarray, fc_b: float) -> float:
+    """One normalized window (L, F) through the stacked LSTM (PyTorch's gate order i, f, g, o) and the
+    linear head, in float64: the live path's forward without torch's per-op dispatch cost."""
+    n_layers, four_h, hidden = w_hh.shape
+    steps = x.shape[0]
+    seq = x
+    h = np.zeros(hidden)
+    for layer in range(n_layers):
+        w_ih = w_ih0 if layer == 0 else w_ih_up[layer - 1]
+        h = np.zeros(hidden)
+        c = np.zeros(hidden)
+        out = np.empty((steps, hidden))
+        gates = np.empty(four_h)
+        for t in range(steps):
+            xt = seq[t]
+            for r in range(four_h):
+                acc = bias[layer, r]
+                for k in range(xt.shape[0]):
+                    acc += w_ih[r, k] * xt[k]
+                for k in range(hidden):
+                    acc += w_hh[layer, r, k] * h[k]
+                gates[r] = acc
+            for k in range(hidden):
+                i = 1.0 / (1.0 + np.exp(-gates[k]))
+                f = 1.0 / (1.0 + np.exp(-gates[hidden + k]))
+                g = np.tanh(gates[2 * hidden + k])
+                o = 1.0 / (1.0 + np.exp(-gates[3 * hidden + k]))
+                c[k] = f * c[k] + i * g
+                h[k] = o * np.tanh(c[k])
+            out[t] = h
+        seq = out
+    acc = fc_b
+    for k in range(hidden):
+        acc += fc_w[k] * h[k]
+    return acc
+
+
+class FastForward:
+    """The model's weights as float64 arrays for :func:`lstm_forward` (one window at a time)."""
+
+    def __init__(self, model: VolatilityLSTM, spec: ModelSpec) -> None:
+        sd = {k: v.detach().cpu().double().numpy() for k, v in model.state_dict().items()}
+        layers = spec.num_layers
+        self.w_ih0 = np.ascontiguousarray(sd["lstm.weight_ih_l0"])
+        up = [sd[f"lstm.weight_ih_l{k}"] for k in range(1, layers)]
+        h = spec.hidden_size
+        self.w_ih_up = np.ascontiguousarray(np.stack(up) if up else np.zeros((0, 4 * h, h)))
+        self.w_hh = np.ascontiguousarray(np.stack([sd[f"lstm.weight_hh_l{k}"] for k in range(layers)]))
+        self.bias = np.ascontiguousarray(np.stack([sd[f"lstm.bias_ih_l{k}"] + sd[f"lstm.bias_hh_l{k}"]
+                                                   for k in range(layers)]))
+        self.fc_w = np.ascontiguousarray(sd["fc.weight"][0])
+        self.fc_b = float(sd["fc.bias"][0])
+        self.mean = np.asarray(spec.norm_mean, dtype=np.float64)
+        self.std = np.asarray(spec.norm_std, dtype=np.float64)
+        self.var_scale = spec.var_scale
+
+    def predict_vol(self, window: np.ndarray) -> float:
+        """Annualized volatility for one raw window (L, F)."""
+        x = np.ascontiguousarray((window - self.mean) / self.std)
+        out = lstm_forward(x, self.w_ih0, self.w_ih_up, self.w_hh, self.bias, self.fc_w, self.fc_b)
+        return float(np.sqrt(self.var_scale * np.exp(out)))
 
 
 def save_model(path: Path, model: VolatilityLSTM, spec: ModelSpec) -> None:

@@ -74,6 +74,11 @@ class VolatilityPredictor:
         self.fallback_window = fallback_window
         self.default_vol = default_vol
         self.model = _try_load(model_path, feature_names(has_book))
+        self._fast = None
+        if self.model is not None:
+            from amm500.signals.ml.model import FastForward
+
+            self._fast = FastForward(self.model.model, self.model.spec)
         self.lookback = self.model.spec.lookback if self.model else 0
         self._need = WARMUP + self.lookback  # bars behind one full window of feature rows
         self._cap = max(self._need, fallback_window + 1)
@@ -147,9 +152,9 @@ class VolatilityPredictor:
         if self.model is not None and n >= self._need:
             b = self._buf[:, n - self._need:n]
             rows = compute_features(b[0].astype(np.int64), b[3], b[1], b[2], b[4], b[5], b[6], self.has_book, WARMUP)
-            if np.isfinite(rows).all():
+            if np.isfinite(rows).all() and self._fast is not None:
                 self.model_active = True
-                return float(self.model.predict_vol(rows[None])[0])
+                return self._fast.predict_vol(rows)
         self.model_active = False
         if n < 2:
             return self.default_vol
