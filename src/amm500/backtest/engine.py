@@ -1054,31 +1054,46 @@ def run_segment(
         if tmin > t_stop or tmin == BIG:
             return STATUS_DONE
         if te == tmin:
-            if ist[I_NFILLS] > ist[I_MK0]:
-                _resolve_markouts(te, fills_ts, fills, ist, acct, cfg)
-            if te >= ist[I_NEXT_REC]:  # the state just before ``te`` held since the record time
-                _record(ist[I_NEXT_REC], rec_ts, rec, ist, acct)
-                nxt = ist[I_NEXT_REC] + rec_int
-                ist[I_NEXT_REC] = nxt if nxt > te else te - te % rec_int + rec_int
-            if kind[ie] == BOOK_LEVEL:  # the common case, inline: one store and a best-price check
-                idx = round(px[ie] / tick) - base
-                if 0 <= idx < N_LEVELS:
-                    s = S_BID if side[ie] > 0 else S_ASK
-                    bb0 = bi[EXCH, BI_BEST_BID]
-                    ba0 = bi[EXCH, BI_BEST_ASK]
-                    prev = set_level(lv, bi, EXCH, s, idx, sz[ie])
-                    if oc[s, idx] > 0:
-                        _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, cfg, ist)
-                    if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
-                        _best_changed(te, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+            # a batch of market events, up to the next message, local event or timer (ties: exchange first)
+            t_next = min(min(tq, tr), min(tl, tt))
+            if t_next > t_stop:
+                t_next = t_stop
+            n_batch = 0
+            while True:
+                if ist[I_NFILLS] > ist[I_MK0]:
+                    _resolve_markouts(te, fills_ts, fills, ist, acct, cfg)
+                if te >= ist[I_NEXT_REC]:  # the state just before ``te`` held since the record time
+                    _record(ist[I_NEXT_REC], rec_ts, rec, ist, acct)
+                    nxt = ist[I_NEXT_REC] + rec_int
+                    ist[I_NEXT_REC] = nxt if nxt > te else te - te % rec_int + rec_int
+                if kind[ie] == BOOK_LEVEL:  # the common case, inline: one store and a best-price check
+                    idx = round(px[ie] / tick) - base
+                    if 0 <= idx < N_LEVELS:
+                        s = S_BID if side[ie] > 0 else S_ASK
+                        bb0 = bi[EXCH, BI_BEST_BID]
+                        ba0 = bi[EXCH, BI_BEST_ASK]
+                        prev = set_level(lv, bi, EXCH, s, idx, sz[ie])
+                        if oc[s, idx] > 0:
+                            _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, cfg, ist)
+                        if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
+                            _best_changed(te, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+                    else:
+                        st[ST_OUT_OF_RANGE] += 1
                 else:
-                    st[ST_OUT_OF_RANGE] += 1
-            else:
-                _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts,
-                            fills)
-            ist[I_IE] = ie + 1
-            ist[I_EVENTS] += 1
-            ist[I_LAST_XTS] = te
+                    _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts,
+                                fills)
+                ie += 1
+                n_batch += 1
+                ist[I_LAST_XTS] = te
+                if ist[I_RS_HEAD] < ist[I_RS_TAIL]:  # a fill answered: its report may be due first
+                    t_next = min(t_next, rs_ts[ist[I_RS_HEAD] & RING_MASK])
+                if ie >= n or ist[I_NFILLS] + FILL_HEADROOM > fill_cap or ist[I_NREC] + 2 > rec_cap:
+                    break
+                te = ts[ie]
+                if te > t_next:
+                    break
+            ist[I_IE] = ie
+            ist[I_EVENTS] += n_batch
         elif tq == tmin:
             k = ist[I_RQ_HEAD] & RING_MASK
             ist[I_RQ_HEAD] += 1
@@ -1089,26 +1104,39 @@ def run_segment(
             ist[I_LOCAL_NOW] = tr
             _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
         elif tl == tmin:
-            ist[I_LOCAL_RAW] = raw
-            ist[I_LOCAL_NOW] = tl
-            if il < n0:
-                lk, lsd, lp, lq = kind0[il], side0[il], px0[il], sz0[il]
-            else:
-                lk, lsd, lp, lq = kind[il - n0], side[il - n0], px[il - n0], sz[il - n0]
-            if lk == BOOK_LEVEL:  # inline, as above
-                idx = round(lp / tick) - base
-                if 0 <= idx < N_LEVELS:
-                    set_level(lv, bi, LOCAL, S_BID if lsd > 0 else S_ASK, idx, lq)
-                ist[I_LAST_BOOK_XTS] = ts0[il] if il < n0 else ts[il - n0]
-            else:
-                _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st, cfg,
-                             ist)
-            ist[I_IL] = il + 1
-            if ist[I_STARTED] == 0:
-                ist[I_STARTED] = 1
-                ist[I_NEXT_QUOTE] = tl + quote_int
-                ist[I_NEXT_REB] = tl + reb_int
-                ist[I_NEXT_SPREAD] = tl + spread_int
+            # a batch of events reaching the strategy, while nothing else is due first (ties: local before timers)
+            t_other = min(min(te, tq), tr)
+            while True:
+                ist[I_LOCAL_RAW] = raw
+                ist[I_LOCAL_NOW] = tl
+                if il < n0:
+                    lk, lsd, lp, lq = kind0[il], side0[il], px0[il], sz0[il]
+                else:
+                    lk, lsd, lp, lq = kind[il - n0], side[il - n0], px[il - n0], sz[il - n0]
+                if lk == BOOK_LEVEL:  # inline, as above
+                    idx = round(lp / tick) - base
+                    if 0 <= idx < N_LEVELS:
+                        set_level(lv, bi, LOCAL, S_BID if lsd > 0 else S_ASK, idx, lq)
+                    ist[I_LAST_BOOK_XTS] = ts0[il] if il < n0 else ts[il - n0]
+                else:
+                    _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st,
+                                 cfg, ist)
+                il += 1
+                if ist[I_STARTED] == 0:
+                    ist[I_STARTED] = 1
+                    ist[I_NEXT_QUOTE] = tl + quote_int
+                    ist[I_NEXT_REB] = tl + reb_int
+                    ist[I_NEXT_SPREAD] = tl + spread_int
+                    tt = min(ist[I_NEXT_QUOTE], min(ist[I_NEXT_REB], ist[I_NEXT_SPREAD]))
+                if il >= nl:
+                    break
+                nraw = lts0[il] if il < n0 else lts[il - n0]
+                if nraw > raw:
+                    raw = nraw
+                tl = raw + feed
+                if tl >= t_other or tl > tt or tl > t_stop:
+                    break
+            ist[I_IL] = il
         else:
             ist[I_LOCAL_NOW] = tt
             if ist[I_NEXT_SPREAD] == tt:
