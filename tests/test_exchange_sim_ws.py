@@ -130,3 +130,37 @@ async def test_http_bad_body_is_422() -> None:
             assert resp.status == 422
         async with session.post(sim.base_url + "/exchange", json={"action": {"type": "order"}}) as resp:
             assert resp.status == 422
+
+
+async def test_funding_schedule_cancel_and_coarse_book_pushes() -> None:
+    user = eth_account.Account.create()
+    addr = user.address.lower()
+    async with run_exchange({user.address: 100_000.0}, synthetic=False, book_push_s=0.02, block_s=0.01) as sim, \
+            aiohttp.ClientSession() as session, session.ws_connect(sim.ws_url) as ws:
+        ex = sim.exchange
+        ex.config.schedule_cancel_min_ms = 0
+        set_book(ex, [(100_000.0, 1.0), (99_950.0, 2.0)], [(100_001.0, 0.5)])
+        for sub in ({"type": "userFundings", "user": addr}, {"type": "userEvents", "user": addr},
+                    {"type": "l2Book", "coin": "BTC", "nSigFigs": 3}):
+            await ws.send_json({"method": "subscribe", "subscription": sub})
+        snap, _ = await recv_until(ws, channel("userFundings"))
+        assert snap["data"] == {"isSnapshot": True, "user": addr, "fundings": []}
+        coarse, _ = await recv_until(ws, channel("l2Book"))
+        # 3 significant figures: 100000 stays, 99950 groups down to 99900
+        assert coarse["data"]["levels"][0] == [{"px": "100000.0", "sz": "1.0", "n": 1},
+                                               {"px": "99900.0", "sz": "2.0", "n": 1}]
+
+        ex.action(signed(user, {"type": "order", "orders": [order_wire("100001", "0.1", tif="Ioc")],
+                                "grouping": "na"}))
+        ex.pay_funding(0, rate=0.0001)
+        sim.server._flush()
+        pushed, _ = await recv_until(ws, channel("userFundings"))
+        assert pushed["data"]["isSnapshot"] is False
+        assert pushed["data"]["fundings"][0]["usdc"] == "-1.000005"  # 0.1 x mid 100000.5 x 0.0001, paid by the long
+
+        ex.accounts[addr].volume = 2_000_000.0
+        oid = ex.action(signed(user, {"type": "order", "orders": [order_wire("99000", "0.01")], "grouping": "na"}))[
+            "response"]["data"]["statuses"][0]["resting"]["oid"]
+        ex.action(signed(user, {"type": "scheduleCancel", "time": ex.now_ms()}))
+        cancel, _ = await recv_until(ws, lambda m: m["channel"] == "user" and "nonUserCancel" in m["data"])
+        assert cancel["data"]["nonUserCancel"] == [{"coin": "BTC", "oid": oid}]

@@ -221,9 +221,10 @@ class Exchange:
             delta = {"type": "funding", "coin": coin, "usdc": wire(usdc, 6), "szi": wire(pos.szi, 5),
                      "fundingRate": wire(rate, 10), "nSamples": None}
             account.fundings.append({"time": now, "hash": _hash("funding", now, account.address), "delta": delta})
-            self.outbox.append(("user", account.address, {"funding": {
-                "time": now, "coin": coin, "usdc": delta["usdc"], "szi": delta["szi"],
-                "fundingRate": delta["fundingRate"]}}))
+            event = {"time": now, "coin": coin, "usdc": delta["usdc"], "szi": delta["szi"],
+                     "fundingRate": delta["fundingRate"]}
+            self.outbox.append(("user", account.address, {"funding": event}))
+            self.outbox.append(("userFundings", account.address, [{**event, "nSamples": None}]))
 
     def tick(self) -> None:
         """Block-time housekeeping: liquidations, then scheduled cancels whose time has come."""
@@ -367,6 +368,9 @@ class Exchange:
         self.books[asset].remove(order)
         self._set_status(order, status, self.now_ms())
         self.book_dirty[asset] = True
+        if status != "canceled" and order.user is not None:  # the exchange, not the user, cancelled it
+            self.outbox.append(("user", order.user, {"nonUserCancel": [{"coin": self.assets[asset].name,
+                                                                         "oid": order.oid}]}))
 
     # -- /exchange --------------------------------------------------------------------------------
     def action(self, envelope: Any) -> dict[str, Any]:

@@ -167,7 +167,8 @@ class ExchangeServer:
         kind, value = key
         ex = self.exchange
         if kind == "l2Book":
-            await self._send(client, "l2Book", ex.l2_book(0))
+            n_sig = client.subs[key].get("nSigFigs")
+            await self._send(client, "l2Book", ex.l2_book(0, n_sig if n_sig in (2, 3, 4, 5) else None))
         elif kind == "bbo":
             await self._send(client, "bbo", self._bbo())
         elif kind == "allMids":
@@ -209,13 +210,16 @@ class ExchangeServer:
     def _route(self, channel: str, key: str, data: Any) -> list[tuple[_Client, str, Any]]:
         """Which clients get an exchange outbox item, on which WS channel, with which payload."""
         out: list[tuple[_Client, str, Any]] = []
-        wants = {"trades": [("trades", "trades")], "orderUpdates": [("orderUpdates", "orderUpdates")],
-                 "userFills": [("userFills", "userFills")], "user": [("userEvents", "user")]}[channel]
+        wants = {"trades": "trades", "orderUpdates": "orderUpdates", "userFills": "userFills", "user": "userEvents",
+                 "userFundings": "userFundings"}[channel]
+        payload = data
+        if channel == "userFills":
+            payload = {"isSnapshot": False, "user": key, "fills": data}
+        elif channel == "userFundings":
+            payload = {"isSnapshot": False, "user": key, "fundings": data}
         for client in self.clients:
-            for sub_kind, ws_channel in wants:
-                if (sub_kind, key) in client.subs:
-                    payload = {"isSnapshot": False, "user": key, "fills": data} if channel == "userFills" else data
-                    out.append((client, ws_channel, payload))
+            if (wants, key) in client.subs:
+                out.append((client, "user" if channel == "user" else channel, payload))
         return out
 
     def _flush(self) -> None:
@@ -236,13 +240,21 @@ class ExchangeServer:
             return
         ex.book_dirty[0] = False
         book = ex.l2_book(0)
+        coarse: dict[int, dict[str, Any]] = {}  # nSigFigs -> aggregated book, built once per push
         mids = {"mids": ex.all_mids()}
         bbo = self._bbo()
         bbo_changed = bbo["bbo"] != self._last_bbo.get("bbo")
         self._last_bbo = bbo
         for client in list(self.clients):
-            if ("l2Book", book["coin"]) in client.subs:
-                await self._send(client, "l2Book", book)
+            sub = client.subs.get(("l2Book", book["coin"]))
+            if sub is not None:
+                n_sig = sub.get("nSigFigs")
+                if n_sig in (2, 3, 4, 5):
+                    if n_sig not in coarse:
+                        coarse[n_sig] = ex.l2_book(0, n_sig)
+                    await self._send(client, "l2Book", coarse[n_sig])
+                else:
+                    await self._send(client, "l2Book", book)
             if ("allMids", "") in client.subs:
                 await self._send(client, "allMids", mids)
             if bbo_changed and ("bbo", book["coin"]) in client.subs:
