@@ -161,6 +161,7 @@ async def test_funding_schedule_cancel_and_coarse_book_pushes() -> None:
         ex.accounts[addr].volume = 2_000_000.0
         oid = ex.action(signed(user, {"type": "order", "orders": [order_wire("99000", "0.01")], "grouping": "na"}))[
             "response"]["data"]["statuses"][0]["resting"]["oid"]
-        ex.action(signed(user, {"type": "scheduleCancel", "time": ex.now_ms()}))
+        reply = ex.action(signed(user, {"type": "scheduleCancel", "time": ex.now_ms() + 50}))
+        assert reply["status"] == "ok", reply
         cancel, _ = await recv_until(ws, lambda m: m["channel"] == "user" and "nonUserCancel" in m["data"])
         assert cancel["data"]["nonUserCancel"] == [{"coin": "BTC", "oid": oid}]
