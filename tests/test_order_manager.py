@@ -243,3 +243,38 @@ def test_min_notional_and_lot_rounding(ex: Exchange) -> None:
     plan = om.plan(q, c)
     assert sorted(s.sz for s in plan.places) == [0.00012, 0.00012]
     assert np.all([s.px == int(s.px) for s in plan.places])
+
+
+async def test_reduce_only_ioc_and_kill_switch_flatten() -> None:
+    ex = Exchange(SimConfig(accounts={ADDR: 1_000_000.0, TAKER: 1_000_000.0}))  # only our and the taker's orders
+    venue, taker = SimVenue(ex, KEY), SimVenue(ex, TAKER_KEY)
+    om = OrderManager(venue, max_position=1.0)
+    q, c = ladder(100_000.0, 1, size=0.02, offset_bps=1.0)
+    await om.requote(q, c)
+    bid = next(o for o in om.live_orders() if o.side == 1)
+    await taker.act(order_action([OrderSpec(0, False, bid.px, 0.02, "Ioc")]), 1)  # we buy 0.02
+    deliver(ex, om)
+    assert om.position == pytest.approx(0.02)
+    # liquidity on both sides from the counterparty
+    liquidity = [OrderSpec(0, True, 99_000.0, 1.0, "Gtc"), OrderSpec(0, False, 101_000.0, 1.0, "Gtc")]
+    await taker.act(order_action(liquidity), 2)
+    book = m.parse_l2book(ex.info({"type": "l2Book", "coin": "BTC"})).book
+
+    q, c = ladder(100_000.0, 0)
+    c[api.C_TAKER_SIDE], c[api.C_TAKER_SZ] = -1, 0.005  # the strategy asks to sell 0.005 now
+    plan = await om.requote(q, c, book)
+    assert plan.taker is not None and plan.taker.reduce_only and plan.taker.tif == "Ioc" and not plan.taker.is_buy
+    deliver(ex, om)
+    assert om.position == pytest.approx(0.015)
+    c[api.C_TAKER_SIDE] = 1  # a buy would grow the long: never sent
+    assert om.plan(q, c, book).taker is None
+
+    q, c = ladder(100_000.0, 2)
+    await om.requote(q, c, book)
+    c = api.new_ctrl()
+    c[api.C_KILLED] = 1
+    plan = await om.requote(q, c, book)
+    deliver(ex, om)
+    assert plan.taker is not None and plan.taker.sz == pytest.approx(0.015)
+    assert om.position == pytest.approx(0.0) and (await venue.position()).szi == pytest.approx(0.0)
+    assert exchange_open(ex) == []

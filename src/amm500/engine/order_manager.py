@@ -46,7 +46,7 @@ from amm500.venues.hyperliquid.errors import (
     TransportError,
     WalletError,
 )
-from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side, round_size
+from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side, round_price, round_size
 from amm500.venues.hyperliquid.signing import (
     OrderSpec,
     batch_modify_action,
@@ -101,12 +101,13 @@ class Plan:
     cancels: list[str] = field(default_factory=list)
     modifies: list[tuple[str, OrderSpec]] = field(default_factory=list)
     places: list[OrderSpec] = field(default_factory=list)
+    taker: OrderSpec | None = None  # reduce-only IOC (position timeout, delta rebalance, kill switch)
     kept: int = 0
     trimmed: float = 0.0  # size removed by the position limit
 
     @property
     def empty(self) -> bool:
-        return not (self.cancels or self.modifies or self.places)
+        return not (self.cancels or self.modifies or self.places or self.taker)
 
 
 @dataclass(slots=True)
@@ -138,6 +139,7 @@ class OrderManager:
         min_notional: float = 10.0,
         post_only: bool = True,
         dead_man_s: float = 30.0,
+        taker_slippage: float = 0.01,
         clock_ns: Callable[[], int] = time.time_ns,
         on_tracked: Callable[[TrackedOrder], None] | None = None,
     ) -> None:
@@ -152,6 +154,7 @@ class OrderManager:
         self.min_notional = min_notional
         self.tif = "Alo" if post_only else "Gtc"
         self.dead_man_s = dead_man_s
+        self.taker_slippage = taker_slippage
         self.clock_ns = clock_ns
         self.on_tracked = on_tracked
         self.orders: dict[str, TrackedOrder] = {}  # every order we know, newest finished ones included
@@ -231,10 +234,30 @@ class OrderManager:
         if data:
             rows[: len(data), : api.O_AGE_S + 1] = data
 
-    def plan(self, quotes: np.ndarray, ctrl: np.ndarray) -> Plan:
-        """Turn the desired ladder into a :class:`Plan` (nothing is sent)."""
+    def _taker(self, side: int, size: float, book: np.ndarray | None) -> OrderSpec | None:
+        """A reduce-only IOC that crosses the touch by ``taker_slippage`` (never grows the position)."""
+        if book is None or side == 0 or side * self.position >= 0:
+            return None
+        touch = book[api.B_ASK_PX, 0] if side > 0 else book[api.B_BID_PX, 0]
+        sz = round_size(min(size, abs(self.position)), self.asset.sz_decimals)
+        if not (touch > 0 and sz > 0):
+            return None
+        px = round_price(touch * (1 + side * self.taker_slippage), self.asset.sz_decimals, Rounding(side))
+        return OrderSpec(self.asset.asset, side > 0, px, sz, "Ioc", True, self.new_cloid())
+
+    def plan(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None) -> Plan:
+        """Turn the desired ladder into a :class:`Plan` (nothing is sent).
+
+        ``book`` (strategy.api layout) prices the reduce-only IOC the strategy may ask for in ``ctrl``;
+        when the kill switch is latched the whole position is flattened that way.
+        """
         if ctrl[api.C_CANCEL_ALL] or ctrl[api.C_KILLED]:
-            return Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent])
+            taker = None
+            if ctrl[api.C_KILLED]:
+                taker = self._taker(-int(np.sign(self.position)), abs(self.position), book)
+            elif ctrl[api.C_TAKER_SIDE]:
+                taker = self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
+            return Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent], taker=taker)
         ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
         self._fill_rows()
         n = od.diff_ladder(ladder, n_bids, n_asks, self._rows, self.tol_bps, self.size_tol, self._actions, self._work)
@@ -247,6 +270,8 @@ class OrderManager:
             else:
                 places[int(a[od.A_SIDE])].append((a[od.A_PX], a[od.A_SZ]))
         plan = Plan(kept=len(self._row_cloid) - len(cancels[1]) - len(cancels[-1]))
+        if ctrl[api.C_TAKER_SIDE]:
+            plan.taker = self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
         exposure = {1: 0.0, -1: 0.0}
         for o in self._live.values():
             exposure[o.side] += o.remaining
@@ -313,6 +338,8 @@ class OrderManager:
         for i in range(0, len(plan.cancels), b):
             chunk = plan.cancels[i : i + b]
             out.append(Request("cancel", cancel_by_cloid_action([(asset, c) for c in chunk]), chunk))
+        if plan.taker is not None:
+            out.append(Request("order", order_action([plan.taker]), [plan.taker.cloid or ""]))
         for i in range(0, len(plan.modifies), b):
             mods = plan.modifies[i : i + b]
             action = batch_modify_action([(old, spec) for old, spec in mods])
@@ -436,12 +463,15 @@ class OrderManager:
                 if not self._budget_warned:
                     log.warning("address request budget nearly spent (%d left): only cancelling", budget.remaining)
                     self._budget_warned = True
-                plan = Plan(cancels=plan.cancels + [old for old, _ in plan.modifies])
+                plan = Plan(cancels=plan.cancels + [old for old, _ in plan.modifies], taker=plan.taker)
             first = Plan(cancels=plan.cancels)
             for c in first.cancels:
                 self.orders[c].cancel_sent = True
             if first.cancels:
                 await asyncio.gather(*(self._send(r) for r in self.requests(first)))
+            if plan.taker is not None:  # reduce-only: it can only shrink the position, so no limit check
+                self._track(plan.taker)
+                await self._send(self.requests(Plan(taker=plan.taker))[0])
             second = self._refit(Plan(modifies=plan.modifies, places=plan.places))
             for c in second.cancels:  # modifies that no longer fit: just cancel the old leg
                 self.orders[c].cancel_sent = True
@@ -459,8 +489,8 @@ class OrderManager:
     def venue_budget(self) -> Any:
         return getattr(self.venue, "address_budget", None)
 
-    async def requote(self, quotes: np.ndarray, ctrl: np.ndarray) -> Plan:
-        plan = self.plan(quotes, ctrl)
+    async def requote(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None) -> Plan:
+        plan = self.plan(quotes, ctrl, book)
         await self.execute(plan)
         return plan
 
