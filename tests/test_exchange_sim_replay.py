@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from amm500.cli import app
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE, make_events
-from amm500.data.store import write_dataset_meta, write_events
-from amm500.exchange_sim.market import ReplayFeed, SyntheticFeed
+from amm500.data.store import write_dataset_meta, write_events, write_table_atomic
+from amm500.exchange_sim.market import ReplayFeed, SyntheticFeed, chunk_path
 from amm500.exchange_sim.server import run_exchange
 from exchange_sim_helpers import order_wire, signed
 
@@ -79,13 +79,13 @@ async def test_replayed_trade_fills_our_order_in_queue_order(tmp_path: Path) -> 
 
 
 def fake_generate(out_dir: str, days: int, seed: int) -> None:
-    """Stands in for the generator in the child process: one tiny day now, the next a little later."""
-    for i in range(days):
-        t = T0 + i * 86_400 * S
+    """Stands in for the generator in the child process: a tiny chunk now, the next ones a little later."""
+    for i in range(days + 1):
+        t = T0 + i * 3600 * S
         ts = np.array([t, t, t, t + S], dtype=np.int64)
         ev = make_events(ts, ts, np.array([BOOK_CLEAR, BOOK_LEVEL, BOOK_LEVEL, TRADE]), np.array([0, 1, -1, 1]),
                          np.array([0.0, 100.0 + i, 101.0 + i, 101.0 + i]), np.array([0.0, 1.0, 1.0, 0.5]))
-        write_events(Path(out_dir), ev)
+        write_table_atomic(chunk_path(Path(out_dir), i), ev.to_table())
         time.sleep(0.3)
 
 
@@ -100,7 +100,7 @@ def test_synthetic_feed_plays_days_as_the_generator_writes_them(tmp_path: Path) 
             got = make_events(*(np.concatenate([a, b]) for a, b in zip(got, feed.advance(10**15), strict=True)))
         assert feed.finished
         trades = got.px[got.kind == TRADE].tolist()
-        assert trades == [101.0, 102.0]  # both days, in order, the second picked up when it appeared
+        assert trades == [101.0, 102.0, 103.0]  # every chunk, in order, each picked up when it appeared
     finally:
         feed.close()
 

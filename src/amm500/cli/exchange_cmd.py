@@ -44,6 +44,9 @@ def exchange_sim(
 ) -> None:
     """Run a local exchange speaking Hyperliquid's /info, /exchange and /ws (Ctrl-C stops it)."""
     import asyncio
+    import signal
+
+    from amm500.data.schema import DataError
 
     from amm500.exchange_sim.exchange import SimConfig
     from amm500.exchange_sim.faults import Faults, FaultSpecError
@@ -72,11 +75,18 @@ def exchange_sim(
                       "random-walk": "random-walk market"}[market]
             console.print(f"exchange-sim listening on {sim.base_url} (ws {sim.ws_url}); {source}; "
                           f"{len(accounts)} funded account(s)", highlight=False, soft_wrap=True)
-            await asyncio.Event().wait()
+            stop = asyncio.Event()
+            loop_ = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the generator child and temp files go too
+                loop_.add_signal_handler(sig, stop.set)
+            await stop.wait()
 
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
-        console.print("exchange-sim stopped")
+        pass
+    except DataError as exc:
+        raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    console.print("exchange-sim stopped")

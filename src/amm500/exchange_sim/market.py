@@ -187,18 +187,36 @@ class ReplayFeed:
         return j
 
 
-def _generate(out_dir: str, days: int, seed: int) -> None:
-    from amm500.data.synthetic import generate_market
+CHUNKS_DIR = "chunks"
 
-    generate_market(Path(out_dir), days, seed, progress=False, force=True)
+
+def chunk_path(out_dir: Path, index: int) -> Path:
+    return Path(out_dir) / CHUNKS_DIR / f"{index:06d}.parquet"
+
+
+def _generate(out_dir: str, days: int, seed: int) -> None:
+    """Child process: the generator's market as consecutive chunks, the first one hour long.
+
+    The simulator's clock is continuous, so after a one-hour first chunk the next call covers the
+    rest of that day and the whole next one: chunk files join up in time (each starts with a book
+    snapshot, which the feed applies as changes). A short first chunk opens the exchange quickly.
+    """
+    from amm500.data.store import write_table_atomic
+    from amm500.data.synthetic import MarketSimulator
+
+    sim = MarketSimulator(seed)
+    for i in range(days + 1):
+        _, ev = sim.next_day(hours=1 if i == 0 else 24)
+        write_table_atomic(chunk_path(Path(out_dir), i), ev.to_table())
 
 
 class SyntheticFeed(ReplayFeed):
-    """The synthetic BTC market (:mod:`amm500.data.synthetic`) generated day by day in a child process.
+    """The synthetic BTC market (:mod:`amm500.data.synthetic`) generated chunk by chunk in a child process.
 
     The generator is CPU-bound Numba code that holds the GIL, so it runs in its own process and
-    writes each finished day atomically; the feed replays days as they appear. If replay overtakes
-    generation (high ``speed``), the background market pauses until the next day is written.
+    writes each chunk atomically (``generate(out_dir, days, seed)`` writes ``days + 1`` chunks,
+    see :func:`chunk_path`); the feed replays chunks as they appear. If replay overtakes
+    generation (high ``speed``), the background market pauses until the next chunk is written.
     """
 
     def __init__(self, start_ns: int, speed: float = 1.0, seed: int = 0, days: int = 30,
@@ -227,7 +245,7 @@ class SyntheticFeed(ReplayFeed):
         self._done_days = 0
 
     def _ready_days(self) -> list[Path]:
-        folder = self.cache_dir / "events"
+        folder = self.cache_dir / CHUNKS_DIR
         return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
     def _iter_days(self) -> Iterator[Events]:
@@ -236,7 +254,7 @@ class SyntheticFeed(ReplayFeed):
     def _next_chunk(self) -> bool:
         ready = self._ready_days()
         if self._done_days >= len(ready):
-            if self._done_days >= self.n_days:
+            if self._done_days >= self.n_days + 1:
                 self.finished = True
             return False  # not written yet: pause the market, try again next block
         from amm500.data.store import read_events_file
