@@ -47,7 +47,6 @@ def exchange_sim(
     import signal
 
     from amm500.data.schema import DataError
-
     from amm500.exchange_sim.exchange import SimConfig
     from amm500.exchange_sim.faults import Faults, FaultSpecError
     from amm500.exchange_sim.server import run_exchange
