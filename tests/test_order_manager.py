@@ -278,3 +278,11 @@ async def test_reduce_only_ioc_and_kill_switch_flatten() -> None:
     assert plan.taker is not None and plan.taker.sz == pytest.approx(0.015)
     assert om.position == pytest.approx(0.0) and (await venue.position()).szi == pytest.approx(0.0)
     assert exchange_open(ex) == []
+
+
+def test_from_config(ex: Exchange) -> None:
+    from amm500.config import load_config
+
+    cfg = load_config(overrides={"risk": {"max_net_exposure": 2000.0}, "execution": {"max_batch_size": 7}})
+    om = OrderManager.from_config(SimVenue(ex, KEY), cfg, mid=100_000.0)
+    assert om.max_position == pytest.approx(0.02) and om.max_batch_size == 7 and om.tif == "Alo"

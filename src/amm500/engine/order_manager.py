@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from amm500.config import Config
 from amm500.engine import order_diff as od
 from amm500.strategy import api
 from amm500.venues import OrderVenue
@@ -177,6 +178,24 @@ class OrderManager:
         self._ladder = api.new_quotes()
         self._work = od.new_work()
         self._budget_warned = False
+
+    @classmethod
+    def from_config(cls, venue: OrderVenue, config: Config, mid: float, **kwargs: Any) -> OrderManager:
+        """Settings from ``execution`` / ``trading`` / ``risk``; the USD exposure cap becomes base units at ``mid``.
+
+        The cap in base units drifts as the price moves: the engine should refresh ``max_position``
+        (``risk.max_net_exposure / mid``) as it goes; a smaller cap only ever trims new orders.
+        """
+        return cls(
+            venue,
+            max_position=config.risk.max_net_exposure / mid,
+            max_batch_size=config.execution.max_batch_size,
+            tol_bps=config.trading.quote_tolerance_bps,
+            min_notional=config.backtest.min_order_value,
+            post_only=config.execution.post_only,
+            dead_man_s=config.execution.dead_man_switch_s,
+            **kwargs,
+        )
 
     # ---- identity ---------------------------------------------------------------------------------
 
