@@ -96,6 +96,7 @@ def _run_until_spread(params: np.ndarray, ext_vol: float, r: float) -> np.ndarra
         bid = 89_999.0 + (90.0 * r * 1e4 if i % 2 else 0.0)
         s.view[api.V_BEST_BID], s.view[api.V_BEST_ASK] = bid, bid + 2.0
         s.on_timer(T0 + i * 500_000_000, api.TIMER_QUOTE)
+    assert s.ctrl[api.C_REGIME] == 2 and np.isnan(s.ctrl[api.C_VOL])  # quote timers never recompute
     s.on_timer(T0 + 120 * 500_000_000, api.TIMER_SPREAD)
     return s.ctrl.copy()
 

@@ -24,6 +24,7 @@ any call.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
@@ -98,6 +99,9 @@ from amm500.strategy.params import (
     P_VOL_SOURCE,
     P_VOL_WINDOW_S,
 )
+
+if TYPE_CHECKING:
+    from amm500.config import Config
 
 _EPS = 1e-9
 
@@ -411,11 +415,9 @@ class MarketMakingStrategy:
         self.risk = RiskManager(params, self.state)
 
     @classmethod
-    def from_config(cls, config: object) -> MarketMakingStrategy:
-        from amm500.config import Config
+    def from_config(cls, config: Config) -> MarketMakingStrategy:
         from amm500.strategy.params import STRATEGY_MM, build_params
 
-        assert isinstance(config, Config)
         return cls(build_params(config, strategy=STRATEGY_MM))
 
     def on_timer(self, now_ns: int, timer: int) -> None:
