@@ -1,0 +1,24 @@
+"""The Numba cache folder follows the package source, so an edit anywhere recompiles every kernel."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from amm500 import numba_cache_dir
+
+
+def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
+    src = tmp_path / "pkg"
+    (src / "strategy").mkdir(parents=True)
+    (src / "backtest.py").write_text("x = 1\n")
+    (src / "strategy" / "mm.py").write_text("y = 1\n")
+    first = numba_cache_dir(src, tmp_path)
+    assert first == numba_cache_dir(src, tmp_path)
+    (src / "strategy" / "mm.py").write_text("y = 2\n")  # a callee edited, the caller's file unchanged
+    assert numba_cache_dir(src, tmp_path) != first
+    assert numba_cache_dir(src, tmp_path).parent == tmp_path / "amm500" / "numba"
+
+
+def test_package_import_pins_the_cache() -> None:
+    assert "NUMBA_CACHE_DIR" in os.environ
