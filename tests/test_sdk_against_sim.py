@@ -96,3 +96,28 @@ def test_update_leverage_and_rate_limit_readback(sim: RunningExchange, wallet: L
     assert ex.update_leverage(41, "BTC") == {"status": "err", "response": "Invalid leverage value"}
     limits = info.user_rate_limit(wallet.address)
     assert limits["nRequestsUsed"] > 0 and limits["nRequestsCap"] == 10_000 + int(float(limits["cumVlm"]))
+
+
+def test_cloid_cancel_bulk_orders_and_schedule_cancel_gate(sim: RunningExchange, wallet: LocalAccount) -> None:
+    from hyperliquid.utils.signing import OrderRequest
+
+    info = Info(sim.base_url, skip_ws=True)
+    ex = Exchange(wallet, sim.base_url)
+    mid = float(info.all_mids()["BTC"])
+    cloids = [Cloid.from_int(100 + i) for i in range(3)]
+    requests: list[OrderRequest] = [
+        {"coin": "BTC", "is_buy": True, "sz": 0.001, "limit_px": round(mid * 0.97) - i, "order_type": ALO,
+         "reduce_only": False, "cloid": c} for i, c in enumerate(cloids)]
+    statuses = ex.bulk_orders(requests)["response"]["data"]["statuses"]
+    assert [s["resting"]["cloid"] for s in statuses] == [c.to_raw() for c in cloids]
+    assert ex.cancel_by_cloid("BTC", cloids[1])["response"]["data"]["statuses"] == ["success"]
+    assert sorted(o["cloid"] for o in info.open_orders(wallet.address)) == sorted(
+        c.to_raw() for c in (cloids[0], cloids[2]))
+    volume = float(info.user_rate_limit(wallet.address)["cumVlm"])
+    gate = ex.schedule_cancel(sim.exchange.now_ms() + 60_000)
+    assert gate == {"status": "err", "response": "Cannot set scheduled cancel time until enough volume traded. "
+                                                 f"Required: $1000000. Traded: ${volume:.2f}."}
+    frontend = info.frontend_open_orders(wallet.address)
+    assert {o["tif"] for o in frontend} == {"Alo"} and all(o["orderType"] == "Limit" for o in frontend)
+    ex.bulk_cancel_by_cloid([{"coin": "BTC", "cloid": c} for c in (cloids[0], cloids[2])])
+    assert info.open_orders(wallet.address) == []
