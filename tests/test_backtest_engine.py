@@ -161,3 +161,19 @@ def test_orders_below_the_minimum_value_are_rejected_and_counted(tmp_path: Path)
     r = run(tmp_path, rows, "trading.leverage=1", "trading.order_size_fraction=0.01")
     assert r.metrics["rejects"]["min_notional"] == 3  # bids sent at 500, 1000, 1500 ms
     assert r.metrics["orders_sent"] == 4 + 1  # + the one ask, kept resting since
+
+
+def test_kill_switch_cancels_flattens_and_stops(tmp_path: Path) -> None:
+    # the full strategy quotes; a sell sweep fills our bids, the market drops 1%, the session-loss
+    # kill switch fires: cancel everything, flatten with a reduce-only IOC, quote no more
+    rows = [*book(0), level(500, BID, 99_998, 1.0), trade(3000, SELL, 99_000, 50.0),
+            level(4000, ASK, 99_002, 5.0), level(4000, BID, 99_000, 5.0),
+            *(level(4000 + 500 * k, BID, 98_990 - k, 1.0) for k in range(12))]
+    r = run(tmp_path, rows, "trading.strategy=market_making", "risk.max_session_loss=0.5",
+            "risk.position_timeout_enabled=false")
+    m = r.metrics
+    assert m["fills"] >= 2 and m["killed"] == "kill_switch" and m["kill_reason"] == "session_loss"
+    assert m["taker_orders"] >= 1 and m["inventory"]["final_btc"] == 0.0
+    takers = r.fills[r.fills[:, F_MAKER] == 0]
+    assert takers.shape[0] >= 1 and np.all(takers[:, F_SIDE] == -1)  # sold into the bids
+    assert np.all(r.fills_ts[r.fills[:, F_MAKER] == 1] <= r.fills_ts[r.fills[:, F_MAKER] == 0].min())
