@@ -11,11 +11,14 @@ from amm500 import numba_cache_dir
 def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
     src = tmp_path / "pkg"
     (src / "strategy").mkdir(parents=True)
-    (src / "backtest.py").write_text("x = 1\n")
-    (src / "strategy" / "mm.py").write_text("y = 1\n")
+    (src / "backtest.py").write_text("from numba import njit\nx = 1\n")
+    (src / "strategy" / "mm.py").write_text("from numba import njit\ny = 1\n")
+    (src / "cli.py").write_text("z = 1\n")
     first = numba_cache_dir(src, tmp_path)
     assert first == numba_cache_dir(src, tmp_path)
-    (src / "strategy" / "mm.py").write_text("y = 2\n")  # a callee edited, the caller's file unchanged
+    (src / "cli.py").write_text("z = 2\n")  # no kernel in it: the compiled kernels stay valid
+    assert numba_cache_dir(src, tmp_path) == first
+    (src / "strategy" / "mm.py").write_text("from numba import njit\ny = 2\n")  # a callee edited
     assert numba_cache_dir(src, tmp_path) != first
     assert numba_cache_dir(src, tmp_path).parent == tmp_path / "amm500" / "numba"
 

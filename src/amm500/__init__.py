@@ -11,11 +11,18 @@ __version__ = "0.1.0"
 
 
 def numba_cache_dir(source_root: Path, cache_base: Path) -> Path:
-    """``cache_base/amm500/numba/<hash of every .py file under source_root>``."""
+    """``cache_base/amm500/numba/<hash of the .py files under source_root that use numba>``.
+
+    Only files that mention numba count, so editing a CLI, a server or a report does not throw the
+    compiled kernels away.
+    """
     digest = hashlib.sha256()
     for path in sorted(source_root.rglob("*.py")):
+        text = path.read_bytes()
+        if b"numba" not in text:
+            continue
         digest.update(str(path.relative_to(source_root)).encode())
-        digest.update(path.read_bytes())
+        digest.update(text)
     return cache_base / "amm500" / "numba" / digest.hexdigest()[:16]
 
 
