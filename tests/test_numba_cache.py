@@ -19,7 +19,14 @@ def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
     (src / "cli.py").write_text("z = 2\n")  # no kernel in it: the compiled kernels stay valid
     assert numba_cache_dir(src, tmp_path) == first
     (src / "strategy" / "mm.py").write_text("from numba import njit\ny = 2\n")  # a callee edited
-    assert numba_cache_dir(src, tmp_path) != first
+    second = numba_cache_dir(src, tmp_path)
+    assert second != first
+    # constants imported by a kernel are frozen into compiled code: their module counts too
+    (src / "strategy" / "api.py").write_text("LEVELS = 1\n")
+    (src / "strategy" / "mm.py").write_text("from numba import njit\nfrom amm500.strategy import api\n")
+    third = numba_cache_dir(src, tmp_path)
+    (src / "strategy" / "api.py").write_text("LEVELS = 2\n")
+    assert numba_cache_dir(src, tmp_path) != third
     assert numba_cache_dir(src, tmp_path).parent == tmp_path / "amm500" / "numba"
 
 

@@ -4,25 +4,54 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
 __version__ = "0.1.0"
 
 
-def numba_cache_dir(source_root: Path, cache_base: Path) -> Path:
-    """``cache_base/amm500/numba/<hash of the .py files under source_root that use numba>``.
+_FROM_IMPORT = re.compile(rb"^\s*from\s+amm500((?:\.\w+)*)\s+import\s+\(?([\w\s,]+)", re.M)
+_IMPORT = re.compile(rb"^\s*import\s+amm500((?:\.\w+)+)", re.M)
 
-    Only files that mention numba count, so editing a CLI, a server or a report does not throw the
-    compiled kernels away.
+
+def _kernel_sources(source_root: Path) -> list[Path]:
+    """Files that use numba plus every amm500 module they import, transitively.
+
+    Numba freezes imported globals (layout constants, helper kernels) into compiled code, so those
+    files matter as much as the kernels themselves; a CLI or a server edit does not.
     """
+    texts = {p: p.read_bytes() for p in source_root.rglob("*.py")}
+
+    def resolve(dotted: str) -> list[Path]:
+        base = source_root.joinpath(*[part for part in dotted.split(".") if part])
+        return [c for c in (base.with_suffix(".py"), base / "__init__.py") if c in texts]
+
+    chosen = {p for p, text in texts.items() if b"numba" in text}
+    todo = list(chosen)
+    while todo:
+        text = texts[todo.pop()]
+        found: list[Path] = []
+        for package, names in _FROM_IMPORT.findall(text):
+            found += resolve(package.decode())
+            for name in re.split(r"[\s,]+", names.decode()):
+                if name:
+                    found += resolve(f"{package.decode()}.{name}")
+        for module in _IMPORT.findall(text):
+            found += resolve(module.decode())
+        for path in found:
+            if path not in chosen:
+                chosen.add(path)
+                todo.append(path)
+    return sorted(chosen)
+
+
+def numba_cache_dir(source_root: Path, cache_base: Path) -> Path:
+    """``cache_base/amm500/numba/<hash of the kernel sources under source_root>``."""
     digest = hashlib.sha256()
-    for path in sorted(source_root.rglob("*.py")):
-        text = path.read_bytes()
-        if b"numba" not in text:
-            continue
+    for path in _kernel_sources(source_root):
         digest.update(str(path.relative_to(source_root)).encode())
-        digest.update(text)
+        digest.update(path.read_bytes())
     return cache_base / "amm500" / "numba" / digest.hexdigest()[:16]
 
 
