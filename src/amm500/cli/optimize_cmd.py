@@ -79,6 +79,8 @@ def _check_out(out: Path, report: Path | None) -> None:
 
 def _show(analysis: Analysis, top: int = 10) -> None:
     metric_cols = ["sharpe", "annual_roi", "max_drawdown", "net_pnl", "trades_per_day", "maker_ratio"]
+    short = {"annual_roi": "roi", "max_drawdown": "max_dd", "trades_per_day": "trades/d", "maker_ratio": "maker"}
+    axis_names = [a.split(".", 1)[1] for a in analysis.axes]  # full names are in the file and the report
 
     def fmt(v: Any) -> str:
         if v is None:
@@ -89,7 +91,7 @@ def _show(analysis: Analysis, top: int = 10) -> None:
 
     if analysis.walk_forward:
         table = Table(title="walk-forward: chosen in sample, judged out of sample", title_justify="left")
-        for c in ["fold", "test", *analysis.axes, f"IS {analysis.objective.metric}", f"OOS {analysis.objective.metric}",
+        for c in ["fold", "test", *axis_names, f"IS {analysis.objective.metric}", f"OOS {analysis.objective.metric}",
                   "OOS max_dd", "IS/OOS rank corr"]:
             table.add_column(c)
         for s in analysis.summary_rows():
@@ -101,7 +103,7 @@ def _show(analysis: Analysis, top: int = 10) -> None:
     fold = analysis.folds[0]
     table = Table(title=f"top {min(top, len(fold.ranked))} of {len(fold.ranked)} ({analysis.objective})",
                   title_justify="left")
-    for c in ["rank", *analysis.axes, *metric_cols, "feasible"]:
+    for c in ["rank", *axis_names, *(short.get(m, m) for m in metric_cols), "ok"]:
         table.add_column(c)
     for r in fold.ranked[:top]:
         table.add_row(str(r["rank"]), *(fmt(r.get(a)) for a in analysis.axes), *(fmt(r.get(m)) for m in metric_cols),

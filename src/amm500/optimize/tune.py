@@ -73,17 +73,13 @@ def _constraint_values(constraints: Sequence[Constraint], row: dict[str, Any]) -
     return out
 
 
-def _constraints_func(trial: FrozenTrial) -> Sequence[float]:
-    return trial.user_attrs.get("constraints", [1e12])
-
-
 def make_study(settings: TuneSettings, objective: Objective) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler: optuna.samplers.BaseSampler
     if settings.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=settings.seed, constraints_func=_constraints_func)
+        sampler = optuna.samplers.TPESampler(seed=settings.seed)
     elif settings.sampler == "nsga2":
-        sampler = optuna.samplers.NSGAIISampler(seed=settings.seed, constraints_func=_constraints_func)
+        sampler = optuna.samplers.NSGAIISampler(seed=settings.seed)
     else:
         raise ConfigError(f"--sampler {settings.sampler!r}: allowed: tpe, nsga2")
     directions = [objective.direction]
@@ -166,7 +162,9 @@ def run_tune(
 
     def tell(trial: Trial, row: dict[str, Any]) -> None:
         trial.set_user_attr("key", row["key"])
-        trial.set_user_attr("constraints", _constraint_values(constraints, row))
+        # Optuna's samplers read these (<= 0 feasible) and steer away from infeasible regions.
+        for c, v in zip(constraints, _constraint_values(constraints, row), strict=True):
+            trial.set_constraint(str(c), v)
         values = _values(row, objective, settings.multi_objective)
         if values is None:
             trial.set_user_attr("error", row.get("error") or f"{objective.metric} is not a finite number")
@@ -266,7 +264,7 @@ def top_keys(study: optuna.Study, objective: Objective, n: int) -> list[str]:
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "key" in t.user_attrs]
 
     def key(t: FrozenTrial) -> tuple[int, float]:
-        feasible = all(v <= 0 for v in t.user_attrs.get("constraints", []))
+        feasible = all(v <= 0 for v in t.constraints.values())
         v = t.values[0]
         return (0 if feasible else 1, -v if objective.direction == "maximize" else v)
 
