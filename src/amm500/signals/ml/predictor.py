@@ -179,8 +179,9 @@ def forecast_series(data_dir: str | Path, model_path: str | Path, *, fallback_wi
                          "pip install 'amm500[ml]'") from None
 
     configure_threads(threads)
+    loaded = load_model(Path(model_path))  # a bad model file fails before the data is read
     bars = load_minute_bars(Path(data_dir))
-    loaded = load_model(Path(model_path), feature_names(bars.has_book))
+    loaded.spec.check_features(feature_names(bars.has_book), str(model_path))
     feats = bar_features(bars)
     lookback = loaded.spec.lookback
     ok = window_mask(bars, feats, lookback)
