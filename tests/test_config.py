@@ -180,3 +180,17 @@ def test_cli_config_check_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert shown["network"]["private_key"] == "********"
     result = runner.invoke(app, ["config", "show", "--set", "trading.leverage=99"])
     assert result.exit_code == 2 and "trading.leverage" in result.output
+
+
+def test_docs_config_md_is_current() -> None:
+    """docs/config.md is generated from the models; a field added without regenerating it fails here."""
+    from typer.testing import CliRunner
+
+    from amm500.cli import app
+
+    result = CliRunner().invoke(app, ["config", "docs"])
+    assert result.exit_code == 0, result.output
+    committed = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
+    assert result.output == committed, "regenerate it: amm500 config docs > docs/config.md"
+    undocumented = [row.split("|")[1].strip() for row in committed.splitlines() if row.rstrip().endswith("|  |")]
+    assert not undocumented, f"fields without a description: {undocumented}"

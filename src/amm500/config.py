@@ -79,20 +79,26 @@ class TradingConfig(_Section):
     min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps")
     max_spread_bps: float = Field(10.0, gt=0, le=1000, description="widest spread, bps")
     # Volatility-adaptive spreads (seed section 1): full bid-ask spread in bps per annualized-vol band.
-    ultra_low_vol_spread: float = Field(1.0, gt=0, le=1000)
-    low_vol_spread: float = Field(2.0, gt=0, le=1000)
-    normal_vol_spread: float = Field(3.0, gt=0, le=1000)
-    high_vol_spread: float = Field(5.0, gt=0, le=1000)
-    extreme_vol_spread: float = Field(10.0, gt=0, le=1000)
+    ultra_low_vol_spread: float = Field(
+        1.0, gt=0, le=1000, description="full spread, bps, while vol < ultra_low_vol_max"
+    )
+    low_vol_spread: float = Field(2.0, gt=0, le=1000, description="full spread, bps, while vol < low_vol_max")
+    normal_vol_spread: float = Field(3.0, gt=0, le=1000, description="full spread, bps, while vol < normal_vol_max")
+    high_vol_spread: float = Field(5.0, gt=0, le=1000, description="full spread, bps, while vol < high_vol_max")
+    extreme_vol_spread: float = Field(10.0, gt=0, le=1000, description="full spread, bps, above high_vol_max")
     # Upper edges of the first four bands (annualized volatility as a fraction: 0.10 = 10%).
-    ultra_low_vol_max: float = Field(0.10, gt=0)
-    low_vol_max: float = Field(0.20, gt=0)
-    normal_vol_max: float = Field(0.40, gt=0)
-    high_vol_max: float = Field(0.60, gt=0)
+    ultra_low_vol_max: float = Field(
+        0.10, gt=0, description="upper edge of the ultra-low band (annualized vol, 0.10 = 10%)"
+    )
+    low_vol_max: float = Field(0.20, gt=0, description="upper edge of the low band")
+    normal_vol_max: float = Field(0.40, gt=0, description="upper edge of the normal band")
+    high_vol_max: float = Field(0.60, gt=0, description="upper edge of the high band; above it is extreme")
     spread_recalc_interval: float = Field(5.0, gt=0, le=3600, description="seconds between vol recalcs")
     volatility_window: float = Field(300.0, gt=0, description="seconds of mid returns in realized vol")
-    volatility_source: Literal["realized", "lstm"] = "realized"
-    vol_adaptive_enabled: bool = True
+    volatility_source: Literal["realized", "lstm"] = Field(
+        "realized", description="realized = mid-return estimator; lstm = VolatilityPredictor forecast"
+    )
+    vol_adaptive_enabled: bool = Field(True, description="off: quote min_spread_bps whatever the volatility")
     order_levels: int = Field(20, ge=1, le=100, description="quotes per side")
     level_spacing_bps: float = Field(1.0, gt=0, le=1000, description="distance between ladder levels")
     order_size_fraction: float = Field(
@@ -102,11 +108,11 @@ class TradingConfig(_Section):
     quote_tolerance_bps: float = Field(
         0.5, ge=0, le=100, description="hysteresis: keep a resting order within this of its target"
     )
-    inventory_skew_enabled: bool = True
+    inventory_skew_enabled: bool = Field(True, description="off: no reservation-price shift for inventory")
     inventory_skew_bps: float = Field(
         2.0, ge=0, le=1000, description="reservation shift in bps at inventory_skew_threshold of equity"
     )
-    imbalance_skew_enabled: bool = True
+    imbalance_skew_enabled: bool = Field(True, description="off: no fair-price shift from L2 imbalance")
     imbalance_skew_bps: float = Field(0.5, ge=0, le=1000, description="shift in bps at imbalance 1.0")
     imbalance_depth: int = Field(10, ge=1, le=20, description="book levels used by OrderBookAnalyzer")
 
@@ -160,34 +166,40 @@ class ExecutionConfig(_Section):
 class RiskConfig(_Section):
     """Seed section 4 thresholds plus the section 8C kill switch."""
 
-    target_maker_ratio: float = Field(0.95, ge=0, le=1)
-    max_taker_ratio: float = Field(0.10, ge=0, le=1)
+    target_maker_ratio: float = Field(
+        0.95, ge=0, le=1, description="share of fills that should be maker (reported against)"
+    )
+    max_taker_ratio: float = Field(0.10, ge=0, le=1, description="above it spreads widen by taker_widen_bps")
     taker_ratio_min_trades: int = Field(10, ge=0, description="fills before the taker check applies")
     taker_widen_bps: float = Field(2.0, ge=0, le=1000, description="extra spread while taker ratio high")
-    taker_fee_penalty: float = Field(0.0005, ge=0, le=0.01)
+    taker_fee_penalty: float = Field(
+        0.0005, ge=0, le=0.01, description="cost charged to a taker decision in the strategy's own accounting"
+    )
     funding_hedge_threshold: float = Field(0.0001, ge=0, le=0.04, description="hourly rate to lean on")
-    funding_arb_enabled: bool = True
-    funding_skew_bps: float = Field(0.5, ge=0, le=1000)
+    funding_arb_enabled: bool = Field(True, description="lean quotes toward the side that receives funding")
+    funding_skew_bps: float = Field(0.5, ge=0, le=1000, description="reservation shift at funding_hedge_threshold")
     inventory_skew_threshold: float = Field(0.01, gt=0, le=1, description="position/equity of strong skew")
     max_position_seconds: float = Field(30.0, gt=0, description="older positions are cut with IOC")
-    position_timeout_enabled: bool = True
+    position_timeout_enabled: bool = Field(True, description="off: never cut a position with IOC for its age")
     adverse_selection_window: int = Field(10, ge=1, le=1024, description="recent fills examined")
     adverse_selection_threshold: float = Field(0.5, ge=0, description="bps of average adverse move")
-    adverse_selection_enabled: bool = True
-    adverse_widen_bps: float = Field(1.0, ge=0, le=1000)
+    adverse_selection_enabled: bool = Field(True, description="off: ignore fill mark-outs")
+    adverse_widen_bps: float = Field(1.0, ge=0, le=1000, description="extra spread while adverse selection is high")
     adverse_size_mult: float = Field(0.5, gt=0, le=1, description="size multiplier while adverse selection is high")
     adverse_markout_s: float = Field(5.0, ge=0, le=3600, description="fill px vs the mid this many seconds later")
     inventory_skew_strong_mult: float = Field(
         2.0, ge=1, le=100, description="skew slope multiplier past inventory_skew_threshold"
     )
-    delta_rebalance_enabled: bool = True
-    taker_check_enabled: bool = True
+    delta_rebalance_enabled: bool = Field(True, description="off: no shrinking/stepping back on the growing side")
+    taker_check_enabled: bool = Field(True, description="off: no widening for a high taker ratio")
     max_net_exposure: float = Field(5000.0, gt=0, description="max |position| notional, USD")
     max_leverage_used: float = Field(5.0, gt=0, le=BTC_MAX_LEVERAGE, description="notional/equity cap")
     price_band_bps: float = Field(50.0, gt=0, le=10000, description="no quote farther from mid")
     stale_data_ms: float = Field(3000.0, gt=0, description="no quoting on a book older than this")
     # Kill switch (seed 8C).
-    kill_switch_enabled: bool = True
+    kill_switch_enabled: bool = Field(
+        True, description="off: never latch the kill switch (backtests of raw behaviour only)"
+    )
     max_drawdown: float = Field(0.05, gt=0, le=1, description="fraction of peak equity")
     max_consecutive_losses: int = Field(10, ge=1, description="losing round trips in a row")
     max_session_loss: float = Field(100.0, gt=0, description="USD lost since start")
@@ -196,19 +208,25 @@ class RiskConfig(_Section):
 class NetworkConfig(_Section):
     """Where to connect and who signs. The key itself never lives in a file you can print."""
 
-    network: Literal["mainnet", "testnet", "local", "custom"] = "local"
+    network: Literal["mainnet", "testnet", "local", "custom"] = Field(
+        "local", description="mainnet, testnet, local (exchange-sim) or custom (api_url/ws_url)"
+    )
     api_url: str | None = Field(None, description="REST base; derived from network unless custom")
-    ws_url: str | None = None
+    ws_url: str | None = Field(None, description="WebSocket URL when network = custom (default: derived from api_url)")
     account_address: str | None = Field(None, description="master (or sub-account) address, 0x...")
-    vault_address: str | None = None
+    vault_address: str | None = Field(
+        None, description="trade for this vault/subaccount (signing key must be authorized)"
+    )
     keystore_path: Path | None = Field(None, description="file holding the agent/master private key")
     private_key: SecretStr | None = Field(
         None, description="agent or master key; AMM500_PRIVATE_KEY / AMM500_NETWORK__PRIVATE_KEY only"
     )
-    request_timeout_s: float = Field(10.0, gt=0, le=300)
-    ws_ping_interval_s: float = Field(30.0, gt=0, le=59)
-    reconnect_max_backoff_s: float = Field(5.0, gt=0, le=300)
-    local_port: int = Field(3001, ge=1, le=65535)
+    request_timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP request timeout")
+    ws_ping_interval_s: float = Field(
+        30.0, gt=0, le=59, description="keep-alive ping period (Hyperliquid drops idle sockets after 60 s)"
+    )
+    reconnect_max_backoff_s: float = Field(5.0, gt=0, le=300, description="cap of the exponential reconnect backoff")
+    local_port: int = Field(3001, ge=1, le=65535, description="port of the local exchange when network = local")
 
     @field_validator("account_address", "vault_address")
     @classmethod
@@ -240,25 +258,33 @@ class BacktestConfig(_Section):
     initial_equity: float = Field(1000.0, gt=0, description="starting USDC collateral")
     fill_model: Literal["tick", "bar"] = Field("tick", description="tick = queue-aware L2; bar = fill_rate")
     fill_rate: float = Field(0.75, ge=0, le=1, description="bar mode only: P(fill | quote inside bar)")
-    queue_model: Literal["risk_averse", "prob"] = "risk_averse"
+    queue_model: Literal["risk_averse", "prob"] = Field(
+        "risk_averse", description="risk_averse: only trades at our price advance us; prob: cancels too"
+    )
     queue_power: float = Field(2.0, gt=0, le=10, description="prob model: p = b^n/(b^n+f^n)")
-    latency_model: Literal["constant", "lognormal"] = "constant"
+    latency_model: Literal["constant", "lognormal"] = Field(
+        "constant", description="constant latencies, or lognormal around them (latency_sigma)"
+    )
     order_latency_ms: float = Field(50.0, ge=0, le=60000, description="order entry, local to exchange")
-    cancel_latency_ms: float = Field(50.0, ge=0, le=60000)
+    cancel_latency_ms: float = Field(50.0, ge=0, le=60000, description="cancel, local to exchange")
     response_latency_ms: float = Field(50.0, ge=0, le=60000, description="exchange ack back to us")
     feed_latency_ms: float = Field(
         0.0, ge=0, le=60000, description="extra market-data delay on top of the data's local_ts"
     )
     latency_sigma: float = Field(0.3, ge=0, le=5, description="lognormal model: sigma of log latency")
-    fee_tier: int = Field(0, ge=0, le=len(HL_PERP_FEE_TIERS) - 1)
+    fee_tier: int = Field(
+        0, ge=0, le=len(HL_PERP_FEE_TIERS) - 1, description="Hyperliquid perp tier (0 = base: maker 1.5, taker 4.5 bps)"
+    )
     maker_fee: float | None = Field(None, ge=-0.001, le=0.01, description="override; negative = rebate")
-    taker_fee: float | None = Field(None, ge=0, le=0.01)
+    taker_fee: float | None = Field(None, ge=0, le=0.01, description="override of the tier's taker fee")
     maintenance_margin_rate: float = Field(0.0125, gt=0, lt=1, description="BTC: half of 1/40")
-    tick_size: float = Field(1.0, gt=0)
-    sz_decimals: int = Field(5, ge=0, le=10)
-    min_order_value: float = Field(10.0, ge=0)
+    tick_size: float = Field(1.0, gt=0, description="price tick, USD (BTC: 1)")
+    sz_decimals: int = Field(5, ge=0, le=10, description="size decimals (BTC: 5, lot 0.00001)")
+    min_order_value: float = Field(10.0, ge=0, description="orders below this notional, USD, are rejected")
     seed: int = Field(0, ge=0, description="RNG seed for sampled latency / bar fills")
-    markout_horizons_s: tuple[float, ...] = (1.0, 10.0, 60.0)
+    markout_horizons_s: tuple[float, ...] = Field(
+        (1.0, 10.0, 60.0), description="seconds after a fill at which its mark-out is measured"
+    )
     partial_fills: bool = Field(True, description="tick mode: a trade reaching us fills only its overflow")
     record_interval_s: float = Field(60.0, gt=0, le=86400, description="equity/inventory sampling step")
     taker_slippage: float = Field(0.05, gt=0, le=0.5, description="IOC limit: best price +- this fraction")
@@ -275,20 +301,20 @@ class BacktestConfig(_Section):
 class AlertConfig(_Section):
     """Alert routing and thresholds (seed section 8B and the original monitor's alert levels)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="send alerts at all")
     apprise_urls: list[str] = Field(default_factory=list, description="apprise targets (Slack, mailto...)")
-    smtp_host: str | None = None
-    smtp_port: int = Field(587, ge=1, le=65535)
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = True
-    email_from: str | None = None
-    email_to: list[str] = Field(default_factory=list)
-    cooldown_minutes: float = Field(30.0, ge=0)
-    drawdown_alert: float = Field(0.02, gt=0, le=1)
-    taker_ratio_alert: float = Field(0.30, gt=0, le=1)
-    session_loss_alert: float = Field(50.0, gt=0)
-    margin_ratio_alert: float = Field(0.80, gt=0, le=1)
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
+    smtp_user: str | None = Field(None, description="SMTP login")
+    smtp_password: SecretStr | None = Field(None, description="secret: env AMM500_ALERTS__SMTP_PASSWORD only")
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
+    email_from: str | None = Field(None, description="sender address")
+    email_to: list[str] = Field(default_factory=list, description="recipient addresses")
+    cooldown_minutes: float = Field(30.0, ge=0, description="minimum gap between two alerts of the same kind")
+    drawdown_alert: float = Field(0.02, gt=0, le=1, description="alert above this drawdown (fraction of peak equity)")
+    taker_ratio_alert: float = Field(0.30, gt=0, le=1, description="alert above this taker ratio")
+    session_loss_alert: float = Field(50.0, gt=0, description="alert above this session loss, USD")
+    margin_ratio_alert: float = Field(0.80, gt=0, le=1, description="alert above this margin usage")
 
 
 def _toml_source_factory(path: Path | None) -> type[PydanticBaseSettingsSource]:

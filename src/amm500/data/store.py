@@ -69,7 +69,10 @@ def _atomic_write(path: Path, write: Any) -> None:
 def write_table_atomic(path: Path, table: pa.Table, metadata: Mapping[str, str] | None = None) -> None:
     if metadata:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
-    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=3))
+    # Dictionary pages buy nothing on high-cardinality prices and timestamps: without them the day
+    # writes in about two thirds of the time and comes out slightly smaller.
+    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=3,
+                                                   use_dictionary=False))
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
