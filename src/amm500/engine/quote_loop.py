@@ -1,0 +1,297 @@
+"""QuoteLoop: the strategy's timers driven against a live venue (the local exchange, testnet, mainnet).
+
+The loop owns the clock and the glue between three pieces that know nothing of each other:
+:class:`~amm500.venues.hyperliquid.client.HyperliquidClient` (book, fills, signed actions),
+:class:`~amm500.strategy.mm.MarketMakingStrategy` (the same jitted kernels the backtester runs) and
+:class:`~amm500.engine.order_manager.OrderManager` (ladder -> fewest actions, limits, reconcile).
+
+Timers fire at their ``Config`` intervals (``execution.quote_refresh_interval``,
+``execution.rebalance_interval``, ``trading.spread_recalc_interval``); when several are due at once
+they run in the backtester's order (spread, rebalance, quote). Before each call the view is filled
+from the client's book and a fill ledger (cash moved by every fill and its fee, so equity is exact
+between the account refreshes done on the spread timer). The quote timer sends the ladder; any other
+timer acts only when the strategy asks for something at once (a cancel-all, a reduce-only IOC, the
+kill switch), and then the ladder it wrote on that call is sent with it. Once the kill switch has
+latched, every timer cancels what rests and flattens reduce-only, nothing is quoted again, and the
+loop ends as soon as it is flat with nothing resting. On exit, whatever the reason (time, kill, Ctrl-C), every
+order is cancelled and the order manager reconciles against the exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from amm500.config import Config
+from amm500.engine.order_manager import OrderManager, Plan
+from amm500.strategy import api
+from amm500.strategy.mm import MarketMakingStrategy
+from amm500.venues.hyperliquid import messages as m
+from amm500.venues.hyperliquid.client import HyperliquidClient
+from amm500.venues.hyperliquid.errors import ExchangeError, HyperliquidError, MessageError, TransportError
+from amm500.venues.hyperliquid.signing import update_leverage_action
+
+log = logging.getLogger(__name__)
+
+KILL_REASONS = {0: "none", 1: "drawdown", 2: "consecutive losses", 3: "session loss"}
+_EPS = 1e-12
+
+
+@dataclass
+class LoopStats:
+    """What a run did, counted where it happened (plans sent, fills received, the exchange's own answers)."""
+
+    placed: int = 0  # new orders sent (ladder and reduce-only IOCs)
+    modified: int = 0  # batchModify entries sent
+    cancelled: int = 0  # cancels sent
+    rejected: int = 0  # orders the exchange refused (post-only crossing, margin, rate limit, ...)
+    fills: int = 0
+    maker_fills: int = 0
+    volume_usd: float = 0.0
+    fees: float = 0.0  # paid, USD (negative: rebates)
+    timers: dict[int, int] = field(default_factory=lambda: {api.TIMER_QUOTE: 0, api.TIMER_REBALANCE: 0,
+                                                            api.TIMER_SPREAD: 0})
+    quoting_timers: int = 0  # quote timers on which the strategy wanted at least one level
+    start_equity: float = math.nan
+    end_equity: float = math.nan  # the exchange's account value after the final reconcile
+    position: float = 0.0  # the exchange's position after the final reconcile
+    max_abs_position: float = 0.0
+    killed: bool = False
+    kill_reason: int = 0
+    resting_at_end: int = -1  # open orders the exchange still held after the final cancel (-1: unknown)
+    seconds: float = 0.0
+    stopped_by: str = "time"  # time | kill switch | cancelled
+
+    @property
+    def maker_ratio(self) -> float:
+        return self.maker_fills / self.fills if self.fills else math.nan
+
+    @property
+    def pnl(self) -> float:
+        return self.end_equity - self.start_equity
+
+
+class QuoteLoop:
+    """One strategy on one coin through one client. Build with :meth:`create` after ``client.start()``."""
+
+    def __init__(self, client: HyperliquidClient, strategy: MarketMakingStrategy, orders: OrderManager,
+                 config: Config, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.client = client
+        self.strategy = strategy
+        self.om = orders
+        self.config = config
+        self.clock_ns = clock_ns
+        self.stats = LoopStats()
+        self.cash = math.nan  # account value minus position x mark: equity = cash + position x mid
+        self.entry_px = 0.0
+        self.funding_rate = 0.0
+        self.pos_open_ns = 0
+        self._seen_tids: set[int] = set()
+        self._last_mid = math.nan
+        client.handlers.on_fills = self.on_fills
+
+    @classmethod
+    async def create(cls, client: HyperliquidClient, config: Config, **kwargs: Any) -> QuoteLoop:
+        """Strategy and order manager from ``config``; leverage set on the venue; orders reconciled."""
+        if client.asset is None:
+            raise ValueError("start the client (meta, book, subscriptions) before building a QuoteLoop")
+        mid = _mid(client.book)
+        if not mid > 0:
+            raise HyperliquidError(f"{client.coin}: the exchange's book is empty, nothing to quote around")
+        om = OrderManager.from_config(client, config, mid)
+        om.attach(client.handlers)
+        strategy = MarketMakingStrategy.from_config(config)
+        _warm_up(client, strategy)
+        loop = cls(client, strategy, om, config, **kwargs)
+        (st,) = await client.act(update_leverage_action(client.asset.asset, config.trading.leverage))
+        if st.kind == "error":
+            raise HyperliquidError(f"trading.leverage = {config.trading.leverage}: refused by the exchange: {st.error}")
+        await om.reconcile()
+        await loop.refresh_account()
+        loop.stats.start_equity = loop.equity(mid)
+        loop.strategy.view[api.V_START_EQUITY] = loop.stats.start_equity
+        return loop
+
+    # ---- account -------------------------------------------------------------------------------------
+
+    def equity(self, mid: float) -> float:
+        return self.cash + self.om.position * mid
+
+    async def refresh_account(self) -> None:
+        """Account value, entry price and funding from the exchange; the fill ledger carries on from there."""
+        pos = await self.client.position()
+        mid = _mid(self.client.book)
+        self.cash = pos.account_value - pos.szi * (mid if mid > 0 else pos.entry_px)
+        self.entry_px = pos.entry_px
+        with contextlib.suppress(MessageError, KeyError, IndexError, TypeError, ValueError):
+            meta_ctx = await self.client.rest.info({"type": "metaAndAssetCtxs"})
+            assert self.client.asset is not None
+            self.funding_rate = float(meta_ctx[1][self.client.asset.asset]["funding"])
+
+    def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
+        """Fill stream -> order manager (position, order states), the ledger, and the strategy's risk state."""
+        fresh = [f for f in fills if f.tid not in self._seen_tids]
+        self._seen_tids.update(f.tid for f in fills)
+        self.om.on_fills(fills, is_snapshot)
+        if is_snapshot:
+            return
+        for f in fresh:
+            if f.coin != self.client.coin:
+                continue
+            start = f.start_position
+            end = start + f.side * f.sz
+            self.cash -= f.side * f.px * f.sz + f.fee
+            if abs(end) < _EPS:
+                self.entry_px = 0.0
+            elif start == 0.0 or (start > 0) != (end > 0):  # opened or flipped
+                self.entry_px = f.px
+                self.pos_open_ns = f.time_ms * 1_000_000
+            elif abs(end) > abs(start):  # added: volume-weighted entry
+                self.entry_px = (abs(start) * self.entry_px + f.sz * f.px) / abs(end)
+            if start == 0.0:
+                self.pos_open_ns = f.time_ms * 1_000_000
+            st = self.stats
+            st.fills += 1
+            st.maker_fills += 0 if f.crossed else 1
+            st.volume_usd += f.px * f.sz
+            st.fees += f.fee
+            st.max_abs_position = max(st.max_abs_position, abs(end))
+            self.strategy.on_fill(f.time_ms * 1_000_000, f.side, f.px, f.sz, not f.crossed, f.fee)
+
+    # ---- one timer -------------------------------------------------------------------------------
+
+    def fill_view(self, now_ns: int) -> None:
+        """The strategy's view, book and resting orders, in the :mod:`amm500.strategy.api` layout."""
+        s, book = self.strategy, self.client.book
+        v = s.view
+        bid, ask = float(book[api.B_BID_PX, 0]), float(book[api.B_ASK_PX, 0])
+        mid = 0.5 * (bid + ask) if bid > 0 and ask > bid else self._last_mid
+        self._last_mid = mid
+        pos = self.om.position
+        v[api.V_BEST_BID], v[api.V_BEST_ASK], v[api.V_MID] = bid, ask, mid
+        v[api.V_POSITION] = pos
+        v[api.V_AVG_ENTRY] = self.entry_px if pos != 0.0 else 0.0
+        v[api.V_EQUITY] = self.equity(mid)
+        v[api.V_FUNDING_RATE] = self.funding_rate
+        book_ms = self.client.book_time_ms
+        v[api.V_BOOK_AGE_MS] = now_ns / 1e6 - book_ms if book_ms > 0 else 1e12
+        v[api.V_POSITION_AGE_S] = (now_ns - self.pos_open_ns) / 1e9 if pos != 0.0 and self.pos_open_ns else 0.0
+        v[api.V_MARGIN_USED] = abs(pos) * mid / self.config.trading.leverage
+        s.book[:] = book
+        rows = s.orders
+        rows[:] = 0.0
+        n = 0
+        for o in self.om.live_orders():
+            if o.cancel_sent or n >= rows.shape[0]:
+                continue
+            rows[n, api.O_SIDE], rows[n, api.O_PX], rows[n, api.O_SZ] = o.side, o.px, o.remaining
+            rows[n, api.O_AGE_S] = (now_ns - o.created_ns) / 1e9
+            n += 1
+        v[api.V_OPEN_ORDERS] = len(self.om.live_orders())
+        if mid > 0:  # the USD exposure cap in base units follows the price
+            self.om.max_position = self.config.risk.max_net_exposure / mid
+
+    async def on_timer(self, timer: int) -> Plan | None:
+        """Fill the view, run the strategy, send what it asks for; returns the plan sent (None: nothing)."""
+        t0 = time.perf_counter_ns()
+        now = self.clock_ns()
+        if timer == api.TIMER_SPREAD:
+            with contextlib.suppress(TransportError, ExchangeError, MessageError):
+                await self.refresh_account()
+            now = self.clock_ns()
+        self.fill_view(now)
+        s, ctrl = self.strategy, self.strategy.ctrl
+        s.on_timer(now, timer)
+        self.stats.timers[timer] += 1
+        if ctrl[api.C_KILLED] and not self.stats.killed:
+            self.stats.killed, self.stats.kill_reason = True, int(ctrl[api.C_KILL_REASON])
+            log.warning("kill switch (%s): cancelling all, flattening, no more quotes",
+                        KILL_REASONS.get(self.stats.kill_reason, "?"))
+        urgent = ctrl[api.C_KILLED] or ctrl[api.C_CANCEL_ALL] or ctrl[api.C_TAKER_SIDE]
+        if timer == api.TIMER_QUOTE and not ctrl[api.C_KILLED]:
+            self.stats.quoting_timers += 1 if ctrl[api.C_QUOTING] else 0
+        elif not urgent:
+            return None
+        plan = self.om.plan(s.quotes, ctrl, s.book)
+        if plan.empty:
+            return plan
+        self.client.mark_tick(t0)  # tick-to-order: timer fired -> first signed request at the transport
+        await self.om.execute(plan)
+        self.stats.placed += len(plan.places) + (plan.taker is not None)
+        self.stats.modified += len(plan.modifies)
+        self.stats.cancelled += len(plan.cancels)
+        return plan
+
+    # ---- the run -----------------------------------------------------------------------------------
+
+    def _done_after_kill(self) -> bool:
+        return self.stats.killed and abs(self.om.position) < _EPS and not self.om.live_orders()
+
+    async def run(self, seconds: float, progress: Callable[[float], None] | None = None) -> LoopStats:
+        """Drive the timers for ``seconds`` (or until the kill switch has flattened), then shut down cleanly."""
+        ex = self.config.execution
+        intervals = {api.TIMER_SPREAD: self.config.trading.spread_recalc_interval,
+                     api.TIMER_REBALANCE: ex.rebalance_interval, api.TIMER_QUOTE: ex.quote_refresh_interval}
+        clock = asyncio.get_running_loop().time
+        start = clock()
+        due = dict.fromkeys(intervals, start)  # every timer once at start: vol, risk, then the first ladder
+        try:
+            while clock() - start < seconds and not self._done_after_kill():
+                now = clock()
+                for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
+                    if due[timer] <= now:
+                        due[timer] = max(due[timer] + intervals[timer], now)  # never a burst of late timers
+                        try:
+                            await self.on_timer(timer)
+                        except (TransportError, ExchangeError, MessageError) as exc:
+                            log.warning("timer %d failed (%s): reconciling", timer, exc)
+                            self.om.needs_reconcile = True
+                if self.om.needs_reconcile:
+                    with contextlib.suppress(TransportError, ExchangeError, MessageError):
+                        await self.om.reconcile()
+                if progress is not None:
+                    progress(min(clock() - start, seconds))
+                await asyncio.sleep(max(0.0, min(due.values()) - clock()))
+            self.stats.stopped_by = "kill switch" if self.stats.killed else "time"
+        except asyncio.CancelledError:
+            self.stats.stopped_by = "cancelled"
+            await self.shutdown(clock() - start)
+            raise
+        await self.shutdown(clock() - start)
+        return self.stats
+
+    async def shutdown(self, seconds: float = 0.0) -> None:
+        """Cancel everything, reconcile, and read the final account and open orders from the exchange."""
+        st = self.stats
+        st.seconds = seconds
+        n_live = len([o for o in self.om.live_orders() if not o.cancel_sent])
+        await self.om.cancel_all()
+        st.cancelled += n_live
+        await asyncio.sleep(0.2)  # let the last order updates and fills arrive on the socket
+        await self.om.reconcile()
+        if self.om.live_orders():  # something was still resting: once more
+            await self.om.cancel_all()
+            await self.om.reconcile()
+        st.resting_at_end = len(await self.client.open_orders())
+        pos = await self.client.position()
+        st.position, st.end_equity = pos.szi, pos.account_value
+        st.rejected = sum(self.om.rejects.values())
+
+
+def _warm_up(client: HyperliquidClient, strategy: MarketMakingStrategy) -> None:
+    """Load the jitted kernels (strategy, ladder diff) on throwaway copies, so the first timed timer is a real one."""
+    spare = MarketMakingStrategy(strategy.params.copy())
+    spare.on_timer(0, api.TIMER_QUOTE)
+    spare.on_fill(0, 1, 1.0, 0.0, True, 0.0)
+    OrderManager(client, max_position=0.0).plan(spare.quotes, spare.ctrl, spare.book)
+
+
+def _mid(book: Any) -> float:
+    bid, ask = float(book[api.B_BID_PX, 0]), float(book[api.B_ASK_PX, 0])
+    return 0.5 * (bid + ask) if bid > 0 and ask > bid else math.nan
