@@ -58,6 +58,8 @@ class LoopStats:
     timers: dict[int, int] = field(default_factory=lambda: {api.TIMER_QUOTE: 0, api.TIMER_REBALANCE: 0,
                                                             api.TIMER_SPREAD: 0})
     quoting_timers: int = 0  # quote timers on which the strategy wanted at least one level
+    spread_bps: float = math.nan  # full spread of the last ladder the strategy quoted
+    regime: int = -1  # its volatility band then (0 ultra-low .. 4 extreme)
     start_equity: float = math.nan
     end_equity: float = math.nan  # the exchange's account value after the final reconcile
     position: float = 0.0  # the exchange's position after the final reconcile
@@ -215,7 +217,9 @@ class QuoteLoop:
                         KILL_REASONS.get(self.stats.kill_reason, "?"))
         urgent = ctrl[api.C_KILLED] or ctrl[api.C_CANCEL_ALL] or ctrl[api.C_TAKER_SIDE]
         if timer == api.TIMER_QUOTE and not ctrl[api.C_KILLED]:
-            self.stats.quoting_timers += 1 if ctrl[api.C_QUOTING] else 0
+            if ctrl[api.C_QUOTING]:
+                self.stats.quoting_timers += 1
+                self.stats.spread_bps, self.stats.regime = float(ctrl[api.C_SPREAD_BPS]), int(ctrl[api.C_REGIME])
         elif not urgent:
             return None
         plan = self.om.plan(s.quotes, ctrl, s.book)
