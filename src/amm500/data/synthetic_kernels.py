@@ -220,39 +220,45 @@ def _round_lots(v_lots: float, p: KernelParams) -> float:
 
 
 @njit(cache=True)
-def _level_mu(p: KernelParams, d: int) -> float:
-    if d == 0:
-        return p.lvl0_mu
-    m = p.lvl1_median + (p.deep_median - p.lvl1_median) * (1.0 - math.exp(-(d - 1) / p.depth_scale))
-    return math.log(m * p.inv_lot)
+def level_table(p: KernelParams) -> np.ndarray:
+    """Per-depth (log-median, sigma, tiny share) of a level's size, so the scan reads rather than recomputes."""
+    tab = np.empty((MAX_SCAN, 3))
+    for d in range(MAX_SCAN):
+        if d == 0:
+            tab[d, 0] = p.lvl0_mu
+            tab[d, 1] = p.lvl0_sigma
+            tab[d, 2] = p.tiny_share0
+        else:
+            m = p.lvl1_median + (p.deep_median - p.lvl1_median) * (1.0 - math.exp(-(d - 1) / p.depth_scale))
+            tab[d, 0] = math.log(m * p.inv_lot)
+            tab[d, 1] = p.lvl_sigma
+            tab[d, 2] = p.tiny_share
+    return tab
 
 
 @njit(cache=True)
-def _level_size(p: KernelParams, rng: np.ndarray, d: int, old: float) -> float:
-    """New size (in lots, 0 = empty) of a level ``d`` ticks from the touch; ``old`` < 0 means a fresh slot."""
+def _level_size(rng: np.ndarray, tab: np.ndarray, d: int, old: float, empty_share: float, tiny_lots: int,
+                size_ar: float) -> float:
+    """New size (in lots, 0 = empty) of a level ``d`` ticks from the touch; ``old`` < 0 means a fresh slot.
+
+    Takes scalars and the per-depth table rather than the whole parameter tuple: it runs ~20 times per
+    snapshot, and passing Numba's flattened 60-field tuple on every call cost more than the draw itself.
+    """
     u = uniform(rng)
-    if d > 0 and u < p.empty_share:
+    if d > 0 and u < empty_share:
         return 0.0
-    if uniform(rng) < (p.tiny_share0 if d == 0 else p.tiny_share):
-        return float(p.tiny_lots)
-    mu = _level_mu(p, d)
-    sig = p.lvl0_sigma if d == 0 else p.lvl_sigma
-    if old > p.tiny_lots:
-        z = mu + p.size_ar * (math.log(old) - mu) + math.sqrt(1.0 - p.size_ar * p.size_ar) * sig * normal(rng)
+    if uniform(rng) < tab[d, 2]:
+        return float(tiny_lots)
+    mu = tab[d, 0]
+    sig = tab[d, 1]
+    if old > tiny_lots:
+        z = mu + size_ar * (math.log(old) - mu) + math.sqrt(1.0 - size_ar * size_ar) * sig * normal(rng)
     else:
         z = mu + sig * normal(rng)
-    return _round_lots(math.exp(z), p)
-
-
-@njit(cache=True)
-def _slot(p: KernelParams, rng: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray, side: int, tick: int,
-          d: int) -> int:
-    """Index of the slot holding ``tick`` on ``side`` (0 bid, 1 ask), drawing a fresh level if it was stale."""
-    i = tick & (RING - 1)
-    if ring_tick[side, i] != tick:
-        ring_tick[side, i] = tick
-        ring_sz[side, i] = _level_size(p, rng, d, -1.0)
-    return i
+    q = float(round(math.exp(z)))
+    if q < tiny_lots:
+        q = float(tiny_lots)
+    return min(q, 1e8)
 
 
 @njit(cache=True)
@@ -267,21 +273,31 @@ def _invalidate(ring_tick: np.ndarray, side: int, lo: int, hi: int) -> None:
 
 
 @njit(cache=True)
-def _read_side(p: KernelParams, rng: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray, side: int, best: int,
-               act: float, out_px: np.ndarray, out_sz: np.ndarray, tick_size: float) -> int:
-    """Resample a random subset of visible levels and read out the top DEPTH non-empty ones."""
+def _read_side(p: KernelParams, rng: np.ndarray, tab: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray,
+               side: int, best: int, act: float, out_px: np.ndarray, out_sz: np.ndarray, tick_size: float) -> int:
+    """Resample a random subset of visible levels and read out the top DEPTH non-empty ones.
+
+    The hottest loop of the generator (~40 levels per snapshot): parameters are hoisted into locals
+    and the ring lookup is written out, so a level that is already known costs one uniform draw.
+    """
     step = -1 if side == 0 else 1
+    pc0 = p.change_prob0 * act
+    pc = p.change_prob * act
+    empty, tiny, ar = p.empty_share, p.tiny_lots, p.size_ar
     n = 0
     for d in range(MAX_SCAN):
         tick = best + step * d
         if tick <= 0:
             break
-        i = _slot(p, rng, ring_sz, ring_tick, side, tick, d)
+        i = tick & (RING - 1)
+        if ring_tick[side, i] != tick:  # stale slot: a level nobody has seen yet
+            ring_tick[side, i] = tick
+            ring_sz[side, i] = _level_size(rng, tab, d, -1.0, empty, tiny, ar)
         v = ring_sz[side, i]
-        if uniform(rng) < (p.change_prob0 if d == 0 else p.change_prob) * act:
-            v = _level_size(p, rng, d, v)
+        if uniform(rng) < (pc0 if d == 0 else pc):
+            v = _level_size(rng, tab, d, v, empty, tiny, ar)
         while d == 0 and v <= 0.0:
-            v = _level_size(p, rng, 0, -1.0)
+            v = _level_size(rng, tab, 0, -1.0, empty, tiny, ar)
         ring_sz[side, i] = v
         if v > 0.0:
             out_px[n] = tick * tick_size
@@ -326,7 +342,8 @@ def _receive(p: KernelParams, rng: np.ndarray, ist: np.ndarray, ts: int) -> int:
 
 
 @njit(cache=True)
-def _execute(p: KernelParams, rng: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray, ist: np.ndarray,
+def _execute(p: KernelParams, rng: np.ndarray, tab: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray,
+             ist: np.ndarray,
              side: int, q_lots: float, ts: int, tick_size: float, f_ts: np.ndarray, f_lts: np.ndarray,
              f_side: np.ndarray, f_px: np.ndarray, f_sz: np.ndarray, nf: int) -> int:
     """Walk the opposite side from the last shown touch; one fill row per maker order hit (IOC)."""
@@ -341,7 +358,11 @@ def _execute(p: KernelParams, rng: np.ndarray, ring_sz: np.ndarray, ring_tick: n
         tick = start + step * d
         if tick <= 0:
             break
-        i = _slot(p, rng, ring_sz, ring_tick, book, tick, d)
+        i = tick & (RING - 1)
+        if ring_tick[book, i] != tick:
+            ring_tick[book, i] = tick
+            ring_sz[book, i] = _level_size(rng, tab, min(d, MAX_SCAN - 1), -1.0, p.empty_share, p.tiny_lots,
+                                           p.size_ar)
         level = ring_sz[book, i]
         take = min(rem, level)
         if take <= 0.0:
@@ -375,7 +396,7 @@ def _variance_rate(p: KernelParams, fs: np.ndarray, ist: np.ndarray) -> float:
 
 
 @njit(cache=True)
-def _advance(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
+def _advance(p: KernelParams, rng: np.ndarray, tab: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
              ring_tick: np.ndarray, t0: int, t1: int, tick_size: float, f_ts: np.ndarray, f_lts: np.ndarray,
              f_side: np.ndarray, f_px: np.ndarray, f_sz: np.ndarray, nf: int) -> int:
     """Run takers, news and jumps on [t0, t1); rates are constant inside (they change at snapshots)."""
@@ -403,8 +424,8 @@ def _advance(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
             informed = uniform(rng) < p.informed_share
             side = ist[I_NEWS_SIGN] if informed else (1 if uniform(rng) < 0.5 else -1)
             q = _taker_lots(p, rng)
-            nf = _execute(p, rng, ring_sz, ring_tick, ist, side, q, ts, tick_size, f_ts, f_lts, f_side, f_px, f_sz,
-                          nf)
+            nf = _execute(p, rng, tab, ring_sz, ring_tick, ist, side, q, ts, tick_size, f_ts, f_lts, f_side, f_px,
+                          f_sz, nf)
             fs[F_X] += side * kappa * math.sqrt(min(q, p.taker_cap_lots) / p.taker_mean_lots)
             nt_t = tn + exponential(rng) / lam_t * NS_PER_S
         elif tn == nt_n:
@@ -423,8 +444,8 @@ def _advance(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
         else:
             side = ist[I_BURST_SIGN]
             q = 3.0 * _taker_lots(p, rng)
-            nf = _execute(p, rng, ring_sz, ring_tick, ist, side, q, ts, tick_size, f_ts, f_lts, f_side, f_px, f_sz,
-                          nf)
+            nf = _execute(p, rng, tab, ring_sz, ring_tick, ist, side, q, ts, tick_size, f_ts, f_lts, f_side, f_px,
+                          f_sz, nf)
             fs[F_X] += side * fs[F_BURST_STEP]
             ist[I_BURST_LEFT] -= 1
             nt_b = tn + exponential(rng) / lam_b * NS_PER_S if ist[I_BURST_LEFT] > 0 else inf
@@ -432,7 +453,7 @@ def _advance(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
 
 
 @njit(cache=True)
-def _snapshot(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
+def _snapshot(p: KernelParams, rng: np.ndarray, tab: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
               ring_tick: np.ndarray, tick_size: float, bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray,
               ask_sz: np.ndarray) -> tuple:
     """Re-centre the touch on the efficient price, then read both sides. Returns (n_bids, n_asks)."""
@@ -456,8 +477,8 @@ def _snapshot(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray,
     ist[I_STARTED] = 1
     fs[F_X_SNAP] = x
     act = _activity(p, current_vol(p, fs, ist))
-    nb = _read_side(p, rng, ring_sz, ring_tick, 0, bid, act, bid_px, bid_sz, tick_size)
-    na = _read_side(p, rng, ring_sz, ring_tick, 1, ask, act, ask_px, ask_sz, tick_size)
+    nb = _read_side(p, rng, tab, ring_sz, ring_tick, 0, bid, act, bid_px, bid_sz, tick_size)
+    na = _read_side(p, rng, tab, ring_sz, ring_tick, 1, ask, act, ask_px, ask_sz, tick_size)
     return nb, na
 
 
@@ -514,6 +535,7 @@ def simulate(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
     if snap_at_clock:
         ist[I_NEXT_SNAP] = ist[I_T_CLOCK]
     margin = 20_000
+    tab = level_table(p)
     while True:
         if ns >= s_ts.shape[0] or nf + margin >= f_ts.shape[0]:
             return ns, nf, nu, False
@@ -530,11 +552,11 @@ def simulate(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
         # Never step over an hour boundary: funding rows and file days are cut there.
         stop = min(t_end, (t_clock // hour + 1) * hour)
         if nxt < stop:
-            nf = _advance(p, rng, fs, ist, ring_sz, ring_tick, t_clock, nxt, tick_size, f_ts, f_lts, f_side, f_px,
+            nf = _advance(p, rng, tab, fs, ist, ring_sz, ring_tick, t_clock, nxt, tick_size, f_ts, f_lts, f_side, f_px,
                           f_sz, nf)
             _vol_step(p, rng, fs, ist, (nxt - t_clock) / NS_PER_S if nxt > t_clock else 0.0)
             ist[I_T_CLOCK] = nxt
-            nb, na = _snapshot(p, rng, fs, ist, ring_sz, ring_tick, tick_size, bid_px[ns], bid_sz[ns], ask_px[ns],
+            nb, na = _snapshot(p, rng, tab, fs, ist, ring_sz, ring_tick, tick_size, bid_px[ns], bid_sz[ns], ask_px[ns],
                                ask_sz[ns])
             s_ts[ns] = nxt
             s_lts[ns] = _receive(p, rng, ist, nxt)
@@ -544,7 +566,7 @@ def simulate(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
             gap = max(50.0, p.snap_ms * math.exp(p.snap_sigma * normal(rng)))
             ist[I_NEXT_SNAP] = nxt + int(gap) * NS_PER_MS
         else:
-            nf = _advance(p, rng, fs, ist, ring_sz, ring_tick, t_clock, stop, tick_size, f_ts, f_lts, f_side, f_px,
+            nf = _advance(p, rng, tab, fs, ist, ring_sz, ring_tick, t_clock, stop, tick_size, f_ts, f_lts, f_side, f_px,
                           f_sz, nf)
             _vol_step(p, rng, fs, ist, (stop - t_clock) / NS_PER_S)
             ist[I_T_CLOCK] = stop
