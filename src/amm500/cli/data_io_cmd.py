@@ -146,3 +146,20 @@ def info(
         typer.echo(json.dumps(report, indent=2))
         return
     render_info(report, console)
+
+
+@data_app.command("bars")
+def bars(
+    data: Annotated[Path, typer.Argument(help="Data directory with events/ day files.")],
+) -> None:
+    """Build 1-minute candles (bars/) from the trades of DATA, so it can also run in bar mode."""
+    from amm500.data.bars import write_minute_bars
+
+    total = 0
+    try:
+        for day, n in write_minute_bars(data):
+            total += n
+            console.print(f"{day}: {n:,} candles", highlight=False)
+    except DataError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"wrote {total:,} 1-minute candles to {data / 'bars'}", highlight=False)
