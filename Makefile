@@ -33,12 +33,12 @@ demo: $(CORE_STAMP)
 
 ## The whole test suite (what .ci/run calls).
 test: $(FULL_STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(FULL_STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 
 typecheck: $(FULL_STAMP)
 	$(BIN)/mypy
