@@ -126,15 +126,21 @@ class QuoteLoop:
         return self.cash + self.om.position * mid
 
     async def refresh_account(self) -> None:
-        """Account value, entry price and funding from the exchange; the fill ledger carries on from there."""
+        """Account value, entry price, mark and funding from the exchange; the fill ledger carries on from there.
+
+        The exchange values the position at its mark, so the ledger's cash is account value - position x mark.
+        """
+        assert self.client.asset is not None
+        mark = math.nan
+        with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
+            ctx = (await self.client.rest.info({"type": "metaAndAssetCtxs"}))[1][self.client.asset.asset]
+            self.funding_rate = float(ctx["funding"])
+            mark = float(ctx["markPx"])
         pos = await self.client.position()
-        mid = _mid(self.client.book)
-        self.cash = pos.account_value - pos.szi * (mid if mid > 0 else pos.entry_px)
+        if not mark > 0:
+            mark = _mid(self.client.book)
+        self.cash = pos.account_value - pos.szi * (mark if mark > 0 else pos.entry_px)
         self.entry_px = pos.entry_px
-        with contextlib.suppress(MessageError, KeyError, IndexError, TypeError, ValueError):
-            meta_ctx = await self.client.rest.info({"type": "metaAndAssetCtxs"})
-            assert self.client.asset is not None
-            self.funding_rate = float(meta_ctx[1][self.client.asset.asset]["funding"])
 
     def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
         """Fill stream -> order manager (position, order states), the ledger, and the strategy's risk state."""
