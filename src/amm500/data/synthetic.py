@@ -32,6 +32,7 @@ from amm500.data.synthetic_kernels import (
     RING,
     KernelParams,
     init_state,
+    merge_by_ts,
     seed_state,
     simulate,
     volatility_path,
@@ -333,7 +334,7 @@ def to_events(snaps: Snapshots, other: Events, differ: BookDiffer | None = None)
     differ = differ or BookDiffer(depth=DEPTH)
     book = differ.update(snaps.ts, snaps.local_ts, snaps.bid_px, snaps.bid_sz, snaps.bid_n, snaps.ask_px,
                          snaps.ask_sz, snaps.ask_n)
-    return Events.concat([book, other]).sorted()
+    return Events.concat([book, other]).take(merge_by_ts(book.ts, other.ts))
 
 
 def generate_day(day_index: int, seed: int, start: dt.date = DEFAULT_START, params: MarketParams | None = None,

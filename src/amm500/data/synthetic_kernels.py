@@ -572,3 +572,24 @@ def simulate(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
             ist[I_T_CLOCK] = stop
             if stop == t_end:
                 return ns, nf, nu, True
+
+
+# ----------------------------------------------------------------------------------------- merge
+
+
+@njit(cache=True)
+def merge_by_ts(a_ts: np.ndarray, b_ts: np.ndarray) -> np.ndarray:
+    """Row order merging two ts-sorted tables, ``a`` first at equal ts: a stable sort of [a, b] in O(n)."""
+    na = a_ts.shape[0]
+    nb = b_ts.shape[0]
+    order = np.empty(na + nb, np.int64)
+    i = 0
+    j = 0
+    for k in range(na + nb):
+        if j >= nb or (i < na and a_ts[i] <= b_ts[j]):
+            order[k] = i
+            i += 1
+        else:
+            order[k] = na + j
+            j += 1
+    return order
