@@ -140,6 +140,24 @@ async def test_kill_switch_cancels_flattens_and_stops_quoting() -> None:
         assert await open_orders(client) == []
 
 
+async def test_cancelled_run_leaves_nothing_resting() -> None:
+    """Ctrl-C (the task cancelled mid-run) still cancels every order and reconciles before it propagates."""
+    async with (run_exchange({ADDR: EQUITY}, feed=RandomWalkFeed(seed=6, vol_bps_per_s=0.2), block_s=0.02,
+                             book_push_s=0.1) as sim,
+                start_loop(sim, config()) as (client, loop)):
+        task = asyncio.create_task(loop.run(30.0))
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if len(await open_orders(client)) >= 2 * LEVELS - 2:
+                break
+        assert len(await open_orders(client)) >= 2 * LEVELS - 2
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert loop.stats.stopped_by == "cancelled" and loop.stats.resting_at_end == 0
+        assert await open_orders(client) == []
+
+
 def test_demo_command_runs_every_stage(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--days", "1", "--rehearsal-seconds", "3", "--out", str(out)])
