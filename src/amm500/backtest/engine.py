@@ -221,6 +221,11 @@ from amm500.engine.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANC
 from amm500.strategy import api
 from amm500.strategy.kernel import on_fill, on_timer
 
+#: Every kernel function here only reads and writes arrays its caller owns (none allocates), so Numba's
+#: reference counting (``_nrt``) is pure overhead: with it, the atomic incref/decref of the array
+#: arguments around every helper call took about half of the replay time (measured with perf).
+_kernel = njit(cache=True, _nrt=False)  # type: ignore[call-overload]  # private option, missing from the stubs
+
 BIG = np.iinfo(np.int64).max
 EPS_QTY = 1e-12
 STATUS_DONE = 0
@@ -245,7 +250,7 @@ def _mid(bi: np.ndarray, b: int, base: int, tick: float, fallback: float) -> flo
     return fallback
 
 
-@njit(cache=True)
+@_kernel
 def apply_fill(pos: float, avg: float, side: int, px: float, qty: float) -> tuple[float, float]:
     """(position, average entry) after buying (+1) or selling (-1) ``qty`` at ``px``."""
     new = pos + side * qty
@@ -263,7 +268,7 @@ def _equity(acct: np.ndarray) -> float:
     return acct[A_CASH] + acct[A_POS] * acct[A_MID]
 
 
-@njit(cache=True)
+@_kernel
 def _recompute_resting(od: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> None:
     """Refresh our best resting prices and resting size per side (after any change to our orders)."""
     mb = -np.inf
@@ -325,7 +330,7 @@ def _push_resp(rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, cfg: np.ndarr
     ist[I_RS_TAIL] += 1
 
 
-@njit(cache=True)
+@_kernel
 def _log_fill(fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np.ndarray, t: int, side: int,
               px: float, qty: float, maker: bool, fee: float, liq: bool) -> None:
     k = ist[I_NFILLS]
@@ -344,7 +349,7 @@ def _log_fill(fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np
     ist[I_NFILLS] = k + 1
 
 
-@njit(cache=True)
+@_kernel
 def _track_equity(acct: np.ndarray) -> None:
     eq = _equity(acct)
     if eq > acct[A_PEAK]:
@@ -358,7 +363,7 @@ def _track_equity(acct: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------------------
 # exchange side
 # ---------------------------------------------------------------------------------------------------
-@njit(cache=True)
+@_kernel
 def _exch_fill(r: int, px: float, qty: float, maker: bool, t: int, od: np.ndarray, oc: np.ndarray,
                acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray,
                rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -390,7 +395,7 @@ def _exch_fill(r: int, px: float, qty: float, maker: bool, t: int, od: np.ndarra
     _track_equity(acct)
 
 
-@njit(cache=True)
+@_kernel
 def _exch_cancel_all(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, cfg: np.ndarray,
                      ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray) -> None:
     for r in range(ist[I_HIWATER]):
@@ -402,7 +407,7 @@ def _exch_cancel_all(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, c
     _recompute_resting(od, acct, ist)
 
 
-@njit(cache=True)
+@_kernel
 def _check_liquidation(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray,
                        cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
                        fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -428,7 +433,7 @@ def _check_liquidation(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
     _track_equity(acct)
 
 
-@njit(cache=True)
+@_kernel
 def _fill_crossed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
                   st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
                   fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -450,7 +455,7 @@ def _fill_crossed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np
     _recompute_resting(od, acct, ist)
 
 
-@njit(cache=True)
+@_kernel
 def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
               fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -491,7 +496,7 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
         _recompute_resting(od, acct, ist)
 
 
-@njit(cache=True)
+@_kernel
 def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.ndarray, cfg: np.ndarray,
               ist: np.ndarray) -> None:
     """The exchange level at one of our prices changed: move our queue estimate."""
@@ -507,7 +512,7 @@ def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.nd
                     model, cfg[CF_QUEUE_POWER], od[r, OD_AHEAD], od[r, OD_CUM_TRADE], prev, new)
 
 
-@njit(cache=True)
+@_kernel
 def _walk(t: int, r: int, limit: float, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray,
           acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
           fills_ts: np.ndarray, fills: np.ndarray) -> float:
@@ -551,7 +556,7 @@ def _walk(t: int, r: int, limit: float, lv: np.ndarray, bi: np.ndarray, od: np.n
     return left
 
 
-@njit(cache=True)
+@_kernel
 def _reject(t: int, r: int, reason: int, od: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
             rs_ts: np.ndarray, rs: np.ndarray) -> None:
     od[r, OD_XST] = XS_DONE
@@ -559,7 +564,7 @@ def _reject(t: int, r: int, reason: int, od: np.ndarray, st: np.ndarray, cfg: np
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_REJECT, r, od[r, OD_OID], 0.0, 0.0, float(reason), 0.0, 1.0)
 
 
-@njit(cache=True)
+@_kernel
 def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
               fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -631,7 +636,7 @@ def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _exch_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
                   oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
                   rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -682,7 +687,7 @@ def _best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np
             _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
-@njit(cache=True)
+@_kernel
 def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray,
                 lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray,
                 cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray,
@@ -818,7 +823,7 @@ def _local_event(j: int, n0: int, ts0: np.ndarray, kind0: np.ndarray, side0: np.
         acct[A_L_CASH] -= acct[A_L_POS] * acct[A_L_MID] * p
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
                     acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray, view: np.ndarray,
                     params: np.ndarray, sstate: np.ndarray) -> None:
@@ -860,7 +865,7 @@ def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np
         orders[r, :] = 0.0
 
 
-@njit(cache=True)
+@_kernel
 def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
     """Lowest free row: live orders stay packed at the top, so per-order loops stop at the high water."""
     for r in range(od.shape[0]):
@@ -871,7 +876,7 @@ def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
     return -1
 
 
-@njit(cache=True)
+@_kernel
 def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.ndarray, orders: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> int:
     r = _free_slot(od, ist)
@@ -904,7 +909,7 @@ def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.nda
     return r
 
 
-@njit(cache=True)
+@_kernel
 def _send_cancel(now: int, r: int, od: np.ndarray, orders: np.ndarray, st: np.ndarray, cfg: np.ndarray,
                  ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
     if od[r, OD_SIDE] == 0.0 or not (od[r, OD_LST] == LS_SENT or od[r, OD_LST] == LS_LIVE):
@@ -915,7 +920,7 @@ def _send_cancel(now: int, r: int, od: np.ndarray, orders: np.ndarray, st: np.nd
     _push_req(rq_ts, rq, ist, cfg, now, REQ_CANCEL, r, int(od[r, OD_OID]), cfg[CF_CANCEL_LAT])
 
 
-@njit(cache=True)
+@_kernel
 def _send_flatten(now: int, side: int, qty: float, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
                   st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
     """A reduce-only IOC at the seen best price +- the slippage allowance (like the SDK's market order)."""
@@ -938,7 +943,7 @@ def _send_flatten(now: int, side: int, qty: float, od: np.ndarray, orders: np.nd
     _send_new(now, side, limit, qty, FLAG_IOC | FLAG_REDUCE_ONLY, od, orders, st, cfg, ist, rq_ts, rq)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, acct: np.ndarray,
            st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray, view: np.ndarray,
            book: np.ndarray, orders: np.ndarray, params: np.ndarray, sstate: np.ndarray, quotes: np.ndarray,
@@ -1003,7 +1008,7 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
                       ist, rq_ts, rq)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.ndarray, kind0: np.ndarray,
                  side0: np.ndarray, px0: np.ndarray, sz0: np.ndarray, ts: np.ndarray, lts: np.ndarray,
                  kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray, lv: np.ndarray, bi: np.ndarray,
@@ -1044,10 +1049,7 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
 # ---------------------------------------------------------------------------------------------------
 # the loop
 # ---------------------------------------------------------------------------------------------------
-# ``_nrt=False``: the loop only reads and writes arrays the caller owns (it allocates nothing), so Numba's
-# reference counting is pure overhead here; with it, the atomic incref/decref of the ~40 array arguments
-# around every helper call took about half the replay time (perf).
-@njit(cache=True, _nrt=False)  # type: ignore[call-overload]  # private option, missing from the stubs
+@_kernel
 def run_segment(
     ts: np.ndarray, lts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray,
     ts0: np.ndarray, lts0: np.ndarray, kind0: np.ndarray, side0: np.ndarray, px0: np.ndarray, sz0: np.ndarray,
@@ -1205,7 +1207,7 @@ def run_segment(
                    ctrl, actions, work, vol_ts, vol_val)
 
 
-@njit(cache=True)
+@_kernel
 def finish(rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
     """Final record at the exchange clock's last time (the end of the run)."""
     if ist[I_LAST_XTS] > 0 and (ist[I_NREC] == 0 or rec_ts[ist[I_NREC] - 1] < ist[I_LAST_XTS]):
