@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from amm500.cli import app
@@ -30,6 +32,7 @@ from amm500.data.synthetic import (
     to_events,
     volatility_regimes,
 )
+from amm500.data.synthetic_kernels import MAX_SCAN, level_table, merge_by_ts
 
 SEED = 7
 T0 = store.day_start_ns(DEFAULT_START)
@@ -324,3 +327,37 @@ def test_api_rejects_bad_arguments(tmp_path: Path) -> None:
         MarketSimulator(1, params=MarketParams(informed_share=1.5))
     assert not (tmp_path / "x").exists()
     assert dt.date(2026, 1, 1) == DEFAULT_START
+
+
+def test_merge_by_ts_known_answer() -> None:
+    """At equal ts the first table's rows come first (book rows before the trades they precede)."""
+    a = np.array([1, 2, 2], np.int64)
+    b = np.array([0, 2, 3], np.int64)
+    assert merge_by_ts(a, b).tolist() == [3, 0, 1, 2, 4, 5]
+    assert merge_by_ts(a, np.empty(0, np.int64)).tolist() == [0, 1, 2]
+    assert merge_by_ts(np.empty(0, np.int64), b).tolist() == [0, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 20), max_size=40), st.lists(st.integers(0, 20), max_size=40))
+def test_merge_by_ts_is_a_stable_sort(a: list[int], b: list[int]) -> None:
+    ta = np.sort(np.array(a, np.int64))
+    tb = np.sort(np.array(b, np.int64))
+    expected = np.argsort(np.concatenate([ta, tb]), kind="stable")
+    assert merge_by_ts(ta, tb).tolist() == expected.tolist()
+
+
+def test_level_table_medians_follow_the_parameters() -> None:
+    """The per-depth table: touch median, one tick behind, and the deep-book limit, in BTC."""
+    mp = MarketParams(level0_median=5.0, level1_median=0.2, deep_median=2.0, depth_scale=4.0)
+    kp = mp.kernel()
+    tab = level_table(kp)
+    median_btc = np.exp(tab[:, 0]) / kp.inv_lot
+    assert tab.shape == (MAX_SCAN, 3)
+    assert median_btc[0] == pytest.approx(5.0)
+    assert median_btc[1] == pytest.approx(0.2)
+    assert median_btc[5] == pytest.approx(0.2 + 1.8 * (1 - np.exp(-1.0)))
+    assert median_btc[-1] == pytest.approx(2.0, rel=1e-6)
+    assert np.all(np.diff(median_btc[1:]) > 0)
+    assert tab[0, 1] == mp.level0_sigma and np.all(tab[1:, 1] == mp.level_sigma)
+    assert tab[0, 2] == mp.tiny_share_touch and np.all(tab[1:, 2] == mp.tiny_share)
