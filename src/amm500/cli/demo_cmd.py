@@ -114,8 +114,8 @@ async def _rehearse(cfg: Config, market: Path, seconds: float) -> tuple[LoopStat
         try:
             await client.start()
             loop = await QuoteLoop.create(client, cfg)
-            console.print(f"local exchange {sim.base_url} (+ {sim.ws_url}); paper account "
-                          f"{wallet.address[:10]}... funded with ${cfg.backtest.initial_equity:,.0f}")
+            console.print(f"local exchange {sim.base_url}, paper account {wallet.address[:10]}... "
+                          f"(${cfg.backtest.initial_equity:,.0f}, key made for this run)")
             with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                           TimeRemainingColumn(), console=console, transient=True) as bar:
                 task = bar.add_task("rehearsal", total=seconds)
