@@ -68,7 +68,7 @@ class LoopStats:
     kill_reason: int = 0
     resting_at_end: int = -1  # open orders the exchange still held after the final cancel (-1: unknown)
     seconds: float = 0.0
-    stopped_by: str = "time"  # time | kill switch | cancelled
+    stopped_by: str = "time"  # time | kill switch | cancelled | error
 
     @property
     def maker_ratio(self) -> float:
@@ -194,14 +194,15 @@ class QuoteLoop:
         s.book[:] = book
         rows = s.orders
         rows[:] = 0.0
+        live = self.om.live_orders()
         n = 0
-        for o in self.om.live_orders():
+        for o in live:
             if o.cancel_sent or n >= rows.shape[0]:
                 continue
             rows[n, api.O_SIDE], rows[n, api.O_PX], rows[n, api.O_SZ] = o.side, o.px, o.remaining
             rows[n, api.O_AGE_S] = (now_ns - o.created_ns) / 1e9
             n += 1
-        v[api.V_OPEN_ORDERS] = len(self.om.live_orders())
+        v[api.V_OPEN_ORDERS] = len(live)
         if mid > 0:  # the USD exposure cap in base units follows the price
             self.om.max_position = self.config.risk.max_net_exposure / mid
 
@@ -251,6 +252,7 @@ class QuoteLoop:
         clock = asyncio.get_running_loop().time
         start = clock()
         due = dict.fromkeys(intervals, start)  # every timer once at start: vol, risk, then the first ladder
+        self.stats.stopped_by = "error"  # until the loop says otherwise
         try:
             while clock() - start < seconds and not self._done_after_kill():
                 now = clock()
@@ -271,9 +273,9 @@ class QuoteLoop:
             self.stats.stopped_by = "kill switch" if self.stats.killed else "time"
         except asyncio.CancelledError:
             self.stats.stopped_by = "cancelled"
-            await self.shutdown(clock() - start)
             raise
-        await self.shutdown(clock() - start)
+        finally:  # whatever ended the run (time, kill, Ctrl-C, an error), nothing is left resting
+            await self.shutdown(clock() - start)
         return self.stats
 
     async def shutdown(self, seconds: float = 0.0) -> None:
