@@ -49,6 +49,7 @@ def demo(
     console.rule(f"[bold]1/{n} synthetic BTC market[/]: {days} day(s), seed {seed}")
     if market.exists():
         shutil.rmtree(market)
+    (out / "rehearsal.json").unlink(missing_ok=True)  # never leave an older run's rehearsal beside this one
     try:
         generate_market(market, days=days, seed=seed, progress=True)
     except ValueError as exc:
