@@ -564,7 +564,7 @@ def _reject(t: int, r: int, reason: int, od: np.ndarray, st: np.ndarray, cfg: np
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_REJECT, r, od[r, OD_OID], 0.0, 0.0, float(reason), 0.0, 1.0)
 
 
-@_kernel
+@njit(cache=True, inline="always")
 def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
               fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -876,7 +876,7 @@ def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
     return -1
 
 
-@_kernel
+@njit(cache=True, inline="always")
 def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.ndarray, orders: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> int:
     r = _free_slot(od, ist)
@@ -909,7 +909,7 @@ def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.nda
     return r
 
 
-@_kernel
+@njit(cache=True, inline="always")
 def _send_cancel(now: int, r: int, od: np.ndarray, orders: np.ndarray, st: np.ndarray, cfg: np.ndarray,
                  ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
     if od[r, OD_SIDE] == 0.0 or not (od[r, OD_LST] == LS_SENT or od[r, OD_LST] == LS_LIVE):
