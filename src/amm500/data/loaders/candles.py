@@ -19,7 +19,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from amm500.data.loaders.common import FileReport, Parsed, Progress, format_error, iter_lines, ms_to_ns
+from amm500.data.loaders.common import (
+    FileReport,
+    Parsed,
+    Progress,
+    csv_rows,
+    format_error,
+    iter_lines,
+    ms_to_ns,
+    require_records,
+)
 from amm500.data.schema import NS_PER_S
 
 NAME = "candles"
@@ -101,20 +110,10 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
             cols = (0, 1, 2, 3, 4, 5)
         else:
             raise format_error(path, EXPECTED, f"header {','.join(header[:7])!r}")
-        report.lines = 1
-        for line_no, text in lines:
-            report.lines = line_no
-            if not text.strip():
-                continue
+        for line_no, cells in csv_rows(lines, report, len(header)):
             try:
-                cells = next(csv.reader([text]))
-                if len(cells) != len(header):
-                    raise ValueError(f"{len(cells)} columns, expected {len(header)}")
                 _add(parsed, time_ns(cells[cols[0]]), *(cells[c] for c in cols[1:]))
                 report.records += 1
             except ValueError as exc:
                 report.add_bad(line_no, str(exc))
-    if report.records == 0:
-        raise format_error(path, EXPECTED, "no usable row" + (f"; line {report.examples[0][0]}: "
-                                                            f"{report.examples[0][1]}" if report.examples else ""))
-    return report
+    return require_records(path, report, EXPECTED)

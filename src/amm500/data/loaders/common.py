@@ -9,6 +9,7 @@ all raises :class:`FormatError` before anything is written.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
@@ -315,6 +316,29 @@ class Parsed:
         if self.symbol is None:
             self.symbol = coin
         return coin == self.symbol
+
+
+def csv_rows(lines: Iterator[tuple[int, str]], report: FileReport, n_columns: int) -> Iterator[tuple[int, list[str]]]:
+    """The data lines after a CSV header as (line number, cells): blank lines skipped, a row of the
+    wrong width counted bad with its reason, so a loader only parses well-formed rows."""
+    report.lines = 1
+    for line_no, text in lines:
+        report.lines = line_no
+        if not text.strip():
+            continue
+        cells = next(csv.reader([text]))
+        if len(cells) != n_columns:
+            report.add_bad(line_no, f"{len(cells)} columns, expected {n_columns}")
+            continue
+        yield line_no, cells
+
+
+def require_records(path: Path, report: FileReport, expected: str) -> FileReport:
+    """A file that gave no usable row is not of the stated format: refuse it, naming the first bad line."""
+    if report.records == 0:
+        first = f"; line {report.examples[0][0]}: {report.examples[0][1]}" if report.examples else ""
+        raise format_error(path, expected, "no usable row" + first)
+    return report
 
 
 def run_lines(path: Path, report: FileReport, parse_line: Callable[[int, str], str | None], expected: str,

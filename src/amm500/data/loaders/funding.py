@@ -15,7 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from amm500.data.loaders.common import FileReport, Parsed, Progress, format_error, iter_lines, ms_to_ns
+from amm500.data.loaders.common import (
+    FileReport,
+    Parsed,
+    Progress,
+    csv_rows,
+    format_error,
+    iter_lines,
+    ms_to_ns,
+    require_records,
+)
 from amm500.data.schema import NS_PER_HOUR
 
 NAME = "funding"
@@ -71,15 +80,8 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
         header = next(csv.reader([first[1]]))
         if header != HEADER:
             raise format_error(path, EXPECTED, f"header {','.join(header[:7])!r}")
-        report.lines = 1
-        for line_no, text in lines:
-            report.lines = line_no
-            if not text.strip():
-                continue
+        for line_no, cells in csv_rows(lines, report, len(HEADER)):
             try:
-                cells = next(csv.reader([text]))
-                if len(cells) != len(HEADER):
-                    raise ValueError(f"{len(cells)} columns, expected {len(HEADER)}")
                 ts = ms_to_ns(cells[0])
                 rate = _rate(cells[2])
             except ValueError as exc:
@@ -88,9 +90,7 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
             parsed.funding_ts.append(ts)
             parsed.funding_rate.append(rate)
             report.records += 1
-    if report.records == 0:
-        raise format_error(path, EXPECTED, "no usable row")
-    return report
+    return require_records(path, report, EXPECTED)
 
 
 def to_hourly(ts: np.ndarray, rate: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -11,7 +11,17 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from amm500.data.loaders.common import FileReport, Parsed, Progress, format_error, iter_lines, ms_to_ns, seconds_to_ns
+from amm500.data.loaders.common import (
+    FileReport,
+    Parsed,
+    Progress,
+    csv_rows,
+    format_error,
+    iter_lines,
+    ms_to_ns,
+    require_records,
+    seconds_to_ns,
+)
 
 NAME = "l2-csv"
 KIND = "book"
@@ -47,16 +57,9 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
     header = next(csv.reader([header_line[1]]))
     if header != HEADER:
         raise format_error(path, EXPECTED, f"header starts {','.join(header[:7])!r}")
-    report.lines = 1
     first = True
-    for line_no, text in lines:
-        report.lines = line_no
-        if not text.strip():
-            continue
+    for line_no, cells in csv_rows(lines, report, len(HEADER)):
         try:
-            cells = next(csv.reader([text]))
-            if len(cells) != len(HEADER):
-                raise ValueError(f"{len(cells)} columns, expected {len(HEADER)}")
             local_ts = seconds_to_ns(cells[0])
             ts = ms_to_ns(cells[2])
             parsed.snapshots.add(ts, local_ts, *_side(cells, 3, "bid"), *_side(cells, 5, "ask"), line=line_no,
@@ -68,7 +71,4 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
             parsed.note_start(local_ts)
             first = False
         report.records += 1
-    if report.records == 0:
-        raise format_error(path, EXPECTED, "no usable row" + (f"; line {report.examples[0][0]}: "
-                                                            f"{report.examples[0][1]}" if report.examples else ""))
-    return report
+    return require_records(path, report, EXPECTED)

@@ -13,10 +13,12 @@ from amm500.data.loaders.common import (
     FileReport,
     Parsed,
     Progress,
+    csv_rows,
     format_error,
     iter_lines,
     ms_to_ns,
     positive_float,
+    require_records,
     seconds_to_ns,
     trade_side,
 )
@@ -36,16 +38,9 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
     header = next(csv.reader([header_line[1]]))
     if header != HEADER:
         raise format_error(path, EXPECTED, f"header starts {','.join(header[:7])!r}")
-    report.lines = 1
     first_local: int | None = None
-    for line_no, text in lines:
-        report.lines = line_no
-        if not text.strip():
-            continue
+    for line_no, cells in csv_rows(lines, report, len(HEADER)):
         try:
-            cells = next(csv.reader([text]))
-            if len(cells) != len(HEADER):
-                raise ValueError(f"{len(cells)} columns, expected {len(HEADER)}")
             local_ts = seconds_to_ns(cells[0])
             row = (ms_to_ns(cells[5]), local_ts, trade_side(cells[3]), positive_float(cells[1], "price"),
                    positive_float(cells[2], "size"), int(cells[4]))
@@ -57,7 +52,4 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
             continue
         parsed.trades.add(*row, local_ts == first_local)  # rows of the first push share its receive time
         report.records += 1
-    if report.records == 0:
-        raise format_error(path, EXPECTED, "no usable row" + (f"; line {report.examples[0][0]}: "
-                                                            f"{report.examples[0][1]}" if report.examples else ""))
-    return report
+    return require_records(path, report, EXPECTED)
