@@ -25,7 +25,7 @@ from amm500.strategy.params import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def order_size(price: float, equity: float, params: np.ndarray) -> float:
     """Size of one order, on the lot, at least the minimum notional (0 when it cannot be met)."""
     lot = params[P_LOT]
@@ -36,7 +36,7 @@ def order_size(price: float, equity: float, params: np.ndarray) -> float:
     return sz
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # into the dispatcher: one array-passing call less per timer
 def reference_on_timer(
     now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
     params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
@@ -69,7 +69,7 @@ def reference_on_timer(
     ctrl[api.C_QUOTING] = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def reference_on_fill(
     now_ns: int, side: int, px: float, sz: float, is_maker: bool, fee: float,
     view: np.ndarray, params: np.ndarray, state: np.ndarray,
