@@ -9,7 +9,8 @@ NoPartialFillExchange), tier-0 fees, no funding (hftbacktest has none: AMM-500's
 before funding).
 
 Prints fills, traded volume and net PnL side by side with their relative difference, and events/s
-of both engines (wall and CPU time of the replay only; compilation is timed apart), with the ratio.
+of both engines (wall and CPU time of the replay only; compilation is timed apart), with the ratio;
+each engine runs ``--repeat`` times (default 3), alternating, and its fastest run is shown.
 
     .venv/bin/python bench/bench_backtest_vs_hftbacktest.py            # 1 synthetic day
     .venv/bin/python bench/bench_backtest_vs_hftbacktest.py --days 5   # bigger
@@ -182,6 +183,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=1, help="synthetic days (default 1)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--data", type=Path, default=None, help="use this canonical data directory instead")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per engine, alternating; the fastest is shown")
     args = ap.parse_args()
     root = args.data or synthetic(args.days, args.seed)
     market = load_market(root, args.days)
@@ -196,12 +198,20 @@ def main() -> None:
     t0 = time.perf_counter()
     run_hftbacktest(hdata[: min(20_000, hdata.shape[0])], maker, taker)  # compile
     h_compile = time.perf_counter() - t0
-    hb = run_hftbacktest(hdata, maker, taker)
-
-    am = run_backtest(cfg, market, days=args.days)
-    m = am.metrics
-    a = {"fills": float(m["fills"]), "volume_btc": m["volume_btc"], "net_pnl": m["net_pnl"] + m["funding"],
-         "fees": m["fees"], "wall_s": m["kernel_s"], "cpu_s": m["kernel_cpu_s"]}
+    # alternate the engines and keep each one's fastest run: on a shared machine a neighbour's burst
+    # then slows one repetition of one engine, not the ratio (results are deterministic across runs)
+    hb: dict[str, float] = {}
+    a: dict[str, float] = {}
+    for _ in range(args.repeat):
+        h = run_hftbacktest(hdata, maker, taker)
+        m = run_backtest(cfg, market, days=args.days).metrics
+        am = {"fills": float(m["fills"]), "volume_btc": m["volume_btc"], "net_pnl": m["net_pnl"] + m["funding"],
+              "fees": m["fees"], "wall_s": m["kernel_s"], "cpu_s": m["kernel_cpu_s"]}
+        for best, run in ((hb, h), (a, am)):
+            if not best:
+                best.update(run)
+            best["wall_s"] = min(best["wall_s"], run["wall_s"])
+            best["cpu_s"] = min(best["cpu_s"], run["cpu_s"])
 
     def rel(x: float, y: float) -> str:
         return f"{(x - y) / abs(y) * 100:+.1f}%" if y else "n/a"
@@ -211,7 +221,8 @@ def main() -> None:
                        ("net_pnl", "net PnL ex funding (USD)"), ("fees", "fees (USD)")):
         print(f"{label:24}{a[key]:>16,.4f}{hb[key]:>16,.4f}{rel(a[key], hb[key]):>12}")
     n = hdata.shape[0]
-    print(f"\n{'events/s (wall)':24}{n / a['wall_s']:>16,.0f}{n / hb['wall_s']:>16,.0f}"
+    print(f"\nfastest of {args.repeat} alternating runs per engine")
+    print(f"{'events/s (wall)':24}{n / a['wall_s']:>16,.0f}{n / hb['wall_s']:>16,.0f}"
           f"{'x' + format(hb['wall_s'] / a['wall_s'], '.2f'):>12}")
     print(f"{'events/s (CPU)':24}{n / a['cpu_s']:>16,.0f}{n / hb['cpu_s']:>16,.0f}"
           f"{'x' + format(hb['cpu_s'] / a['cpu_s'], '.2f'):>12}")
