@@ -177,3 +177,15 @@ def test_kill_switch_cancels_flattens_and_stops(tmp_path: Path) -> None:
     takers = r.fills[r.fills[:, F_MAKER] == 0]
     assert takers.shape[0] >= 1 and np.all(takers[:, F_SIDE] == -1)  # sold into the bids
     assert np.all(r.fills_ts[r.fills[:, F_MAKER] == 1] <= r.fills_ts[r.fills[:, F_MAKER] == 0].min())
+
+
+@pytest.mark.parametrize(("seen_at_ms", "fill_px"), [(500, [100_094.0]), (501, [])])
+def test_a_book_update_reaching_the_strategy_at_a_timer_is_seen_by_that_timer(
+        tmp_path: Path, seen_at_ms: float, fill_px: list[float]) -> None:
+    # the book jumps to 100,099 / 100,101 at 480 ms (exchange) and reaches the strategy at seen_at_ms;
+    # the 500 ms quote timer sees it only on a tie (events first): bid 100,094 (mid 100,100 - $5.005,
+    # floored), which the 700 ms sell at 100,090 goes through; one ms later the bid is still 99,995
+    jump = [level(480, ASK, 100_101, 5.0, lt=seen_at_ms), level(480, BID, 100_099, 5.0, lt=seen_at_ms)]
+    rows = [*book(0), *jump, trade(700, SELL, 100_090, 0.01)]
+    r = run(tmp_path, rows)
+    assert list(r.fills[:, F_PX]) == fill_px
