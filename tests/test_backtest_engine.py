@@ -145,6 +145,15 @@ def test_markouts_are_signed_so_that_positive_is_good(tmp_path: Path) -> None:
     assert mk["10s"]["n"] == 0 and mk["10s"]["mean_bps"] is None
 
 
+def test_every_horizon_resolves_without_later_fills(tmp_path: Path) -> None:
+    # one fill at 1.0 s, then only book updates: the 10 s and 60 s mark-outs still come due
+    rows = [*book(0), trade(1000, SELL, 99_990, 0.01), level(2500, ASK, 100_003, 1.0),
+            level(12_000, BID, 99_997, 1.0), level(70_000, BID, 99_996, 1.0)]
+    mk = run(tmp_path, rows).metrics["markouts"]
+    assert [mk[h]["n"] for h in ("1s", "10s", "60s")] == [1, 1, 1]
+    assert mk["60s"]["mean_bps"] == pytest.approx((100_000 - 99_995) / 99_995 * 1e4)  # best prices unchanged
+
+
 def test_external_volatility_is_applied_causally(tmp_path: Path) -> None:
     root = tmp_path / "d"
     store.write_events(root, events([*book(0), level(3000, BID, 99_998, 1.0)]))

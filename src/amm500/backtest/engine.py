@@ -1111,7 +1111,8 @@ def run_segment(
                 t_next = t_stop
             n_batch = 0
             while True:
-                if ist[I_NFILLS] > ist[I_MK0]:
+                # any horizon still waiting (not just the first: a 60 s mark-out must come due without new fills)
+                if ist[I_NFILLS] > min(ist[I_MK0], min(ist[I_MK0 + 1], ist[I_MK0 + 2])):
                     _resolve_markouts(te, fills_ts, fills, ist, acct, cfg)
                 if te >= ist[I_NEXT_REC]:  # the state just before ``te`` held since the record time
                     _record(ist[I_NEXT_REC], rec_ts, rec, ist, acct)
