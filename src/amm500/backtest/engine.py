@@ -218,13 +218,11 @@ from amm500.backtest.layout import (
 )
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
 from amm500.engine.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL, diff_ladder
+from amm500.jit import array_kernel
 from amm500.strategy import api
 from amm500.strategy.kernel import on_fill, on_timer
 
-#: Every kernel function here only reads and writes arrays its caller owns (none allocates), so Numba's
-#: reference counting (``_nrt``) is pure overhead: with it, the atomic incref/decref of the array
-#: arguments around every helper call took about half of the replay time (measured with perf).
-_kernel = njit(cache=True, _nrt=False)  # type: ignore[call-overload]  # private option, missing from the stubs
+_kernel = array_kernel  # every function here only touches arrays its caller owns (see amm500.jit)
 
 BIG = np.iinfo(np.int64).max
 EPS_QTY = 1e-12

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.strategy.mm_state import (
     S_AVG_PX,
     S_CONSEC_LOSSES,
@@ -49,7 +49,7 @@ KILL_REASONS = {
 _FLAT_EPS = 1e-9  # base units; sizes live on a 1e-5 lot
 
 
-@njit(cache=True)
+@array_kernel
 def _close_trip(state: np.ndarray) -> None:
     state[S_N_ROUND_TRIPS] += 1.0
     if state[S_TRIP_PNL] < 0.0:
@@ -60,7 +60,7 @@ def _close_trip(state: np.ndarray) -> None:
     state[S_TRIP_PNL] = 0.0
 
 
-@njit(cache=True)
+@array_kernel
 def record_round_trip_fill(side: int, px: float, sz: float, fee: float, state: np.ndarray) -> None:
     """Update own position, average entry and round-trip PnL with one fill (fee in USD, + paid)."""
     pos = state[S_POS]
@@ -89,7 +89,7 @@ def record_round_trip_fill(side: int, px: float, sz: float, fee: float, state: n
         state[S_POS] = new_pos
 
 
-@njit(cache=True)
+@array_kernel
 def kill_check(equity: float, params: np.ndarray, state: np.ndarray) -> int:
     """Update the equity peak and return the first trigger that fires (KILL_*), 0 when none."""
     if equity > state[S_PEAK_EQUITY]:
@@ -104,14 +104,14 @@ def kill_check(equity: float, params: np.ndarray, state: np.ndarray) -> int:
     return KILL_NONE
 
 
-@njit(cache=True)
+@array_kernel
 def kill_fire(reason: int, state: np.ndarray) -> None:
     state[S_KILLED] = 1.0
     state[S_KILL_REASON] = reason
     state[S_KILL_COUNT] += 1.0
 
 
-@njit(cache=True)
+@array_kernel
 def kill_reset(state: np.ndarray, equity: float) -> None:
     """Unlatch the switch and start a new session at ``equity`` (NaN: at the next call's equity)."""
     state[S_KILLED] = 0.0

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.strategy.mm_state import (
     ADV_CAP,
     ADV_FIELDS,
@@ -44,7 +44,7 @@ from amm500.strategy.params import (
 )
 
 
-@njit(cache=True)
+@array_kernel
 def record_fill(t_s: float, side: int, px: float, sz: float, is_maker: bool, state: np.ndarray) -> None:
     """Count the fill for the taker ratio; queue maker fills for their adverse-selection mark-out."""
     state[S_N_FILLS] += 1.0
@@ -63,13 +63,13 @@ def record_fill(t_s: float, side: int, px: float, sz: float, is_maker: bool, sta
         state[S_TAKER_VOLUME] += sz
 
 
-@njit(cache=True)
+@array_kernel
 def taker_ratio(state: np.ndarray) -> float:
     total = state[S_MAKER_VOLUME] + state[S_TAKER_VOLUME]
     return state[S_TAKER_VOLUME] / total if total > 0.0 else 0.0
 
 
-@njit(cache=True)
+@array_kernel
 def update_adverse(t_s: float, mid: float, params: np.ndarray, state: np.ndarray) -> float:
     """Mark out due fills at ``mid`` and average the last ``window`` mark-outs (bps, + = adverse).
 
@@ -99,7 +99,7 @@ def update_adverse(t_s: float, mid: float, params: np.ndarray, state: np.ndarray
     return avg
 
 
-@njit(cache=True)
+@array_kernel
 def update_flags(t_s: float, mid: float, params: np.ndarray, state: np.ndarray) -> None:
     """Refresh the taker-ratio and adverse-selection flags (thresholds are strict: above, not at)."""
     armed = params[P_TAKER_ENABLED] > 0.0 and state[S_N_FILLS] >= params[P_TAKER_MIN_TRADES]
@@ -108,7 +108,7 @@ def update_flags(t_s: float, mid: float, params: np.ndarray, state: np.ndarray) 
     state[S_ADV_HIGH] = 1.0 if (params[P_ADV_ENABLED] > 0.0 and adv > params[P_ADV_THRESHOLD_BPS]) else 0.0
 
 
-@njit(cache=True)
+@array_kernel
 def risk_widen_bps(params: np.ndarray, state: np.ndarray) -> float:
     """Extra full spread (bps) the active risk flags ask for."""
     extra = 0.0
@@ -119,12 +119,12 @@ def risk_widen_bps(params: np.ndarray, state: np.ndarray) -> float:
     return extra
 
 
-@njit(cache=True)
+@array_kernel
 def risk_size_mult(params: np.ndarray, state: np.ndarray) -> float:
     return params[P_ADV_SIZE_MULT] if state[S_ADV_HIGH] > 0.0 else 1.0
 
 
-@njit(cache=True)
+@array_kernel
 def max_position(mid: float, equity: float, params: np.ndarray) -> float:
     """Largest |position| in base units allowed by net exposure, leverage used and margin."""
     if not (mid > 0.0 and equity > 0.0):

@@ -16,12 +16,12 @@ from collections import deque
 from typing import TypedDict
 
 import numpy as np
-from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.strategy import api
 
 
-@njit(cache=True)
+@array_kernel
 def depth_stats(book: np.ndarray, depth: int) -> tuple[float, float, float, float]:
     """(bid_depth, ask_depth, imbalance in [-1, 1], depth-weighted mid; 0 when the book is empty)."""
     n = min(depth, book.shape[1])
@@ -44,7 +44,7 @@ def depth_stats(book: np.ndarray, depth: int) -> tuple[float, float, float, floa
     return bid_depth, ask_depth, (bid_depth - ask_depth) / total, (bid_notional + ask_notional) / total
 
 
-@njit(cache=True)
+@array_kernel
 def imbalance_shift_bps(imbalance: float, skew_bps: float) -> float:
     """Fair-price shift in bps for an imbalance in [-1, 1]: ``skew_bps`` at full bid-side imbalance."""
     return imbalance * skew_bps

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.strategy.mm_state import (
     S_VOL_BUF,
     S_VOL_COUNT,
@@ -25,13 +25,13 @@ MIN_RETURNS = 10  # fewer returns than this: no estimate (NaN), the strategy use
 DEFAULT_REGIME = 2  # "normal" until the first estimate exists
 
 
-@njit(cache=True)
+@array_kernel
 def vol_sample_interval(window_s: float) -> float:
     """Spacing between stored samples so one window fits the ring with room to spare."""
     return window_s / (VOL_CAP - 24)
 
 
-@njit(cache=True)
+@array_kernel
 def vol_push(state: np.ndarray, t_s: float, mid: float, window_s: float) -> None:
     """Store (t, log mid) if at least one sample interval has passed since the last sample."""
     if not mid > 0.0:
@@ -47,7 +47,7 @@ def vol_push(state: np.ndarray, t_s: float, mid: float, window_s: float) -> None
     state[S_VOL_LAST_T] = t_s
 
 
-@njit(cache=True)
+@array_kernel
 def realized_vol(state: np.ndarray, t_s: float, window_s: float) -> float:
     """Annualized realized vol of the samples within ``window_s`` of ``t_s``; NaN when too few."""
     n = int(state[S_VOL_COUNT])
@@ -79,7 +79,7 @@ def realized_vol(state: np.ndarray, t_s: float, window_s: float) -> float:
     return math.sqrt(ss / elapsed * SECONDS_PER_YEAR)
 
 
-@njit(cache=True)
+@array_kernel
 def regime_of(vol: float, params: np.ndarray, edge0: int) -> int:
     """Band index 0..4 of an annualized vol: the first band whose upper edge is above it."""
     if not math.isfinite(vol):

@@ -7,15 +7,15 @@ backtester's Numba loop call the strategy directly and keeps ``cache=True`` work
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.strategy.mm import mm_on_fill, mm_on_timer
 from amm500.strategy.mm_state import STATE_MIN_SIZE
 from amm500.strategy.params import P_STRATEGY_ID, STRATEGY_REFERENCE
 from amm500.strategy.reference import reference_on_fill, reference_on_timer
 
 
-@njit(cache=True)
+@array_kernel
 def on_timer(
     now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
     params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
@@ -26,7 +26,7 @@ def on_timer(
         mm_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
 
 
-@njit(cache=True)
+@array_kernel
 def on_fill(
     now_ns: int, side: int, px: float, sz: float, is_maker: bool, fee: float,
     view: np.ndarray, params: np.ndarray, state: np.ndarray,

@@ -27,8 +27,8 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.risk.kill_switch import kill_check, kill_fire, kill_reset, record_round_trip_fill
 from amm500.risk.manager import (
     RiskManager,
@@ -109,7 +109,7 @@ _EPS = 1e-9
 # ---- pieces of the decision, each usable on its own in tests ------------------------------------
 
 
-@njit(cache=True)
+@array_kernel
 def regime_spread_bps(params: np.ndarray, state: np.ndarray) -> float:
     """Full spread before risk widening: the regime's band, clamped to [min, max]; min when off."""
     lo, hi = params[P_MIN_SPREAD_BPS], params[P_MAX_SPREAD_BPS]
@@ -119,7 +119,7 @@ def regime_spread_bps(params: np.ndarray, state: np.ndarray) -> float:
     return min(max(s, lo), hi)
 
 
-@njit(cache=True)
+@array_kernel
 def recompute_vol(t_s: float, ext_vol: float, params: np.ndarray, state: np.ndarray) -> None:
     rv = realized_vol(state, t_s, params[P_VOL_WINDOW_S])
     state[S_REALIZED_VOL] = rv
@@ -128,7 +128,7 @@ def recompute_vol(t_s: float, ext_vol: float, params: np.ndarray, state: np.ndar
     state[S_REGIME] = regime_of(vol, params, P_BAND_EDGE_0)
 
 
-@njit(cache=True)
+@array_kernel
 def inventory_shift_bps(position: float, mid: float, equity: float, params: np.ndarray) -> float:
     """Reservation-price shift against the position: ``inventory_skew_bps`` at the threshold
     fraction of equity, ``inventory_skew_strong_mult`` times steeper beyond it, capped at max spread."""
@@ -141,7 +141,7 @@ def inventory_shift_bps(position: float, mid: float, equity: float, params: np.n
     return -shift if x > 0.0 else shift
 
 
-@njit(cache=True)
+@array_kernel
 def funding_shift_bps(funding_rate: float, position: float, mid: float, equity: float, params: np.ndarray) -> float:
     """Lean toward the side that receives funding (short when longs pay), only while the position on
     that side is still under the inventory skew threshold."""
@@ -153,7 +153,7 @@ def funding_shift_bps(funding_rate: float, position: float, mid: float, equity: 
     return want * params[P_FUND_SKEW_BPS]
 
 
-@njit(cache=True)
+@array_kernel
 def fair_shift_bps(view: np.ndarray, book: np.ndarray, mid: float, params: np.ndarray) -> float:
     pos, eq = view[api.V_POSITION], view[api.V_EQUITY]
     shift = inventory_shift_bps(pos, mid, eq, params)
@@ -164,7 +164,7 @@ def fair_shift_bps(view: np.ndarray, book: np.ndarray, mid: float, params: np.nd
     return shift
 
 
-@njit(cache=True)
+@array_kernel
 def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray) -> float:
     """Size of ladder level ``k``: on the lot, at least the minimum order value."""
     lot = params[P_LOT]
@@ -177,7 +177,7 @@ def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray
     return sz
 
 
-@njit(cache=True)
+@array_kernel
 def _collect_rows(side: int, orders: np.ndarray, state: np.ndarray) -> int:
     """Gather the rows of our resting orders on ``side`` once, so each level scans only those."""
     n = 0
@@ -189,7 +189,7 @@ def _collect_rows(side: int, orders: np.ndarray, state: np.ndarray) -> int:
     return n
 
 
-@njit(cache=True)
+@array_kernel
 def _keep_resting(target: float, tol: float, n_rows: int, orders: np.ndarray, state: np.ndarray) -> int:
     """Index into the collected rows of the unused order nearest ``target`` within ``tol`` (-1: none)."""
     best = -1
@@ -203,7 +203,7 @@ def _keep_resting(target: float, tol: float, n_rows: int, orders: np.ndarray, st
     return best
 
 
-@njit(cache=True)
+@array_kernel
 def build_side(
     side: int, fair: float, mid: float, equity: float, half_bps: float, back_bps: float, mult: float,
     room: float, limit_px: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
@@ -261,7 +261,7 @@ def build_side(
     return n
 
 
-@njit(cache=True)
+@array_kernel
 def _taker(side: int, size: float, lot: float, ctrl: np.ndarray) -> bool:
     sz = math.floor(size / lot + 0.5) * lot
     if sz <= 0.0:
@@ -271,7 +271,7 @@ def _taker(side: int, size: float, lot: float, ctrl: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
+@array_kernel
 def _init_session(view: np.ndarray, state: np.ndarray) -> None:
     eq = view[api.V_EQUITY]
     start = view[api.V_START_EQUITY]
@@ -293,7 +293,7 @@ def _init_session(view: np.ndarray, state: np.ndarray) -> None:
 # ---- the api entry points ----------------------------------------------------------------------
 
 
-@njit(cache=True)
+@array_kernel
 def mm_on_timer(
     now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
     params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
@@ -381,7 +381,7 @@ def mm_on_timer(
     ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
 
 
-@njit(cache=True)
+@array_kernel
 def mm_on_fill(
     now_ns: int, side: int, px: float, sz: float, is_maker: bool, fee: float,
     view: np.ndarray, params: np.ndarray, state: np.ndarray,
