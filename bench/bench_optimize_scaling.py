@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--fill-model", choices=("tick", "bar"), default="tick",
                     help="tick (queue-aware; fill_rate axis has no effect) or bar (fill_rate applies)")
     ap.add_argument("--data", type=Path, help="reuse an existing data directory instead of generating one")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="K=V",
+                    help="extra fixed config values for every point (e.g. risk.kill_switch_enabled=false)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="amm500-bench-") as tmp:
@@ -87,7 +89,8 @@ def main() -> None:
             data = small_market(work / "market", args.minutes)
         axes = SEED_GRID if args.full else {k: ",".join(v.split(",")[:2]) for k, v in SEED_GRID.items()}
         space = SearchSpace.build(
-            [parse_grid_axis(f"{k}={v}") for k, v in axes.items()], None, [f"backtest.fill_model={args.fill_model}"]
+            [parse_grid_axis(f"{k}={v}") for k, v in axes.items()], None,
+            [f"backtest.fill_model={args.fill_model}", *args.sets],
         )
         dataset = Dataset(data)
         plan = plan_grid(space, dataset, Objective.parse("sharpe"), [])
