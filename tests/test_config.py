@@ -194,3 +194,16 @@ def test_docs_config_md_is_current() -> None:
     assert result.output == committed, "regenerate it: amm500 config docs > docs/config.md"
     undocumented = [row.split("|")[1].strip() for row in committed.splitlines() if row.rstrip().endswith("|  |")]
     assert not undocumented, f"fields without a description: {undocumented}"
+
+
+def test_show_reports_a_key_from_amm500_private_key_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from amm500.cli import app
+
+    key = "0x" + "ab" * 32
+    monkeypatch.setenv("AMM500_PRIVATE_KEY", key)
+    result = CliRunner().invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["network"]["private_key"] == "********"
+    assert "ab" * 8 not in result.output

@@ -387,6 +387,8 @@ class Config(BaseSettings):
     def masked_dict(self) -> dict[str, Any]:
         """The effective config as plain data with every secret replaced by a mask."""
         data = self.model_dump(mode="json")
+        if data["network"].get("private_key") is None and os.environ.get(ENV_PREFIX + "PRIVATE_KEY"):
+            data["network"]["private_key"] = ENV_PREFIX + "PRIVATE_KEY"  # set, and masked below like any secret
         return _mask(data)
 
 
