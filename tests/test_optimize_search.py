@@ -199,8 +199,11 @@ def test_limited_run_resumes_without_recomputing(market: Path, tmp_path: Path, m
 
 def test_ctrl_c_keeps_finished_points(market: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "i.parquet"
+    # 48 points, so that Ctrl-C sent as soon as the first is on disk always lands mid-run
+    more = ["--param", "trading.level_spacing_bps=1,2,3,4,5,6,7,8"]
+    points = 6 * 8
     exe = shutil.which("amm500", path=str(Path(sys.executable).parent)) or "amm500"
-    proc = subprocess.Popen([exe, *_cli_grid(market, out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([exe, *_cli_grid(market, out, *more)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
         while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -213,12 +216,12 @@ def test_ctrl_c_keeps_finished_points(market: Path, tmp_path: Path, monkeypatch:
     saved = read_rows(out)[0]
     assert proc.returncode == 130, output.decode()
     assert "Run the same command again to resume" in " ".join(output.decode().split())
-    assert 1 <= len(saved) < 6
+    assert 1 <= len(saved) < points
     calls = _count_backtests(monkeypatch)
-    result = CliRunner().invoke(app, _cli_grid(market, out))
+    result = CliRunner().invoke(app, _cli_grid(market, out, *more))
     assert result.exit_code == 0, result.output
-    assert len(calls) == 6 - len(saved)
-    assert len(read_rows(out)[0]) == 6
+    assert len(calls) == points - len(saved)
+    assert len(read_rows(out)[0]) == points
 
 
 def test_walk_forward_reports_out_of_sample_of_the_in_sample_choice(market: Path, tmp_path: Path) -> None:
