@@ -197,16 +197,24 @@ def test_limited_run_resumes_without_recomputing(market: Path, tmp_path: Path, m
     assert "fixed_spread" in page and "tick" in page  # says which strategy and fill model
 
 
+def _has_rows(path: Path) -> bool:
+    try:
+        return path.exists() and len(read_rows(path)[0]) > 0
+    except Exception:  # caught mid-rename: not yet
+        return False
+
+
 def test_ctrl_c_keeps_finished_points(market: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "i.parquet"
-    # 48 points, so that Ctrl-C sent as soon as the first is on disk always lands mid-run
-    more = ["--param", "trading.level_spacing_bps=1,2,3,4,5,6,7,8"]
-    points = 6 * 8
+    # 192 points (~20 ms each here), so that Ctrl-C sent once the first is on disk lands mid-run even
+    # when this poller is starved for a while on a loaded CI machine
+    more = ["--param", "trading.level_spacing_bps=1,2,3,4,5,6,7,8", "--param", "trading.leverage=1,2,3,4"]
+    points = 6 * 8 * 4
     exe = shutil.which("amm500", path=str(Path(sys.executable).parent)) or "amm500"
     proc = subprocess.Popen([exe, *_cli_grid(market, out, *more)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
-        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not _has_rows(out) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
