@@ -206,9 +206,10 @@ def _has_rows(path: Path) -> bool:
 
 def test_ctrl_c_keeps_finished_points(market: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "i.parquet"
-    # 192 points (~20 ms each here), so that Ctrl-C sent once the first is on disk lands mid-run even
-    # when this poller is starved for a while on a loaded CI machine
-    more = ["--param", "trading.level_spacing_bps=1,2,3,4,5,6,7,8", "--param", "trading.leverage=1,2,3,4"]
+    # every point is written as it finishes (--flush-every 0), and there are 192 of them, so a Ctrl-C
+    # sent once the first is on disk lands mid-run however fast the points are
+    more = ["--param", "trading.level_spacing_bps=1,2,3,4,5,6,7,8", "--param", "trading.leverage=1,2,3,4",
+            "--flush-every", "0"]
     points = 6 * 8 * 4
     exe = shutil.which("amm500", path=str(Path(sys.executable).parent)) or "amm500"
     proc = subprocess.Popen([exe, *_cli_grid(market, out, *more)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

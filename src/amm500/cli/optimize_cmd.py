@@ -150,6 +150,9 @@ def grid(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Run at most N new points this time (resume later).")
     ] = None,
+    flush_every: Annotated[
+        float, typer.Option("--flush-every", min=0.0, help="Seconds between rewrites of --out (0: after every point).")
+    ] = 1.0,
 ) -> None:
     """Backtest every combination of the --param axes; results sorted by the objective."""
     from amm500.optimize.executors import make_executor
@@ -167,7 +170,7 @@ def grid(
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)
         plan = plan_grid(space, dataset, obj, cons, folds)
-        store = ResultStore(out)
+        store = ResultStore(out, flush_interval=flush_every)
         for note in relevance_warnings(space):
             err_console.print(f"[yellow]note:[/] {note}")
         executor = make_executor(engine, jobs, scheduler)
