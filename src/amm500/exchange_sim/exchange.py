@@ -811,25 +811,20 @@ class Exchange:
         px = (others - value + pos.szi * marks[asset]) / denom
         return wire(px, 6) if px > 0 else None
 
-    def _info_openOrders(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _user_open_orders(self, body: dict[str, Any], render: Callable[[Order, str], dict[str, Any]]
+                          ) -> list[dict[str, Any]]:
+        """The user's resting orders, newest first per asset, in the shape ``render`` gives."""
         account = self._user(body)
         if account is None:
             return []
-        out = []
-        for asset, book in enumerate(self.books):
-            for o in sorted(book.user_orders(account.address), key=lambda o: -o.oid):
-                out.append(self._order_basic(o, self.assets[asset].name))
-        return out
+        return [render(o, self.assets[asset].name) for asset, book in enumerate(self.books)
+                for o in sorted(book.user_orders(account.address), key=lambda o: -o.oid)]
+
+    def _info_openOrders(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._user_open_orders(body, self._order_basic)
 
     def _info_frontendOpenOrders(self, body: dict[str, Any]) -> list[dict[str, Any]]:
-        account = self._user(body)
-        if account is None:
-            return []
-        out = []
-        for asset, book in enumerate(self.books):
-            for o in sorted(book.user_orders(account.address), key=lambda o: -o.oid):
-                out.append(self._order_frontend(o, self.assets[asset].name))
-        return out
+        return self._user_open_orders(body, self._order_frontend)
 
     def _info_userFills(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         account = self._user(body)
