@@ -13,7 +13,6 @@ Accepted layouts (detected from the content, not the name):
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from pathlib import Path
@@ -26,6 +25,7 @@ from amm500.data.loaders.common import (
     csv_rows,
     format_error,
     iter_lines,
+    json_or_csv_header,
     ms_to_ns,
     require_records,
 )
@@ -95,15 +95,10 @@ def _parse_json(path: Path, parsed: Parsed, report: FileReport, text: str) -> No
 def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> FileReport:
     report = FileReport(path)
     lines = iter_lines(path, progress)
-    first = next(lines, None)
-    if first is None or not first[1].strip():
-        raise format_error(path, EXPECTED, "the file is empty or starts with a blank line")
-    if first[1].lstrip().startswith(("[", "{")):
-        text = first[1] + "\n" + "\n".join(t for _, t in lines)
-        report.lines = text.count("\n") + 1
+    text, header = json_or_csv_header(path, lines, report, EXPECTED)
+    if text is not None:
         _parse_json(path, parsed, report, text)
     else:
-        header = next(csv.reader([first[1]]))
         if header == FREQTRADE:
             cols = (0, 2, 3, 4, 5, 6)
         elif header == GENERIC:

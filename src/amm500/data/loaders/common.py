@@ -318,6 +318,20 @@ class Parsed:
         return coin == self.symbol
 
 
+def json_or_csv_header(path: Path, lines: Iterator[tuple[int, str]], report: FileReport, expected: str
+                       ) -> tuple[str | None, list[str]]:
+    """Sources that come as JSON or CSV: (the whole JSON text, []) or (None, the CSV header cells),
+    with ``lines`` then at the first data row."""
+    first = next(lines, None)
+    if first is None or not first[1].strip():
+        raise format_error(path, expected, "the file is empty or starts with a blank line")
+    if first[1].lstrip().startswith(("[", "{")):
+        text = first[1] + "\n" + "\n".join(t for _, t in lines)
+        report.lines = text.count("\n") + 1
+        return text, []
+    return None, next(csv.reader([first[1]]))
+
+
 def csv_rows(lines: Iterator[tuple[int, str]], report: FileReport, n_columns: int) -> Iterator[tuple[int, list[str]]]:
     """The data lines after a CSV header as (line number, cells): blank lines skipped, a row of the
     wrong width counted bad with its reason, so a loader only parses well-formed rows."""

@@ -8,7 +8,6 @@ every row is turned into hourly rows (see docs/data.md, "Loaders").
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from amm500.data.loaders.common import (
     csv_rows,
     format_error,
     iter_lines,
+    json_or_csv_header,
     ms_to_ns,
     require_records,
 )
@@ -57,12 +57,8 @@ def _add_json(parsed: Parsed, item: Any) -> None:
 def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> FileReport:
     report = FileReport(path)
     lines = iter_lines(path, progress)
-    first = next(lines, None)
-    if first is None or not first[1].strip():
-        raise format_error(path, EXPECTED, "the file is empty or starts with a blank line")
-    if first[1].lstrip().startswith(("[", "{")):
-        text = first[1] + "\n" + "\n".join(t for _, t in lines)
-        report.lines = text.count("\n") + 1
+    text, header = json_or_csv_header(path, lines, report, EXPECTED)
+    if text is not None:
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -77,7 +73,6 @@ def parse_file(path: Path, parsed: Parsed, progress: Progress | None = None) -> 
             except (ValueError, TypeError) as exc:
                 report.add_bad(i, f"item {i}: {exc}")
     else:
-        header = next(csv.reader([first[1]]))
         if header != HEADER:
             raise format_error(path, EXPECTED, f"header {','.join(header[:7])!r}")
         for line_no, cells in csv_rows(lines, report, len(HEADER)):
