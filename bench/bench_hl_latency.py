@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -30,6 +31,8 @@ from typing import Any
 import numpy as np
 
 KEY = "0x" + "5a" * 32
+#: the parts of a tick that produced orders, in order (CPU time of each)
+STAGES = ("frame -> book (json, validate)", "strategy kernel", "plan", "build actions", "sign", "serialize")
 BASE_MID = 100_000.0
 
 
@@ -140,6 +143,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     all_cpu: list[int] = []
     order_cpu: list[int] = []
     rx_cpu = [0]
+    stages: list[list[int]] = []  # per tick with orders: CPU ns of each stage in STAGES
     handle = WsClient._handle
 
     def timed_handle(self: WsClient, raw: str | bytes) -> None:  # bench-only: CPU clock at frame entry
@@ -173,21 +177,31 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
             t0 = client.ws.rx_perf_ns
             if t0 == 0 or busy:
                 return
+            c_in = time.thread_time_ns()
             book = snap.book
             view[api.V_BEST_BID], view[api.V_BEST_ASK] = book[api.B_BID_PX, 0], book[api.B_ASK_PX, 0]
             view[api.V_MID] = (view[api.V_BEST_BID] + view[api.V_BEST_ASK]) / 2
             view[api.V_POSITION] = om.position
             view[api.V_EQUITY] = view[api.V_START_EQUITY] = 1_000.0
             kernel.on_timer(time.time_ns(), api.TIMER_QUOTE, view, book, om._rows, params, state, quotes, ctrl)
+            c_strat = time.thread_time_ns()
             plan = om.plan(quotes, ctrl)
-            bodies = [dumps(client.sign(r.action)) for r in om.requests(plan)]
+            c_plan = time.thread_time_ns()
+            reqs = om.requests(plan)
+            c_req = time.thread_time_ns()
+            envs = [client.sign(r.action) for r in reqs]
+            c_sign = time.thread_time_ns()
+            bodies = [dumps(e) for e in envs]
             dt = time.perf_counter_ns() - t0
-            dc = time.thread_time_ns() - rx_cpu[0]
+            c_end = time.thread_time_ns()
+            dc = c_end - rx_cpu[0]
+            stamps = (rx_cpu[0], c_in, c_strat, c_plan, c_req, c_sign, c_end)
             all_ns.append(dt)
             all_cpu.append(dc)
             if bodies:
                 order_ns.append(dt)
                 order_cpu.append(dc)
+                stages.append([b - a for a, b in itertools.pairwise(stamps)])
                 client.mark_tick(t0)  # the production histogram: same tick, through execute() to the socket
                 busy = True
                 asyncio.get_running_loop().create_task(send(plan))
@@ -210,6 +224,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         "all_ticks": _pct(all_ns[5:], all_cpu[5:]),
         "ticks_with_orders": _pct(order_ns[2:], order_cpu[2:]),
         "_production": {k: v * 1e3 if k != "count" else v for k, v in production.items()},
+        "_stages": {name: _pct(list(col)) for name, col in zip(STAGES, zip(*stages[2:], strict=True), strict=True)},
     }
 
 
@@ -247,10 +262,14 @@ def main() -> None:
     ticks = asyncio.run(tick_bench(seconds))
     print(f"tick-to-order inside the process (ms), {seconds:g} s of l2Book pushes every 20 ms from the local exchange")
     prod = ticks.pop("_production")
+    stages = ticks.pop("_stages")
     for name, r in ticks.items():
         print(f"  {name:18s} n={int(r['n']):5d}  wall p50 {r['p50']:.3f} p99 {r['p99']:.3f}  "
               f"cpu p50 {r['cpu_p50']:.3f} p99 {r['cpu_p99']:.3f}  target p99 < 1 ms: "
               f"wall {'OK' if r['p99'] < 1.0 else 'MISS'}, cpu {'OK' if r['cpu_p99'] < 1.0 else 'MISS'}")  # fmt: skip
+    print("  where a tick with orders spends its CPU (ms; p50 / p99 of each part on its own):")
+    for name, r in stages.items():
+        print(f"    {name:32s} {r['p50']:.3f} / {r['p99']:.3f}")
     if prod:
         print("  production histogram amm500_tick_to_order_seconds (tick -> execute() -> envelope at the transport,")
         print(f"    cancels awaited first): n={int(prod['count'])} p50 {prod['p50']:.3f} p99 {prod['p99']:.3f} ms")

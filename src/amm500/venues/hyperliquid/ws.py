@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -183,7 +183,7 @@ class WsClient:
         if ws is None:
             raise TransportError("WebSocket is not connected")
         try:
-            await ws.send(json.dumps(msg, separators=(",", ":")))
+            await ws.send(orjson.dumps(msg, option=orjson.OPT_SERIALIZE_NUMPY).decode())
         except WebSocketException as exc:
             raise TransportError(f"WebSocket send failed ({type(exc).__name__})") from None
 
@@ -192,7 +192,7 @@ class WsClient:
         rx_ns = time.time_ns()
         self._last_rx = time.monotonic()
         try:
-            msg = json.loads(raw)
+            msg = orjson.loads(raw)  # ~2.5x faster than json on a 20-level l2Book, the per-tick message
         except ValueError:
             if raw != "Websocket connection established.":
                 self.malformed += 1
