@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
-from amm500 import numba_cache_dir
+import amm500
+from amm500 import _kernel_sources, numba_cache_dir
 
 
 def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
@@ -32,3 +34,49 @@ def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
 
 def test_package_import_pins_the_cache() -> None:
     assert "NUMBA_CACHE_DIR" in os.environ
+
+
+def test_every_import_line_counts(tmp_path: Path) -> None:
+    """Consecutive and parenthesised imports are all followed (a greedy pattern once skipped every
+    second ``from amm500... import`` line, so strategy edits ran stale compiled kernels)."""
+    src = tmp_path / "pkg"
+    (src / "strategy").mkdir(parents=True)
+    (src / "kernel.py").write_text(
+        "from numba import njit\n"
+        "from amm500.jit import array_kernel\n"
+        "from amm500.strategy.mm import on_timer\n"
+        "from amm500.strategy.params import (\n    A,\n    B,\n)\n"
+        "from amm500.strategy.state import S  # trailing comment\n"
+    )
+    for name in ("jit.py", "strategy/mm.py", "strategy/params.py", "strategy/state.py"):
+        (src / name).write_text("x = 1\n")
+    before = numba_cache_dir(src, tmp_path)
+    for name in ("strategy/mm.py", "strategy/params.py", "strategy/state.py"):
+        (src / name).write_text("x = 2\n")
+        after = numba_cache_dir(src, tmp_path)
+        assert after != before, name
+        before = after
+
+
+def _imported_modules(path: Path, root: Path) -> set[Path]:
+    found: set[Path] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("amm500"):
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("amm500")]
+        for dotted in names:
+            base = root.joinpath(*dotted.split(".")[1:])
+            found |= {c for c in (base.with_suffix(".py"), base / "__init__.py") if c.is_file()}
+    return found
+
+
+def test_real_kernel_sources_are_closed_under_imports() -> None:
+    """Checked with Python's own parser: every amm500 module a kernel source imports is hashed too."""
+    root = Path(amm500.__file__).resolve().parent
+    sources = set(_kernel_sources(root))
+    assert root / "strategy" / "mm.py" in sources and root / "risk" / "manager.py" in sources
+    for path in sorted(sources):
+        missing = _imported_modules(path, root) - sources
+        assert not missing, f"{path.relative_to(root)} imports unhashed {sorted(missing)}"

@@ -11,12 +11,14 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 
-_FROM_IMPORT = re.compile(rb"^\s*from\s+amm500((?:\.\w+)*)\s+import\s+\(?([\w\s,]+)", re.M)
-_IMPORT = re.compile(rb"^\s*import\s+amm500((?:\.\w+)+)", re.M)
+# ``from amm500.x import (a, b)`` or ``from amm500.x import a, b`` up to the end of its line; the names
+# must not run into the next line, or every second import statement would be missed.
+_FROM_IMPORT = re.compile(rb"^[ \t]*from[ \t]+amm500((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
+_IMPORT = re.compile(rb"^[ \t]*import[ \t]+amm500((?:\.\w+)+)", re.M)
 
 
 def _kernel_sources(source_root: Path) -> list[Path]:
-    """Files that use numba plus every amm500 module they import, transitively.
+    """Files that use numba (or ``amm500.jit``) plus every amm500 module they import, transitively.
 
     Numba freezes imported globals (layout constants, helper kernels) into compiled code, so those
     files matter as much as the kernels themselves; a CLI or a server edit does not.
@@ -27,14 +29,14 @@ def _kernel_sources(source_root: Path) -> list[Path]:
         base = source_root.joinpath(*[part for part in dotted.split(".") if part])
         return [c for c in (base.with_suffix(".py"), base / "__init__.py") if c in texts]
 
-    chosen = {p for p, text in texts.items() if b"numba" in text}
+    chosen = {p for p, text in texts.items() if b"numba" in text or b"array_kernel" in text}
     todo = list(chosen)
     while todo:
         text = texts[todo.pop()]
         found: list[Path] = []
         for package, names in _FROM_IMPORT.findall(text):
             found += resolve(package.decode())
-            for name in re.split(r"[\s,]+", names.decode()):
+            for name in re.split(r"[\s,()]+", names.decode()):
                 if name:
                     found += resolve(f"{package.decode()}.{name}")
         for module in _IMPORT.findall(text):
