@@ -47,7 +47,14 @@ from amm500.venues.hyperliquid.errors import (
     TransportError,
     WalletError,
 )
-from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side, round_price, round_size
+from amm500.venues.hyperliquid.rounding import (
+    PERP_MAX_DECIMALS,
+    Rounding,
+    ladder_on_grid,
+    round_ladder_side,
+    round_price,
+    round_size,
+)
 from amm500.venues.hyperliquid.signing import (
     OrderSpec,
     batch_modify_action,
@@ -173,7 +180,7 @@ class OrderManager:
         self._cloid_prefix = os.urandom(8).hex()
         self._cloid_seq = 0
         self._rows = api.new_orders()
-        self._row_cloid: list[str] = []
+        self._row_orders: list[TrackedOrder] = []  # the order behind each used row of ``_rows``
         self._actions = od.new_actions()
         self._ladder = api.new_quotes()
         self._work = od.new_work()
@@ -222,14 +229,22 @@ class OrderManager:
     # ---- planning (synchronous, the hot path) ---------------------------------------------------------
 
     def _round_ladder(self, quotes: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """The ladder on the venue grid; levels below the lot or the minimum notional are dropped."""
+        """The ladder on the venue grid; levels below the lot or the minimum notional are dropped.
+
+        Strategies quote on the tick and lot, so one jitted call usually recognises and copies both
+        sides; a ladder that needs rounding goes through :func:`round_ladder_side` level by level.
+        """
         out = self._ladder
+        szd = self.asset.sz_decimals
+        n_want = [max(0, min(int(ctrl[k]), quotes.shape[1])) for k in (api.C_N_BIDS, api.C_N_ASKS)]
+        n_bids, n_asks = ladder_on_grid(quotes, n_want[0], n_want[1], szd, PERP_MAX_DECIMALS, self.min_notional, out)
+        if n_bids >= 0:
+            return out, n_bids, n_asks
         out[:] = 0.0
         counts = []
-        szd = self.asset.sz_decimals
-        for q, n_key, mode in ((api.Q_BIDS, api.C_N_BIDS, Rounding.DOWN), (api.Q_ASKS, api.C_N_ASKS, Rounding.UP)):
+        for q, n_q, mode in ((api.Q_BIDS, n_want[0], Rounding.DOWN), (api.Q_ASKS, n_want[1], Rounding.UP)):
             n = 0
-            for rpx, rsz in round_ladder_side(quotes[q, : min(int(ctrl[n_key]), quotes.shape[1])], szd, mode):
+            for rpx, rsz in round_ladder_side(quotes[q, :n_q], szd, mode):
                 if rsz <= 0 or rpx * rsz < self.min_notional:
                     continue
                 out[q, n, api.Q_PX] = rpx
@@ -238,20 +253,36 @@ class OrderManager:
             counts.append(n)
         return out, counts[0], counts[1]
 
-    def _fill_rows(self) -> None:
-        """Our live orders (not being cancelled) into the kernel's ``orders`` array."""
+    def _fill_rows(self) -> tuple[float, float]:
+        """Our live orders that are not being cancelled into the kernel's ``orders`` array, in one pass.
+
+        Returns the size that could still fill on each side (bids, asks): every live order,
+        including those being cancelled.
+        """
         rows = self._rows
-        rows[: len(self._row_cloid)] = 0.0
-        self._row_cloid.clear()
+        cap = rows.shape[0]
         now = self.clock_ns()
-        data = []
+        keep: list[TrackedOrder] = []
+        flat: list[float] = []
+        bid_exposure = ask_exposure = 0.0
         for o in self._live.values():
-            if not o.cancel_sent:
-                data.append((o.side, o.px, o.remaining, (now - o.created_ns) / 1e9))
-                self._row_cloid.append(o.cloid)
-        del data[rows.shape[0] :], self._row_cloid[rows.shape[0] :]
-        if data:
-            rows[: len(data), : api.O_AGE_S + 1] = data
+            rem = o.sz - o.filled
+            if rem < 0.0:
+                rem = 0.0
+            if o.side > 0:
+                bid_exposure += rem
+            else:
+                ask_exposure += rem
+            if not o.cancel_sent and len(keep) < cap:
+                keep.append(o)
+                flat += (o.side, o.px, rem, (now - o.created_ns) / 1e9)  # O_SIDE, O_PX, O_SZ, O_AGE_S
+        k, used = len(keep), len(self._row_orders)
+        if used > k:
+            rows[k:used] = 0.0
+        if k:
+            rows[:k, : api.O_AGE_S + 1] = np.array(flat).reshape(k, 4)
+        self._row_orders = keep
+        return bid_exposure, ask_exposure
 
     def _taker(self, side: int, size: float, book: np.ndarray | None) -> OrderSpec | None:
         """A reduce-only IOC that crosses the touch by ``taker_slippage`` (never grows the position)."""
@@ -278,49 +309,50 @@ class OrderManager:
                 taker = self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
             return Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent], taker=taker)
         ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
-        self._fill_rows()
+        bid_exposure, ask_exposure = self._fill_rows()
         n = od.diff_ladder(ladder, n_bids, n_asks, self._rows, self.tol_bps, self.size_tol, self._actions, self._work)
-        cancels: dict[int, list[str]] = {1: [], -1: []}
-        places: dict[int, list[tuple[float, float]]] = {1: [], -1: []}
-        for a in self._actions[:n].tolist():
-            if a[od.A_KIND] == od.ACT_CANCEL:
-                cloid = self._row_cloid[int(a[od.A_ROW])]
-                cancels[self.orders[cloid].side].append(cloid)
+        bid_cancels: list[TrackedOrder] = []
+        ask_cancels: list[TrackedOrder] = []
+        bid_places: list[tuple[float, float]] = []
+        ask_places: list[tuple[float, float]] = []
+        rows = self._row_orders
+        for kind, row, side, px, sz in self._actions[:n].tolist():
+            if kind == od.ACT_CANCEL:
+                t = rows[int(row)]
+                (bid_cancels if t.side > 0 else ask_cancels).append(t)
             else:
-                places[int(a[od.A_SIDE])].append((a[od.A_PX], a[od.A_SZ]))
-        plan = Plan(kept=len(self._row_cloid) - len(cancels[1]) - len(cancels[-1]))
+                (bid_places if side > 0 else ask_places).append((px, sz))
+        plan = Plan(kept=len(rows) - len(bid_cancels) - len(ask_cancels))
         if ctrl[api.C_TAKER_SIDE]:
             plan.taker = self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
-        exposure = {1: 0.0, -1: 0.0}
-        for o in self._live.values():
-            exposure[o.side] += o.remaining
-        for side in (1, -1):
-            self._plan_side(side, cancels[side], places[side], plan, exposure[side])
+        self._plan_side(1, bid_cancels, bid_places, plan, bid_exposure)
+        self._plan_side(-1, ask_cancels, ask_places, plan, ask_exposure)
         return plan
 
     def _plan_side(
-        self, side: int, cancels: list[str], places: list[tuple[float, float]], plan: Plan, exposure: float
+        self, side: int, cancels: list[TrackedOrder], places: list[tuple[float, float]], plan: Plan, exposure: float
     ) -> None:
+        """Pair this side's cancels with its placements into modifies (best levels first), under the limit."""
         n_mod = min(len(cancels), len(places))
         # Room under the position limit. Plain cancels are awaited before anything new is sent (and
         # :meth:`execute` re-checks after they answer), so their size is freed here; the old leg of a
         # modify is not: it can fill before the exchange applies the modify.
-        freed = sum(self.orders[c].remaining for c in cancels[n_mod:])
+        freed = sum(t.remaining for t in cancels[n_mod:])
         room = self.max_position - side * self.position - exposure + freed
         for k, (px, sz) in enumerate(places):
             spec = self._fit(side, px, sz, room)
             if spec is None:
                 plan.trimmed += sz
                 if k < n_mod:
-                    plan.cancels.append(cancels[k])
+                    plan.cancels.append(cancels[k].cloid)
                 continue
             plan.trimmed += sz - spec.sz
             room -= spec.sz
             if k < n_mod:
-                plan.modifies.append((cancels[k], spec))
+                plan.modifies.append((cancels[k].cloid, spec))
             else:
                 plan.places.append(spec)
-        plan.cancels.extend(cancels[n_mod:])
+        plan.cancels.extend(t.cloid for t in cancels[n_mod:])
 
     def _fit(self, side: int, px: float, sz: float, room: float) -> OrderSpec | None:
         """An order of at most ``room`` size (on the lot grid, above the minimum notional), or None."""

@@ -117,6 +117,36 @@ def _ladder_on_grid(side: np.ndarray, n: int, sz_decimals: int, max_decimals: in
         out[i] = 1 if ok else 0
 
 
+@njit(cache=True)
+def ladder_on_grid(quotes: np.ndarray, n_bids: int, n_asks: int, sz_decimals: int, max_decimals: int,
+                   min_notional: float, out: np.ndarray) -> tuple[int, int]:
+    """Both sides of a ``strategy.api`` quotes array into ``out`` in one call, when already on the grid.
+
+    Levels with a non-positive (or NaN) price or size and levels under ``min_notional`` are dropped,
+    as :func:`round_ladder_side` drops them. Returns the (bids, asks) counts written, or (-1, -1)
+    when some level needs rounding: the caller then takes :func:`round_ladder_side`, where the rule lives.
+    """
+    out[:] = 0.0
+    lot = 10.0**sz_decimals
+    counts = [0, 0]
+    for q in range(2):
+        n = 0
+        for i in range(min(n_bids if q == 0 else n_asks, quotes.shape[1])):
+            px, sz = quotes[q, i, 0], quotes[q, i, 1]
+            if not (px > 0 and sz > 0):
+                continue
+            if not (math.isfinite(px) and math.isfinite(sz) and _grid_decimals(px, sz_decimals, max_decimals) >= 0
+                    and np.rint(sz * lot) / lot == sz):
+                return -1, -1
+            if px * sz < min_notional:
+                continue
+            out[q, n, 0] = px
+            out[q, n, 1] = sz
+            n += 1
+        counts[q] = n
+    return counts[0], counts[1]
+
+
 def round_ladder_side(
     side: np.ndarray, sz_decimals: int, mode: Rounding, max_decimals: int = PERP_MAX_DECIMALS
 ) -> list[tuple[float, float]]:

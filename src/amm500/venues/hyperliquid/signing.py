@@ -17,8 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import coincurve
 from eth_account import Account
@@ -69,9 +68,12 @@ class NonceCounter:
             return self._last
 
 
-@dataclass(frozen=True, slots=True)
-class OrderSpec:
-    """One order as the order manager means it; price and size already on the venue grid."""
+class OrderSpec(NamedTuple):
+    """One order as the order manager means it; price and size already on the venue grid.
+
+    A NamedTuple (not a frozen dataclass): a requote builds up to 40 of them, and construction is
+    ~4x cheaper; the first six fields are also the wire cache's key as they stand.
+    """
 
     asset: int
     is_buy: bool
@@ -88,15 +90,15 @@ def order_wire(order: OrderSpec) -> dict[str, Any]:
     Built by the SDK's ``order_request_to_order_wire`` once per (asset, side, px, sz, tif, reduce-only)
     and memoized: a requote mostly re-uses prices and sizes, and the formatting is the costly part.
     """
-    key = (order.asset, order.is_buy, order.px, order.sz, order.tif, order.reduce_only)
+    key = order[:6]  # (asset, is_buy, px, sz, tif, reduce_only)
     base = _WIRE_CACHE.get(key)
     if base is None:
         if len(_WIRE_CACHE) >= _WIRE_CACHE_MAX:
             _WIRE_CACHE.clear()
         base = _WIRE_CACHE[key] = _sdk_order_wire(OrderSpec(*key))
-    wire = dict(base)  # "t" is shared, read-only
+    wire = base.copy()  # "t" is shared, read-only
     if order.cloid is not None:
-        wire["c"] = Cloid(order.cloid).to_raw()
+        wire["c"] = order.cloid  # what the SDK's Cloid(cloid).to_raw() puts there: the string itself
     return wire
 
 
