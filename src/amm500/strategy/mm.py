@@ -17,8 +17,8 @@ One decision, in order (every step can be switched off in config):
    post-only prices never cross the book, bids strictly below asks, nothing outside the price band;
    a resting order within ``quote_tolerance_bps`` of its target keeps its price (queue place).
 
-The ladder is written on every timer call (not only ``TIMER_QUOTE``), so a driver may diff after
-any call.
+The ladder is built on ``TIMER_QUOTE`` calls only (the other timers answer ``C_N_BIDS = C_N_ASKS =
+0``), so a driver diffs after quote timers, as the backtester and the live ``QuoteLoop`` do.
 """
 
 from __future__ import annotations
@@ -179,28 +179,56 @@ def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray
 
 @array_kernel
 def _collect_rows(side: int, orders: np.ndarray, state: np.ndarray) -> int:
-    """Gather the rows of our resting orders on ``side`` once, so each level scans only those."""
+    """Gather the rows of our resting orders on ``side``, best price first (ties: lower row first).
+
+    Levels are built best first too, so each level's search for an order to keep starts where the
+    previous one stopped instead of rescanning every order (O(levels + orders) per side).
+    """
     n = 0
     for i in range(orders.shape[0]):
-        if int(orders[i, api.O_SIDE]) == side:
-            state[S_ROWS + n] = i
-            state[S_ROW_USED + n] = 0.0
-            n += 1
+        if int(orders[i, api.O_SIDE]) != side:
+            continue
+        px = orders[i, api.O_PX]
+        k = n  # insertion sort: a ladder is short and already nearly in order
+        while k > 0:
+            prev = orders[int(state[S_ROWS + k - 1]), api.O_PX]
+            if not (px > prev if side > 0 else px < prev):
+                break
+            state[S_ROWS + k] = state[S_ROWS + k - 1]
+            k -= 1
+        state[S_ROWS + k] = i
+        n += 1
+    for j in range(n):
+        state[S_ROW_USED + j] = 0.0
     return n
 
 
 @array_kernel
-def _keep_resting(target: float, tol: float, n_rows: int, orders: np.ndarray, state: np.ndarray) -> int:
-    """Index into the collected rows of the unused order nearest ``target`` within ``tol`` (-1: none)."""
+def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int, orders: np.ndarray,
+                  state: np.ndarray) -> tuple[int, int]:
+    """The unused order nearest ``target`` within ``tol`` (ties: the higher row), as an index into the
+    collected rows (-1: none), and where the next, worse, level's search may start.
+
+    Rows before ``start`` are better than ``target + tol`` (bids: above it) and stay so for every
+    later level, whose target is worse still; the scan stops at the first row beyond ``target - tol``.
+    """
+    lim = tol + _EPS
+    while start < n_rows and side * (orders[int(state[S_ROWS + start]), api.O_PX] - target) > lim:
+        start += 1
     best = -1
-    best_d = tol + _EPS
-    for j in range(n_rows):
+    best_row = -1
+    best_d = lim
+    for j in range(start, n_rows):
+        row = int(state[S_ROWS + j])
+        diff = orders[row, api.O_PX] - target
+        if -side * diff > lim:
+            break
         if state[S_ROW_USED + j] > 0.0:
             continue
-        d = abs(orders[int(state[S_ROWS + j]), api.O_PX] - target)
-        if d <= best_d:
-            best, best_d = j, d
-    return best
+        d = abs(diff)
+        if d < best_d or (d == best_d and row > best_row):
+            best, best_row, best_d = j, row, d
+    return best, start
 
 
 @array_kernel
@@ -218,6 +246,7 @@ def build_side(
     band = params[P_PRICE_BAND_BPS] * 1e-4 * mid
     n_max = min(int(params[P_LEVELS]), api.MAX_LEVELS)
     n_rows = _collect_rows(side, orders, state)
+    start = 0
     prev = math.inf if side > 0 else -math.inf
     cum = 0.0
     n = 0
@@ -231,7 +260,7 @@ def build_side(
             px = max(px, limit_px + tick, prev + tick)
         if abs(px - mid) > band + _EPS or px <= 0.0:
             break
-        j = _keep_resting(px, tol, n_rows, orders, state)
+        j, start = _keep_resting(side, px, tol, start, n_rows, orders, state)
         row = int(state[S_ROWS + j]) if j >= 0 else -1
         if row >= 0:
             kept = orders[row, api.O_PX]
@@ -351,6 +380,8 @@ def mm_on_timer(
     if view[api.V_BOOK_AGE_MS] > params[P_STALE_MS]:
         state[S_N_STALE] += 1.0
         return
+    if timer != api.TIMER_QUOTE:
+        return  # only a quote timer's ladder is acted on: building it on the others was wasted work
 
     widen = risk_widen_bps(params, state)
     spread = regime_spread_bps(params, state) + widen
