@@ -171,3 +171,31 @@ def test_memoized_order_wire_equals_the_sdk(spec: OrderSpec) -> None:
     want = order_request_to_order_wire(request, spec.asset)  # type: ignore[arg-type]
     assert order_action([spec])["orders"][0] == want
     assert order_action([spec])["orders"][0] == want  # second time from the memo
+
+
+def test_keccak_is_the_c_backend_and_ethereums_keccak() -> None:
+    """Keccak-256 (not NIST SHA3-256, which pads differently) from eth-hash's pysha3 backend."""
+    from eth_hash.backends import pycryptodome
+
+    from amm500.venues.hyperliquid.signing import _keccak256
+
+    assert type(_keccak256._backend).__name__ == "PySha3Backend"
+    assert _keccak256(b"").hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    for n in (0, 31, 135, 136, 137, 4000):  # around the 136-byte rate
+        data = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+        assert _keccak256(data) == pycryptodome.keccak256(data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    orders=st.lists(order_specs, min_size=0, max_size=25),
+    nonce=st.integers(0, 2**64 - 1),
+    vault=st.sampled_from([None, VAULT]),
+    expires=st.one_of(st.none(), st.integers(0, 2**64 - 1)),
+)
+def test_connection_id_is_the_sdks_action_hash(
+    orders: list[OrderSpec], nonce: int, vault: str | None, expires: int | None
+) -> None:
+    signer = Signer(KEY, is_mainnet=False, vault_address=vault, expires_after=expires)
+    action = batch_modify_action([(o.cloid or i, o) for i, o in enumerate(orders)])
+    assert signer._connection_id(action, nonce) == action_hash(action, vault, nonce, expires)

@@ -1,11 +1,11 @@
 """L1 action signing: a thin, fast wrapper over the official SDK (``hyperliquid.utils.signing``).
 
-Wire formats (order wires, the action dict, the msgpack connection id) always come from the SDK.
-The SDK's ``sign_l1_action`` rebuilds the EIP-712 domain and re-parses the private key on every
-call (about 0.6 ms); :class:`Signer` keeps the constant EIP-712 domain hash and one parsed
-``eth_keys`` key (coincurve backend) and signs the same digest. At construction it signs a probe
-action both ways and refuses the fast path unless the signatures are byte-identical, so a future
-SDK change can cost speed but never correctness.
+Wire formats (order wires, the action dict) always come from the SDK. The SDK's ``sign_l1_action``
+rebuilds the EIP-712 domain and re-parses the private key on every call (about 0.6 ms);
+:class:`Signer` keeps the constant EIP-712 domain hash, the constant tail of the connection-id
+preimage and one parsed key (coincurve), hashes with eth-hash's C keccak backend, and signs the
+same digest. At construction it signs a probe action both ways and refuses the fast path unless the
+signatures are byte-identical, so a future SDK change can cost speed but never correctness.
 
 The private key lives only inside the ``eth_keys`` object: ``repr`` shows the address, never the key.
 """
@@ -20,14 +20,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import coincurve
+import msgpack
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_hash.auto import keccak as _keccak256
+from eth_hash.auto import keccak as _auto_keccak
+from eth_hash.main import Keccak256
 from eth_keys import keys as eth_keys_keys
 from eth_keys.backends import CoinCurveECCBackend, get_backend
 from eth_utils import keccak
 from hyperliquid.utils.signing import (
-    action_hash,
     construct_phantom_agent,
     l1_payload,
     order_request_to_order_wire,
@@ -39,6 +40,22 @@ from hyperliquid.utils.types import Cloid
 from amm500.venues.hyperliquid.errors import WalletError
 
 log = logging.getLogger(__name__)
+
+
+def _fast_keccak() -> Keccak256:
+    """eth-hash's pysha3 backend (safe-pysha3, a C type: ~1 us a call) when installed, else eth-hash's default.
+
+    eth-hash picks pycryptodome first when both are present; its cffi calls cost ~5 us per hash
+    even for 32 bytes, and a signature takes three.
+    """
+    try:
+        from eth_hash.backends import pysha3
+    except ImportError:
+        return _auto_keccak
+    return Keccak256(pysha3.backend)
+
+
+_keccak256 = _fast_keccak()
 
 MAINNET_API_URL = "https://api.hyperliquid.xyz"
 _EIP712_AGENT_TYPE = b"Agent(string source,bytes32 connectionId)"
@@ -160,6 +177,7 @@ class Signer:
         "_cc_key",
         "_domain_hash",
         "_fast",
+        "_hash_tail",
         "_key",
         "_struct_prefix",
         "address",
@@ -199,6 +217,11 @@ class Signer:
         signable = encode_typed_data(full_message=l1_payload(probe))
         self._domain_hash: bytes = bytes(signable.header)
         self._struct_prefix = keccak(_EIP712_AGENT_TYPE) + keccak(text=probe["source"])
+        # What the SDK's action_hash appends after the msgpack'd action and the nonce: constant per signer.
+        tail = b"\x00" if self.vault_address is None else b"\x01" + bytes.fromhex(self.vault_address[2:])
+        if expires_after is not None:
+            tail += b"\x00" + expires_after.to_bytes(8, "big")
+        self._hash_tail = tail
         self._fast = fast and self._fast_path_agrees()
         if fast and not isinstance(get_backend(), CoinCurveECCBackend):
             log.warning("eth-keys is using %s: install coincurve for ~10x faster signing", ecc_backend_name())
@@ -210,6 +233,11 @@ class Signer:
     @property
     def fast(self) -> bool:
         return self._fast
+
+    def _connection_id(self, action: Mapping[str, Any], nonce: int) -> bytes:
+        """The SDK's ``action_hash`` (msgpack(action) | nonce | vault flag+address | expiry), hashed by
+        :data:`_keccak256`; the probe in ``__init__`` and the tests hold it to the SDK's own result."""
+        return _keccak256(msgpack.packb(action) + nonce.to_bytes(8, "big") + self._hash_tail)
 
     def _digest(self, connection_id: bytes) -> bytes:
         # eth-hash's keccak256 directly (eth-utils' keccak adds argument-checking wrappers)
@@ -226,8 +254,7 @@ class Signer:
         return True
 
     def _sign_fast(self, action: Mapping[str, Any], nonce: int) -> dict[str, Any]:
-        connection_id = action_hash(action, self.vault_address, nonce, self.expires_after)
-        digest = self._digest(connection_id)
+        digest = self._digest(self._connection_id(action, nonce))
         if self._cc_key is not None:
             sig = self._cc_key.sign_recoverable(digest, hasher=None)
             r, s, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
