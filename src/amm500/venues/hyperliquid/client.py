@@ -221,8 +221,8 @@ class HyperliquidClient:
             snap = m.parse_l2book(data)
             if snap.coin != self.coin:
                 return
-            self._age(channel, snap.time_ms, rx_ns)
             self._set_book(snap, rx_ns)
+            self._age(channel, snap.time_ms, rx_ns)  # after the book handler: metrics stay out of tick-to-order
         elif channel == "trades":
             trades = m.parse_trades(data)
             if trades:
