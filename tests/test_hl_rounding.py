@@ -7,6 +7,7 @@ or <= 5 significant figures and <= 6 - szDecimals decimals) and picks the best o
 
 from __future__ import annotations
 
+import math
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import pytest
@@ -177,3 +178,52 @@ def test_ladder_rounding_equals_scalar(levels: list[tuple[float, float]], sz_dec
             return  # below the smallest tick: the scalar function's error is the answer for the ladder too
     side = np.array(levels, dtype=float).reshape(-1, 2)
     assert round_ladder_side(side, sz_decimals, mode) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bids=st.lists(st.tuples(st.one_of(prices, st.integers(-5, 200_000).map(float), st.just(float("nan"))),
+                            st.integers(-2, 10**6).map(lambda n: n / 1e5)), max_size=12),
+    asks=st.lists(st.tuples(prices, st.integers(0, 10**6).map(lambda n: n / 1e5)), max_size=12),
+    sz_decimals=sz_decs,
+    snap=st.booleans(),
+    min_notional=st.sampled_from([0.0, 10.0]),
+)
+def test_one_call_ladder_path_equals_the_per_level_rule(
+    bids: list[tuple[float, float]], asks: list[tuple[float, float]], sz_decimals: int, snap: bool, min_notional: float
+) -> None:
+    """Both sides in one jitted call: same levels as round_ladder_side + the notional filter, or it declines."""
+    import numpy as np
+
+    from amm500.strategy import api
+    from amm500.venues.hyperliquid.rounding import PERP_MAX_DECIMALS, ladder_on_grid, round_ladder_side
+
+    def on_grid(levels: list[tuple[float, float]], mode: Rounding) -> list[tuple[float, float]]:
+        out = []
+        for px, sz in levels:
+            try:
+                out.append((round_price(px, sz_decimals, mode), round_size(sz, sz_decimals)))
+            except ValueError:
+                out.append((0.0, sz))  # no valid price (non-positive, NaN, under a tick): dropped by both paths
+        return out
+
+    if snap:  # what a strategy quoting on the tick and lot sends: the fast path must take it
+        bids, asks = on_grid(bids, Rounding.DOWN), on_grid(asks, Rounding.UP)
+    quotes = api.new_quotes()
+    for q, levels in ((api.Q_BIDS, bids), (api.Q_ASKS, asks)):
+        for i, (px, sz) in enumerate(levels):
+            quotes[q, i] = (px, sz)
+    out = np.full_like(quotes, 7.0)
+    nb, na = ladder_on_grid(quotes, len(bids), len(asks), sz_decimals, PERP_MAX_DECIMALS, min_notional, out)
+    def near_power_of_ten(px: float) -> bool:  # the jitted check leaves these to the exact path by design
+        return px > 0 and math.isclose(px, 10.0 ** round(math.log10(px)), rel_tol=1e-9)
+
+    if snap and not any(near_power_of_ten(px) for px, sz in bids + asks if sz > 0):
+        assert nb >= 0
+    if nb < 0:
+        return
+    for q, n, mode in ((api.Q_BIDS, nb, Rounding.DOWN), (api.Q_ASKS, na, Rounding.UP)):
+        levels = round_ladder_side(quotes[q, : len(bids) if q == api.Q_BIDS else len(asks)], sz_decimals, mode)
+        want = [(px, sz) for px, sz in levels if sz > 0 and px * sz >= min_notional]
+        assert [tuple(lv) for lv in out[q, :n].tolist()] == want
+        assert not out[q, n:].any()  # the rest cleared
