@@ -137,11 +137,14 @@ def clear_side(lv: np.ndarray, bi: np.ndarray, b: int, s: int) -> None:
 
 
 @njit(cache=True, inline="always")
-def fill_top(lv: np.ndarray, bi: np.ndarray, b: int, base: int, tick: float, out: np.ndarray,
+def fill_top(lv: np.ndarray, bi: np.ndarray, b: int, base: int, tick: float, out: np.ndarray, depth: int,
              max_scan: int) -> None:
-    """Write the best ``out.shape[1]`` levels per side into the strategy's (4, depth) book array."""
-    depth = out.shape[1]
-    out[:, :] = 0.0
+    """Write the best ``depth`` levels per side into the first columns of the strategy's (4, N) book
+    array (0 = empty); columns from ``depth`` on are left alone, the strategy said it does not read them."""
+    depth = min(depth, out.shape[1])
+    if depth <= 0:
+        return
+    out[:, :depth] = 0.0
     k = bi[b, BI_BEST_BID]
     lo = bi[b, BI_LO_BID]
     n = 0

@@ -220,7 +220,7 @@ from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
 from amm500.engine.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL, diff_ladder
 from amm500.jit import array_kernel
 from amm500.strategy import api
-from amm500.strategy.kernel import on_fill, on_timer
+from amm500.strategy.kernel import book_depth, on_fill, on_timer
 
 _kernel = array_kernel  # every function here only touches arrays its caller owns (see amm500.jit)
 
@@ -962,7 +962,7 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         if orders[r, api.O_SIDE] != 0.0:
             orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
     _fill_view(now, view, orders, bi, acct, cfg, ist)
-    fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, 4096)
+    fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
     on_timer(now, timer, view, book, orders, params, sstate, quotes, ctrl)
     if ctrl[api.C_VOL] > 0.0:
         acct[A_LAST_VOL] = ctrl[api.C_VOL]

@@ -43,6 +43,8 @@ V_MARGIN_USED = 12  # initial margin in use, USD
 V_SIZE = 16
 
 # ---- book: shape (4, BOOK_DEPTH): rows bid_px, bid_sz, ask_px, ask_sz; best first; 0 = empty ----
+# A driver must fill at least the first ``kernel.book_depth(params)`` columns before each call (the
+# strategy reads no further); the backtester fills exactly those.
 BOOK_DEPTH = 20
 B_BID_PX = 0
 B_BID_SZ = 1

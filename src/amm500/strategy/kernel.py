@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from amm500.jit import array_kernel
-from amm500.strategy.mm import mm_on_fill, mm_on_timer
+from amm500.strategy.mm import mm_book_depth, mm_on_fill, mm_on_timer
 from amm500.strategy.mm_state import STATE_MIN_SIZE
 from amm500.strategy.params import P_STRATEGY_ID, STRATEGY_REFERENCE
 from amm500.strategy.reference import reference_on_fill, reference_on_timer
@@ -35,6 +35,15 @@ def on_fill(
         reference_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
     else:
         mm_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
+
+
+@array_kernel
+def book_depth(params: np.ndarray) -> int:
+    """How many book levels per side the strategy reads (``book`` columns from this one on are never
+    read), so a driver fills only those: the backtester's book copy per timer was ~14% of a replay."""
+    if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
+        return 0
+    return mm_book_depth(params)
 
 
 STATE_SIZE = 8192

@@ -165,6 +165,14 @@ def fair_shift_bps(view: np.ndarray, book: np.ndarray, mid: float, params: np.nd
 
 
 @array_kernel
+def mm_book_depth(params: np.ndarray) -> int:
+    """Book levels per side the decision reads: only the imbalance signal looks at the book."""
+    if params[P_IMB_ENABLED] <= 0.0:
+        return 0
+    return min(int(params[P_IMB_DEPTH]), api.BOOK_DEPTH)
+
+
+@array_kernel
 def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray) -> float:
     """Size of ladder level ``k``: on the lot, at least the minimum order value."""
     lot = params[P_LOT]
