@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -180,3 +181,18 @@ def test_fast_book_path_agrees_with_checked_path(bids: list, asks: list, sorted_
             m.parse_l2book(msg)
         return
     assert np.array_equal(m.parse_l2book(msg).book, want)
+
+
+def test_route_median_is_recomputed_every_few_samples() -> None:
+    """Exact while the window is small; later at most MEDIAN_EVERY - 1 samples stale (it is read before every send)."""
+    w = QuantileWindow(1000)
+    assert math.isnan(w.median())
+    for x in range(1, 101):
+        w.add(float(x))
+        seen = x if x <= 64 else 64 + 16 * ((x - 64) // 16)  # exact up to 64 samples, then every 16th
+        assert w.median() == pytest.approx(np.median(np.arange(1, seen + 1)))
+    w.add(1e6)  # 101 samples; the median was computed at 96 samples and is still that one
+    assert w.median() == pytest.approx(np.median(np.arange(1, 97)))
+    for _ in range(QuantileWindow.MEDIAN_EVERY):
+        w.add(1e6)
+    assert w.median() == pytest.approx(np.median(np.r_[np.arange(1, 101), np.full(17, 1e6)]))

@@ -25,13 +25,19 @@ BUCKETS_S = (
 class QuantileWindow:
     """The last ``size`` samples in a ring buffer; quantiles on demand (O(size) per query)."""
 
-    __slots__ = ("_buf", "_n", "_pos", "count")
+    __slots__ = ("_buf", "_median", "_median_count", "_n", "_pos", "count")
+
+    #: :meth:`median` is read before every send (the route choice); over a full window it costs
+    #: ~50 us, so past the first samples it is recomputed once per this many new samples.
+    MEDIAN_EVERY = 16
 
     def __init__(self, size: int = 4096) -> None:
         self._buf = np.zeros(size)
         self._n = 0
         self._pos = 0
         self.count = 0
+        self._median = math.nan
+        self._median_count = 0
 
     def add(self, x: float) -> None:
         self._buf[self._pos] = x
@@ -45,7 +51,12 @@ class QuantileWindow:
         return [float(v) for v in np.quantile(self._buf[: self._n], list(qs))]
 
     def median(self) -> float:
-        return self.quantiles((0.5,))[0]
+        """The median of the window as it was at most ``MEDIAN_EVERY - 1`` samples ago (exact up to 64 samples)."""
+        stale = self.count - self._median_count
+        if stale and (stale >= self.MEDIAN_EVERY or self._n <= 64):
+            self._median = self.quantiles((0.5,))[0]
+            self._median_count = self.count
+        return self._median
 
 
 class LatencyRecorder:

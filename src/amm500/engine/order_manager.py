@@ -339,14 +339,19 @@ class OrderManager:
         # modify is not: it can fill before the exchange applies the modify.
         freed = sum(t.remaining for t in cancels[n_mod:])
         room = self.max_position - side * self.position - exposure + freed
+        asset, is_buy, tif, min_notional = self.asset.asset, side > 0, self.tif, self.min_notional
         for k, (px, sz) in enumerate(places):
-            spec = self._fit(side, px, sz, room)
-            if spec is None:
-                plan.trimmed += sz
-                if k < n_mod:
-                    plan.cancels.append(cancels[k].cloid)
-                continue
-            plan.trimmed += sz - spec.sz
+            if 0 < sz <= room + _EPS and sz * px >= min_notional:  # fits whole: _fit's answer, without the call
+                spec = OrderSpec(asset, is_buy, px, sz, tif, False, self.new_cloid())
+            else:
+                fitted = self._fit(side, px, sz, room)
+                if fitted is None:
+                    plan.trimmed += sz
+                    if k < n_mod:
+                        plan.cancels.append(cancels[k].cloid)
+                    continue
+                spec = fitted
+                plan.trimmed += sz - spec.sz
             room -= spec.sz
             if k < n_mod:
                 plan.modifies.append((cancels[k].cloid, spec))
@@ -362,23 +367,32 @@ class OrderManager:
         return OrderSpec(self.asset.asset, side > 0, px, take, self.tif, False, self.new_cloid())
 
     def _refit(self, plan: Plan) -> Plan:
-        """After the cancels answered: cut modifies/new orders to the room that is really left."""
+        """After the cancels answered: cut modifies/new orders to the room that is really left.
+
+        An order that still fits whole goes out as planned (same spec, same cloid); only the ones
+        the room no longer takes are cut (or, for a modify, turned into a plain cancel).
+        """
         out = Plan(kept=plan.kept, trimmed=plan.trimmed)
         room = {s: self.max_position - s * self.position - self.exposure(s) for s in (1, -1)}
         for old, spec in plan.modifies:
             side = 1 if spec.is_buy else -1
-            fitted = self._fit(side, spec.px, spec.sz, room[side])
-            if fitted is None:
-                out.cancels.append(old)
-                continue
-            room[side] -= fitted.sz
-            out.modifies.append((old, fitted))
+            if spec.sz > room[side] + _EPS:
+                fitted = self._fit(side, spec.px, spec.sz, room[side])
+                if fitted is None:
+                    out.cancels.append(old)
+                    continue
+                spec = fitted
+            room[side] -= spec.sz
+            out.modifies.append((old, spec))
         for spec in plan.places:
             side = 1 if spec.is_buy else -1
-            fitted = self._fit(side, spec.px, spec.sz, room[side])
-            if fitted is not None:
-                room[side] -= fitted.sz
-                out.places.append(fitted)
+            if spec.sz > room[side] + _EPS:
+                fitted = self._fit(side, spec.px, spec.sz, room[side])
+                if fitted is None:
+                    continue
+                spec = fitted
+            room[side] -= spec.sz
+            out.places.append(spec)
         return out
 
     def requests(self, plan: Plan) -> list[Request]:
