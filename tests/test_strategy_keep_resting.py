@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amm500.strategy import api, kernel
-from amm500.strategy.mm import _EPS, _collect_rows, _keep_resting
-from amm500.strategy.mm_state import S_ROW_USED, S_ROWS
+from amm500.strategy.mm import _EPS, _keep_resting, collect_rows, side_rows
+from amm500.strategy.mm_state import ROWS_CAP
 
 
 def _full_scan(side: int, target: float, tol: float, orders: np.ndarray, used: set[int]) -> int:
@@ -39,10 +39,13 @@ def test_windowed_search_matches_full_scan(side: int, resting: list[tuple[int, i
     for row, (s, k) in enumerate(resting):
         orders[row] = (s, 90_000.0 + k * tick, 0.001, 0.0)
     state = kernel.new_state()
-    n_rows = _collect_rows(side, orders, state)
-    assert n_rows == sum(1 for s, _ in resting if s == side)
-    px_rows = [orders[int(state[S_ROWS + j]), api.O_PX] for j in range(n_rows)]
+    n_bids, n_asks = collect_rows(orders, state)
+    n_rows = n_bids if side > 0 else n_asks
+    assert (n_bids, n_asks) == (sum(1 for s, _ in resting if s > 0), sum(1 for s, _ in resting if s < 0))
+    base = side_rows(side)
+    px_rows = [orders[int(state[base + j]), api.O_PX] for j in range(n_rows)]
     assert px_rows == sorted(px_rows, reverse=side > 0)  # best first
+    assert all(orders[int(state[base + j]), api.O_SIDE] == side for j in range(n_rows))
     tol = tol_ticks * tick
     used: set[int] = set()
     target = 90_000.0 + (start_ticks if side > 0 else 60 - start_ticks) * tick
@@ -50,8 +53,8 @@ def test_windowed_search_matches_full_scan(side: int, resting: list[tuple[int, i
     for step in steps:  # each level is at or beyond the previous one, as in build_side
         target -= side * step * tick
         j, start = _keep_resting(side, target, tol, start, n_rows, orders, state)
-        got = int(state[S_ROWS + j]) if j >= 0 else -1
+        got = int(state[base + j]) if j >= 0 else -1
         assert got == _full_scan(side, target, tol, orders, used)
         if j >= 0:
-            state[S_ROW_USED + j] = 1.0
+            state[base + ROWS_CAP + j] = 1.0
             used.add(got)

@@ -963,7 +963,8 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
             orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
     _fill_view(now, view, orders, bi, acct, cfg, ist)
     fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
-    on_timer(now, timer, view, book, orders, params, sstate, quotes, ctrl)
+    # rows from the high water on are all empty: the strategy need not scan them
+    on_timer(now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
     if ctrl[api.C_VOL] > 0.0:
         acct[A_LAST_VOL] = ctrl[api.C_VOL]
         acct[A_LAST_REGIME] = ctrl[api.C_REGIME]

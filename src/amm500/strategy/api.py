@@ -51,7 +51,8 @@ B_BID_SZ = 1
 B_ASK_PX = 2
 B_ASK_SZ = 3
 
-# ---- orders: shape (MAX_ORDERS, O_SIZE): our live resting orders; rows with O_SIDE == 0 unused ---
+# ---- orders: shape (n <= MAX_ORDERS, O_SIZE): our live resting orders; rows with O_SIDE == 0 unused;
+# a driver may pass only the leading rows that can be in use (the backtester passes up to its high water)
 MAX_ORDERS = 256
 O_SIDE = 0  # +1 bid, -1 ask, 0 empty slot
 O_PX = 1

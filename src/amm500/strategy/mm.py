@@ -42,6 +42,7 @@ from amm500.signals.orderbook import depth_stats, imbalance_shift_bps
 from amm500.signals.volatility import DEFAULT_REGIME, realized_vol, regime_of, vol_push
 from amm500.strategy import api
 from amm500.strategy.mm_state import (
+    ROWS_CAP,
     S_ADV_BPS,
     S_DELTA_SIDE,
     S_INIT,
@@ -57,7 +58,6 @@ from amm500.strategy.mm_state import (
     S_REALIZED_VOL,
     S_REBASE,
     S_REGIME,
-    S_ROW_USED,
     S_ROWS,
     S_SESSION_START_EQUITY,
     S_VOL,
@@ -186,29 +186,45 @@ def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray
 
 
 @array_kernel
-def _collect_rows(side: int, orders: np.ndarray, state: np.ndarray) -> int:
-    """Gather the rows of our resting orders on ``side``, best price first (ties: lower row first).
+def side_rows(side: int) -> int:
+    """Offset in ``state`` of ``side``'s collected rows; its "kept" flags sit ``ROWS_CAP`` further on."""
+    return S_ROWS if side > 0 else S_ROWS + ROWS_CAP // 2
+
+
+@array_kernel
+def _insert_row(i: int, side: int, n: int, orders: np.ndarray, state: np.ndarray) -> None:
+    """Insertion sort step: a ladder is short and already nearly in order."""
+    base = side_rows(side)
+    px = orders[i, api.O_PX]
+    k = n
+    while k > 0:
+        prev = orders[int(state[base + k - 1]), api.O_PX]
+        if not (px > prev if side > 0 else px < prev):
+            break
+        state[base + k] = state[base + k - 1]
+        k -= 1
+    state[base + k] = i
+    state[base + ROWS_CAP + n] = 0.0
+
+
+@array_kernel
+def collect_rows(orders: np.ndarray, state: np.ndarray) -> tuple[int, int]:
+    """Gather our resting orders per side, best price first (ties: lower row first), in one pass.
 
     Levels are built best first too, so each level's search for an order to keep starts where the
     previous one stopped instead of rescanning every order (O(levels + orders) per side).
     """
-    n = 0
+    nb = 0
+    na = 0
     for i in range(orders.shape[0]):
-        if int(orders[i, api.O_SIDE]) != side:
-            continue
-        px = orders[i, api.O_PX]
-        k = n  # insertion sort: a ladder is short and already nearly in order
-        while k > 0:
-            prev = orders[int(state[S_ROWS + k - 1]), api.O_PX]
-            if not (px > prev if side > 0 else px < prev):
-                break
-            state[S_ROWS + k] = state[S_ROWS + k - 1]
-            k -= 1
-        state[S_ROWS + k] = i
-        n += 1
-    for j in range(n):
-        state[S_ROW_USED + j] = 0.0
-    return n
+        s = orders[i, api.O_SIDE]
+        if s > 0.0:
+            _insert_row(i, 1, nb, orders, state)
+            nb += 1
+        elif s < 0.0:
+            _insert_row(i, -1, na, orders, state)
+            na += 1
+    return nb, na
 
 
 @array_kernel
@@ -220,18 +236,19 @@ def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int,
     Rows before ``start`` are better than ``target + tol`` (bids: above it) and stay so for every
     later level, whose target is worse still; the scan stops at the first row beyond ``target - tol``.
     """
+    base = side_rows(side)
     lim = tol + _EPS
-    while start < n_rows and side * (orders[int(state[S_ROWS + start]), api.O_PX] - target) > lim:
+    while start < n_rows and side * (orders[int(state[base + start]), api.O_PX] - target) > lim:
         start += 1
     best = -1
     best_row = -1
     best_d = lim
     for j in range(start, n_rows):
-        row = int(state[S_ROWS + j])
+        row = int(state[base + j])
         diff = orders[row, api.O_PX] - target
         if -side * diff > lim:
             break
-        if state[S_ROW_USED + j] > 0.0:
+        if state[base + ROWS_CAP + j] > 0.0:
             continue
         d = abs(diff)
         if d < best_d or (d == best_d and row > best_row):
@@ -242,10 +259,12 @@ def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int,
 @array_kernel
 def build_side(
     side: int, fair: float, mid: float, equity: float, half_bps: float, back_bps: float, mult: float,
-    room: float, limit_px: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
+    room: float, limit_px: float, n_rows: int, orders: np.ndarray, params: np.ndarray, state: np.ndarray,
+    quotes: np.ndarray,
 ) -> int:
     """Write one side of the ladder; returns the number of levels. ``limit_px`` is the price a quote
-    on this side must stay strictly inside of (ask for bids, bid for asks, after our own best)."""
+    on this side must stay strictly inside of (ask for bids, bid for asks, after our own best);
+    ``n_rows``: our orders on this side, as :func:`collect_rows` left them."""
     q = api.Q_BIDS if side > 0 else api.Q_ASKS
     tick = params[P_TICK]
     lot = params[P_LOT]
@@ -253,7 +272,7 @@ def build_side(
     tol = params[P_QUOTE_TOL_BPS] * 1e-4 * mid
     band = params[P_PRICE_BAND_BPS] * 1e-4 * mid
     n_max = min(int(params[P_LEVELS]), api.MAX_LEVELS)
-    n_rows = _collect_rows(side, orders, state)
+    rows = side_rows(side)
     start = 0
     prev = math.inf if side > 0 else -math.inf
     cum = 0.0
@@ -269,7 +288,7 @@ def build_side(
         if abs(px - mid) > band + _EPS or px <= 0.0:
             break
         j, start = _keep_resting(side, px, tol, start, n_rows, orders, state)
-        row = int(state[S_ROWS + j]) if j >= 0 else -1
+        row = int(state[rows + j]) if j >= 0 else -1
         if row >= 0:
             kept = orders[row, api.O_PX]
             ok = kept <= min(limit_px - tick, prev - tick) + _EPS if side > 0 else kept >= max(
@@ -277,7 +296,7 @@ def build_side(
             ) - _EPS
             if ok and abs(kept - mid) <= band + _EPS:
                 px = kept
-                state[S_ROW_USED + j] = 1.0
+                state[rows + ROWS_CAP + j] = 1.0
             else:
                 row = -1
         sz = level_size(k, px, equity, mult, params)
@@ -406,13 +425,15 @@ def mm_on_timer(
         ask_mult *= params[P_DELTA_SIZE_MULT]
         ask_back = params[P_DELTA_STEP_BPS]
     cap = max_position(mid, equity, params)
+    rows_b, rows_a = collect_rows(orders, state)
     nb = 0
     if bid_mult > 0.0:
-        nb = build_side(1, fair, mid, equity, half, bid_back, bid_mult, cap - pos, ask, orders, params, state, quotes)
+        nb = build_side(1, fair, mid, equity, half, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params, state,
+                        quotes)
     best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
     na = 0
     if ask_mult > 0.0:
-        na = build_side(-1, fair, mid, equity, half, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours),
+        na = build_side(-1, fair, mid, equity, half, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours), rows_a,
                         orders, params, state, quotes)
     ctrl[api.C_N_BIDS] = nb
     ctrl[api.C_N_ASKS] = na

@@ -56,6 +56,8 @@ S_VOL_BUF = 64
 ADV_CAP = 1024  # fills: (side, px, t_s, markout mid or NaN)
 ADV_FIELDS = 4
 S_ADV_BUF = S_VOL_BUF + 2 * VOL_CAP
-S_ROWS = S_ADV_BUF + ADV_FIELDS * ADV_CAP  # scratch: rows of our resting orders on the side being built
-S_ROW_USED = S_ROWS + 256  # scratch: 1 once a resting order has been kept for a level
-STATE_MIN_SIZE = S_ROW_USED + 256
+# scratch of one ladder build: rows of our resting orders, bids then asks (256 slots each, the api's
+# MAX_ORDERS), then one "kept for a level" flag per collected row, in the same order
+ROWS_CAP = 512
+S_ROWS = S_ADV_BUF + ADV_FIELDS * ADV_CAP
+STATE_MIN_SIZE = S_ROWS + 2 * ROWS_CAP
