@@ -533,7 +533,7 @@ class OrderManager:
             for c in first.cancels:
                 self.orders[c].cancel_sent = True
             if first.cancels:
-                await asyncio.gather(*(self._send(r) for r in self.requests(first)))
+                await self._send_all(self.requests(first))
             if plan.taker is not None:  # reduce-only: it can only shrink the position, so no limit check
                 self._track(plan.taker)
                 await self._send(self.requests(Plan(taker=plan.taker))[0])
@@ -545,11 +545,17 @@ class OrderManager:
                 self._track(spec)
             for spec in second.places:
                 self._track(spec)
-            reqs = self.requests(second)
-            if reqs:
-                await asyncio.gather(*(self._send(r) for r in reqs))
+            await self._send_all(self.requests(second))
             if len(self.orders) > 1024:
                 self._prune()
+
+    async def _send_all(self, reqs: list[Request]) -> None:
+        """Requests concurrently; a lone one (the usual requote) is awaited directly, so it is signed and
+        on the wire in this turn of the event loop instead of after a task switch."""
+        if len(reqs) == 1:
+            await self._send(reqs[0])
+        elif reqs:
+            await asyncio.gather(*(self._send(r) for r in reqs))
 
     def venue_budget(self) -> Any:
         return getattr(self.venue, "address_budget", None)
