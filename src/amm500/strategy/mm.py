@@ -407,11 +407,11 @@ def mm_on_timer(
     if view[api.V_BOOK_AGE_MS] > params[P_STALE_MS]:
         state[S_N_STALE] += 1.0
         return
-    if timer != api.TIMER_QUOTE:
-        return  # only a quote timer's ladder is acted on: building it on the others was wasted work
-
     widen = risk_widen_bps(params, state)
     spread = regime_spread_bps(params, state) + widen
+    ctrl[api.C_SPREAD_BPS] = spread
+    if timer != api.TIMER_QUOTE:
+        return  # only a quote timer's ladder is acted on: building it on the others was wasted work
     half = 0.5 * spread
     fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
     size_mult = risk_size_mult(params, state)
@@ -437,7 +437,6 @@ def mm_on_timer(
                         orders, params, state, quotes)
     ctrl[api.C_N_BIDS] = nb
     ctrl[api.C_N_ASKS] = na
-    ctrl[api.C_SPREAD_BPS] = spread
     ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
 
 
