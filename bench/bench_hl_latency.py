@@ -3,14 +3,19 @@
 1. **20-order requote** (target p99 < 0.5 ms): a desired 10+10 ladder that moves every level, from
    the strategy arrays to the signed ``/exchange`` request bytes: round, diff (jitted kernel), one
    20-entry ``batchModify``, sign, serialize. Signers compared in the same run: AMM-500's signer
-   (SDK wire format and connection hash, cached EIP-712 domain, one parsed eth-keys key), the SDK's
-   own ``sign_l1_action``, both with coincurve, and both with eth-keys' pure-Python curve (measured
-   in a subprocess with ``ECC_BACKEND_CLASS=eth_keys.backends.NativeECCBackend``).
-2. **Tick-to-order inside the process** (target p99 < 1 ms): the local exchange (own thread) pushes
-   l2Book snapshots over a real WebSocket; per snapshot the client validates it, the reference
-   strategy kernel quotes 10 levels a side, the order manager plans, and the request is signed and
-   serialized. Clock: from the raw frame entering the client to request bytes ready for the socket.
-   Orders are really sent afterwards (outside the timed window) so the live state evolves.
+   (SDK wire format, the SDK's connection-hash preimage, cached EIP-712 domain, one parsed coincurve
+   key, C keccak), the SDK's own ``sign_l1_action``, both with coincurve, and both with eth-keys'
+   pure-Python curve (measured in a subprocess with ``ECC_BACKEND_CLASS=eth_keys.backends.NativeECCBackend``).
+2. **Tick-to-order inside the process** (target p99 < 1 ms): the local exchange (own process)
+   pushes l2Book snapshots every 20 ms over a real WebSocket; per snapshot the client validates it,
+   the reference strategy kernel quotes 10 levels a side and the order manager plans. Ticks that
+   produce orders alternate between two clocks, both starting when the raw frame enters the client:
+   (a) timed in the handler, stage by stage, to the signed request bytes (then dropped), plus on
+   every other one the same work repeated at once (caches hot: how much of a tick is the machine);
+   (b) sent as a live engine sends them, through ``OrderManager.execute()``, timed by the production
+   histogram ``amm500_tick_to_order_seconds`` to the envelope handed to the socket. Orders are really
+   sent and answered, so the live state evolves. CPU time is the thread's own (what the code costs
+   when the 2-CPU machine is shared); wall time includes being descheduled.
 
     .venv/bin/python bench/bench_hl_latency.py           # quick: 1500 requotes, 6 s of ticks
     .venv/bin/python bench/bench_hl_latency.py --full    # 10000 requotes, 30 s of ticks
@@ -169,6 +174,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         om.attach(handlers)
         await om.reconcile()
         busy = False
+        production_turn = [False]
 
         async def send(plan: Any) -> None:
             nonlocal busy
@@ -178,6 +184,9 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
                 busy = False
 
         def on_book(snap: m.L2Book, rx_ns: int) -> None:
+            """Ticks that produce orders alternate: timed here, stage by stage, up to the request bytes
+            (which are dropped; execute() sends its own), or sent straight through execute() like a
+            live engine, timed by the production histogram from the frame to the envelope at the socket."""
             nonlocal busy
             t0 = client.ws.rx_perf_ns
             if t0 == 0 or busy:
@@ -192,6 +201,12 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
             c_strat = time.thread_time_ns()
             plan = om.plan(quotes, ctrl)
             c_plan = time.thread_time_ns()
+            if production_turn[0] and not plan.empty:
+                production_turn[0] = False
+                client.mark_tick(t0)
+                busy = True
+                asyncio.get_running_loop().create_task(send(plan))
+                return
             reqs = om.requests(plan)
             c_req = time.thread_time_ns()
             envs = [client.sign(r.action) for r in reqs]
@@ -207,14 +222,13 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
                 order_ns.append(dt)
                 order_cpu.append(dc)
                 stages.append([b - a for a, b in itertools.pairwise(stamps)])
-                if len(order_ns) % 4 == 0:  # every 4th: the same work again, caches now hot (nothing is sent)
+                if len(order_ns) % 2 == 0:  # every other one: the same work again, caches now hot (nothing is sent)
                     c0 = time.thread_time_ns()
                     m.parse_l2book(orjson.loads(last_raw[0])["data"])
                     kernel.on_timer(time.time_ns(), api.TIMER_QUOTE, view, book, om._rows, params, state, quotes, ctrl)
                     _ = [dumps(client.sign(r.action)) for r in om.requests(om.plan(quotes, ctrl))]
                     warm_cpu.append(time.thread_time_ns() - c0)
-                else:  # the production histogram: same tick, through execute() to the socket
-                    client.mark_tick(t0)
+                production_turn[0] = True
                 busy = True
                 asyncio.get_running_loop().create_task(send(plan))
 
@@ -291,9 +305,10 @@ def main() -> None:
     for name, r in stages.items():
         print(f"    {name:32s} {r['p50']:.3f} / {r['p99']:.3f}")
     if prod:
-        print("  production histogram amm500_tick_to_order_seconds: frame -> the timed work above (bytes unused) ->")
-        print("    task switch -> execute() (refit, track, build and sign again) -> envelope at the transport, plain")
-        print(f"    cancels awaited first: n={int(prod['count'])} p50 {prod['p50']:.3f} p99 {prod['p99']:.3f} ms")
+        print("  production path, the other half of the order ticks (histogram amm500_tick_to_order_seconds): frame ->")
+        print("    validate, strategy, plan -> task switch -> execute() (refit, track, build, sign) -> envelope at the")
+        print(f"    socket, plain cancels awaited first: n={int(prod['count'])} p50 {prod['p50']:.3f} "
+              f"p99 {prod['p99']:.3f} ms  target p99 < 1 ms: {'OK' if prod['p99'] < 1.0 else 'MISS'}")  # fmt: skip
 
 
 if __name__ == "__main__":
