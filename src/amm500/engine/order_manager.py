@@ -367,13 +367,20 @@ class OrderManager:
         return OrderSpec(self.asset.asset, side > 0, px, take, self.tif, False, self.new_cloid())
 
     def _refit(self, plan: Plan) -> Plan:
-        """After the cancels answered: cut modifies/new orders to the room that is really left.
+        """After the cancels answered: the plan's modifies/new orders cut to the room that is really left.
 
         An order that still fits whole goes out as planned (same spec, same cloid); only the ones
-        the room no longer takes are cut (or, for a modify, turned into a plain cancel).
+        the room no longer takes are cut (or, for a modify, turned into a plain cancel). The
+        returned plan holds only those (its ``cancels`` are modifies turned into cancels).
         """
         out = Plan(kept=plan.kept, trimmed=plan.trimmed)
-        room = {s: self.max_position - s * self.position - self.exposure(s) for s in (1, -1)}
+        bids = asks = 0.0
+        for o in self._live.values():  # exposure(1) and exposure(-1) in one pass
+            if o.side > 0:
+                bids += o.remaining
+            else:
+                asks += o.remaining
+        room = {1: self.max_position - self.position - bids, -1: self.max_position + self.position - asks}
         for old, spec in plan.modifies:
             side = 1 if spec.is_buy else -1
             if spec.sz > room[side] + _EPS:
@@ -529,15 +536,14 @@ class OrderManager:
                     log.warning("address request budget nearly spent (%d left): only cancelling", budget.remaining)
                     self._budget_warned = True
                 plan = Plan(cancels=plan.cancels + [old for old, _ in plan.modifies], taker=plan.taker)
-            first = Plan(cancels=plan.cancels)
-            for c in first.cancels:
-                self.orders[c].cancel_sent = True
-            if first.cancels:
-                await self._send_all(self.requests(first))
+            if plan.cancels:
+                for c in plan.cancels:
+                    self.orders[c].cancel_sent = True
+                await self._send_all(self.requests(Plan(cancels=plan.cancels)))
             if plan.taker is not None:  # reduce-only: it can only shrink the position, so no limit check
                 self._track(plan.taker)
                 await self._send(self.requests(Plan(taker=plan.taker))[0])
-            second = self._refit(Plan(modifies=plan.modifies, places=plan.places))
+            second = self._refit(plan)
             for c in second.cancels:  # modifies that no longer fit: just cancel the old leg
                 self.orders[c].cancel_sent = True
             for old, spec in second.modifies:
