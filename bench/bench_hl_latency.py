@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import json
 import os
@@ -150,6 +151,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     order_cpu: list[int] = []
     rx_cpu = [0]
     stages: list[list[int]] = []  # per tick with orders: CPU ns of each stage in STAGES
+    shapes: collections.Counter[str] = collections.Counter()  # the requests each order tick produced
     handle = WsClient._handle
 
     last_raw: list[str | bytes] = [b""]
@@ -221,6 +223,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
             if bodies:
                 order_ns.append(dt)
                 order_cpu.append(dc)
+                shapes[" + ".join(f"{r.kind}({len(r.cloids)})" if r.kind != "modify" else "modify" for r in reqs)] += 1
                 stages.append([b - a for a, b in itertools.pairwise(stamps)])
                 if len(order_ns) % 2 == 0:  # every other one: the same work again, caches now hot (nothing is sent)
                     c0 = time.thread_time_ns()
@@ -254,6 +257,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         "ticks_with_orders": _pct(order_ns[2:], order_cpu[2:]),
         "_production": {k: v * 1e3 if k != "count" else v for k, v in production.items()},
         "_warm": _pct(warm_cpu[1:]),
+        "_shapes": dict(shapes.most_common()),  # type: ignore[dict-item]
         "_stages": {name: _pct(list(col)) for name, col in zip(STAGES, zip(*stages[2:], strict=True), strict=True)},
     }
 
@@ -294,6 +298,7 @@ def main() -> None:
     prod = ticks.pop("_production")
     stages = ticks.pop("_stages")
     warm = ticks.pop("_warm")
+    shapes = ticks.pop("_shapes")
     for name, r in ticks.items():
         print(f"  {name:18s} n={int(r['n']):5d}  wall p50 {r['p50']:.3f} p99 {r['p99']:.3f}  "
               f"cpu p50 {r['cpu_p50']:.3f} p99 {r['cpu_p99']:.3f}  target p99 < 1 ms: "
@@ -301,6 +306,8 @@ def main() -> None:
     cold = ticks["ticks_with_orders"]
     print(f"  the same tick run again at once (caches warm): cpu p50 {warm['p50']:.3f} p99 {warm['p99']:.3f}; "
           f"a real tick costs {cold['cpu_p50'] / warm['p50']:.1f}x that (p50) on this machine")  # fmt: skip
+    print("  requests (signatures) per order tick, handler half: "
+          + ", ".join(f"{k}: {v}" for k, v in shapes.items()))  # fmt: skip
     print("  where a tick with orders spends its CPU (ms; p50 / p99 of each part on its own):")
     for name, r in stages.items():
         print(f"    {name:32s} {r['p50']:.3f} / {r['p99']:.3f}")
