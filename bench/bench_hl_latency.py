@@ -163,6 +163,17 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         handle(self, raw)
 
     WsClient._handle = timed_handle  # type: ignore[method-assign]
+    prod_cpu: list[int] = []  # production-path ticks: the thread's CPU time from the frame to the socket
+    prod_rx_cpu = [0]
+    post_envelope = HyperliquidClient.post_envelope
+
+    async def timed_post(self: HyperliquidClient, envelope: dict[str, Any], n_items: int) -> Any:
+        if self._tick_perf_ns and prod_rx_cpu[0]:  # bench-only: the marked tick reaches the transport
+            prod_cpu.append(time.thread_time_ns() - prod_rx_cpu[0])
+            prod_rx_cpu[0] = 0
+        return await post_envelope(self, envelope, n_items)
+
+    HyperliquidClient.post_envelope = timed_post  # type: ignore[method-assign]
     ctx = mp.get_context("spawn")
     ports, stop = ctx.Queue(), ctx.Event()
     server = ctx.Process(target=_serve_exchange, args=(addr, ports, stop), daemon=True)
@@ -206,6 +217,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
             if production_turn[0] and not plan.empty:
                 production_turn[0] = False
                 client.mark_tick(t0)
+                prod_rx_cpu[0] = rx_cpu[0]
                 busy = True
                 asyncio.get_running_loop().create_task(send(plan))
                 return
@@ -249,6 +261,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         server.join(timeout=10)
     # the first few ticks include numba dispatch warm-up
     WsClient._handle = handle  # type: ignore[method-assign]
+    HyperliquidClient.post_envelope = post_envelope  # type: ignore[method-assign]
     if len(order_ns) < 12:
         raise SystemExit(f"only {len(order_ns)} ticks produced orders in {seconds:g} s: the local exchange "
                          "stalled or answered slowly; run again")  # fmt: skip
@@ -256,6 +269,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         "all_ticks": _pct(all_ns[5:], all_cpu[5:]),
         "ticks_with_orders": _pct(order_ns[2:], order_cpu[2:]),
         "_production": {k: v * 1e3 if k != "count" else v for k, v in production.items()},
+        "_production_cpu": _pct(prod_cpu[2:]),
         "_warm": _pct(warm_cpu[1:]),
         "_shapes": dict(shapes.most_common()),  # type: ignore[dict-item]
         "_stages": {name: _pct(list(col)) for name, col in zip(STAGES, zip(*stages[2:], strict=True), strict=True)},
@@ -296,6 +310,7 @@ def main() -> None:
     ticks = asyncio.run(tick_bench(seconds))
     print(f"tick-to-order inside the process (ms), {seconds:g} s of l2Book pushes every 20 ms from the local exchange")
     prod = ticks.pop("_production")
+    prod_cpu = ticks.pop("_production_cpu")
     stages = ticks.pop("_stages")
     warm = ticks.pop("_warm")
     shapes = ticks.pop("_shapes")
@@ -314,8 +329,10 @@ def main() -> None:
     if prod:
         print("  production path, the other half of the order ticks (histogram amm500_tick_to_order_seconds): frame ->")
         print("    validate, strategy, plan -> task switch -> execute() (refit, track, build, sign) -> envelope at the")
-        print(f"    socket, plain cancels awaited first: n={int(prod['count'])} p50 {prod['p50']:.3f} "
-              f"p99 {prod['p99']:.3f} ms  target p99 < 1 ms: {'OK' if prod['p99'] < 1.0 else 'MISS'}")  # fmt: skip
+        verdict = f"wall {'OK' if prod['p99'] < 1.0 else 'MISS'}, cpu {'OK' if prod_cpu['p99'] < 1.0 else 'MISS'}"
+        print(f"    socket, plain cancels awaited first: n={int(prod['count'])}  wall p50 {prod['p50']:.3f} "
+              f"p99 {prod['p99']:.3f}  cpu p50 {prod_cpu['p50']:.3f} p99 {prod_cpu['p99']:.3f}  target p99 < 1 ms: "
+              f"{verdict}")  # fmt: skip
 
 
 if __name__ == "__main__":
