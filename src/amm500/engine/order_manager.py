@@ -376,10 +376,12 @@ class OrderManager:
         out = Plan(kept=plan.kept, trimmed=plan.trimmed)
         bids = asks = 0.0
         for o in self._live.values():  # exposure(1) and exposure(-1) in one pass
-            if o.side > 0:
-                bids += o.remaining
-            else:
-                asks += o.remaining
+            rem = o.sz - o.filled  # TrackedOrder.remaining, inline
+            if rem > 0.0:
+                if o.side > 0:
+                    bids += rem
+                else:
+                    asks += rem
         room = {1: self.max_position - self.position - bids, -1: self.max_position + self.position - asks}
         for old, spec in plan.modifies:
             side = 1 if spec.is_buy else -1
