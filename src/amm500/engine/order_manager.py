@@ -383,9 +383,10 @@ class OrderManager:
                 else:
                     asks += rem
         room = {1: self.max_position - self.position - bids, -1: self.max_position + self.position - asks}
+        min_notional = self.min_notional
         for old, spec in plan.modifies:
             side = 1 if spec.is_buy else -1
-            if spec.sz > room[side] + _EPS:
+            if not (spec.sz <= room[side] + _EPS and spec.sz * spec.px >= min_notional):
                 fitted = self._fit(side, spec.px, spec.sz, room[side])
                 if fitted is None:
                     out.cancels.append(old)
@@ -395,7 +396,7 @@ class OrderManager:
             out.modifies.append((old, spec))
         for spec in plan.places:
             side = 1 if spec.is_buy else -1
-            if spec.sz > room[side] + _EPS:
+            if not (spec.sz <= room[side] + _EPS and spec.sz * spec.px >= min_notional):
                 fitted = self._fit(side, spec.px, spec.sz, room[side])
                 if fitted is None:
                     continue
