@@ -89,7 +89,7 @@ class OrderSpec(NamedTuple):
     """One order as the order manager means it; price and size already on the venue grid.
 
     A NamedTuple (not a frozen dataclass): a requote builds up to 40 of them, and construction is
-    ~4x cheaper; the first six fields are also the wire cache's key as they stand.
+    ~3x cheaper (~0.6 against ~1.9 us); the first six fields are also the wire cache's key as they stand.
     """
 
     asset: int
