@@ -254,6 +254,8 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
             await asyncio.sleep(0.1)
         handlers.on_book = None
         production = client.latency.summary().get("tick_to_order", {})
+        state = (f"a send in flight: {busy}, WebSocket posts awaiting an answer: {len(client.ws._posts)}, "
+                 f"socket reconnects: {client.ws.reconnects}, IP weight used: {client.ip_budget.used()}")  # fmt: skip
         await om.cancel_all()
         await client.close()
     finally:
@@ -263,8 +265,8 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     WsClient._handle = handle  # type: ignore[method-assign]
     HyperliquidClient.post_envelope = post_envelope  # type: ignore[method-assign]
     if len(order_ns) < 12:
-        raise SystemExit(f"only {len(order_ns)} ticks produced orders in {seconds:g} s: the local exchange "
-                         "stalled or answered slowly; run again")  # fmt: skip
+        raise SystemExit(f"only {len(order_ns)} ticks produced orders in {seconds:g} s ({state}): the local "
+                         "exchange stalled or answered slowly; run again")  # fmt: skip
     return {
         "all_ticks": _pct(all_ns[5:], all_cpu[5:]),
         "ticks_with_orders": _pct(order_ns[2:], order_cpu[2:]),
