@@ -132,6 +132,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     from eth_account import Account
 
     from amm500.config import load_config
+    from amm500.engine.gc_pacer import GcPacer
     from amm500.engine.order_manager import OrderManager
     from amm500.strategy import api, kernel
     from amm500.strategy.params import STRATEGY_REFERENCE, build_params
@@ -189,12 +190,15 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         busy = False
         production_turn = [False]
 
+        pacer = GcPacer()  # as the live QuoteLoop runs: cyclic GC at idle points, never inside a tick
+
         async def send(plan: Any) -> None:
             nonlocal busy
             try:
                 await om.execute(plan)
             finally:
                 busy = False
+                pacer.idle()
 
         def on_book(snap: m.L2Book, rx_ns: int) -> None:
             """Ticks that produce orders alternate: timed here, stage by stage, up to the request bytes
@@ -250,9 +254,11 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         loop = asyncio.get_running_loop()
         end = loop.time() + seconds
         handlers.on_book = on_book
-        while loop.time() < end:
-            await asyncio.sleep(0.1)
-        handlers.on_book = None
+        with pacer:
+            while loop.time() < end:
+                await asyncio.sleep(0.1)
+                pacer.idle()  # ticks without orders leave garbage too
+            handlers.on_book = None
         production = client.latency.summary().get("tick_to_order", {})
         state = (f"a send in flight: {busy}, WebSocket posts awaiting an answer: {len(client.ws._posts)}, "
                  f"socket reconnects: {client.ws.reconnects}, IP weight used: {client.ip_budget.used()}")  # fmt: skip

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amm500.config import Config
+from amm500.engine.gc_pacer import GcPacer
 from amm500.engine.order_manager import OrderManager, Plan
 from amm500.strategy import api
 from amm500.strategy.mm import MarketMakingStrategy
@@ -253,29 +254,31 @@ class QuoteLoop:
         start = clock()
         due = dict.fromkeys(intervals, start)  # every timer once at start: vol, risk, then the first ladder
         self.stats.stopped_by = "error"  # until the loop says otherwise
-        try:
-            while clock() - start < seconds and not self._done_after_kill():
-                now = clock()
-                for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
-                    if due[timer] <= now:
-                        due[timer] = max(due[timer] + intervals[timer], now)  # never a burst of late timers
-                        try:
-                            await self.on_timer(timer)
-                        except (TransportError, ExchangeError, MessageError) as exc:
-                            log.warning("timer %d failed (%s): reconciling", timer, exc)
-                            self.om.needs_reconcile = True
-                if self.om.needs_reconcile:
-                    with contextlib.suppress(TransportError, ExchangeError, MessageError):
-                        await self.om.reconcile()
-                if progress is not None:
-                    progress(min(clock() - start, seconds))
-                await asyncio.sleep(max(0.0, min(due.values()) - clock()))
-            self.stats.stopped_by = "kill switch" if self.stats.killed else "time"
-        except asyncio.CancelledError:
-            self.stats.stopped_by = "cancelled"
-            raise
-        finally:  # whatever ended the run (time, kill, Ctrl-C, an error), nothing is left resting
-            await self.shutdown(clock() - start)
+        with GcPacer() as pacer:  # cyclic GC between timers, never inside one
+            try:
+                while clock() - start < seconds and not self._done_after_kill():
+                    now = clock()
+                    for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
+                        if due[timer] <= now:
+                            due[timer] = max(due[timer] + intervals[timer], now)  # never a burst of late timers
+                            try:
+                                await self.on_timer(timer)
+                            except (TransportError, ExchangeError, MessageError) as exc:
+                                log.warning("timer %d failed (%s): reconciling", timer, exc)
+                                self.om.needs_reconcile = True
+                    if self.om.needs_reconcile:
+                        with contextlib.suppress(TransportError, ExchangeError, MessageError):
+                            await self.om.reconcile()
+                    if progress is not None:
+                        progress(min(clock() - start, seconds))
+                    pacer.idle()
+                    await asyncio.sleep(max(0.0, min(due.values()) - clock()))
+                self.stats.stopped_by = "kill switch" if self.stats.killed else "time"
+            except asyncio.CancelledError:
+                self.stats.stopped_by = "cancelled"
+                raise
+            finally:  # whatever ended the run (time, kill, Ctrl-C, an error), nothing is left resting
+                await self.shutdown(clock() - start)
         return self.stats
 
     async def shutdown(self, seconds: float = 0.0) -> None:
