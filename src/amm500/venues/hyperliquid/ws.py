@@ -131,6 +131,9 @@ class WsClient:
                         failures = 0
                         async for raw in ws:
                             self._handle(raw)
+                            # a handler may have scheduled a send: let it reach the wire before the
+                            # next buffered frame (a burst is otherwise read back to back, no yield)
+                            await asyncio.sleep(0)
                     finally:
                         keepalive.cancel()
             except (OSError, WebSocketException, TimeoutError, TransportError) as exc:
