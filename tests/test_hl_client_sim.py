@@ -136,7 +136,6 @@ async def test_http_latency_is_measured_and_survived() -> None:
         try:
             await run_loop(sim, client, om, 1.0)
             assert client.latency.median("rtt.rest") >= 0.06  # the injected delay shows in the histogram
-            assert client.prefer_ws()  # so actions take the socket, which the HTTP delay does not touch
             await settle_and_check(sim, client, om)
         finally:
             await om.cancel_all()
@@ -307,7 +306,7 @@ async def test_lost_websocket_answer_falls_back_to_rest_without_double_execution
             assert client.latency.summary()["rtt.ws.ping"]["count"] >= 1  # keep-alive pings answered
             client.ws.post_timeout_s = 1e-4  # every socket answer now arrives "too late"
             # the route is chosen by measured medians, which a loaded machine can tip towards REST; this
-            # test is about the fallback, so the socket is the route (route choice: its own test)
+            # test is about the fallback, so the socket is the route (route choice: test_route_follows_medians)
             client.prefer_ws = client.ws.connected.is_set  # type: ignore[method-assign]
             assert client.prefer_ws()
             mid = (client.book[api.B_BID_PX, 0] + client.book[api.B_ASK_PX, 0]) / 2
@@ -320,5 +319,22 @@ async def test_lost_websocket_answer_falls_back_to_rest_without_double_execution
             assert {o.oid for o in resting} == {o.oid for o in om.live_orders()}
         finally:
             client.ws.post_timeout_s = 3.0
+            await om.cancel_all()
+            await client.close()
+
+
+async def test_route_follows_medians() -> None:
+    """Actions take the WebSocket while its rolling median is not slower than REST's, else REST."""
+    async with run_exchange(ACCOUNTS, seed=23, block_s=0.02, book_push_s=0.1) as sim:
+        client, om = await make_client(sim)
+        try:
+            for _ in range(200):  # enough samples to outweigh the start-up measurements
+                client.latency.rtt("ws", "action", 0.002)
+                client.latency.rtt("rest", "exchange", 0.010)
+            assert client.prefer_ws()
+            for _ in range(600):
+                client.latency.rtt("ws", "action", 0.050)
+            assert not client.prefer_ws()
+        finally:
             await om.cancel_all()
             await client.close()
