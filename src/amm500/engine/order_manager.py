@@ -224,7 +224,19 @@ class OrderManager:
 
     def exposure(self, side: int) -> float:
         """Size on ``side`` that could still fill: every live order, including those being cancelled."""
-        return sum(o.remaining for o in self._live.values() if o.side == side)
+        return self.exposures()[0 if side > 0 else 1]
+
+    def exposures(self) -> tuple[float, float]:
+        """(bids, asks) :meth:`exposure` of both sides, in one pass over the live orders."""
+        bids = asks = 0.0
+        for o in self._live.values():
+            rem = o.sz - o.filled  # TrackedOrder.remaining, inline: this runs on every order tick
+            if rem > 0.0:
+                if o.side > 0:
+                    bids += rem
+                else:
+                    asks += rem
+        return bids, asks
 
     # ---- planning (synchronous, the hot path) ---------------------------------------------------------
 
@@ -374,35 +386,26 @@ class OrderManager:
         returned plan holds only those (its ``cancels`` are modifies turned into cancels).
         """
         out = Plan(kept=plan.kept, trimmed=plan.trimmed)
-        bids = asks = 0.0
-        for o in self._live.values():  # exposure(1) and exposure(-1) in one pass
-            rem = o.sz - o.filled  # TrackedOrder.remaining, inline
-            if rem > 0.0:
-                if o.side > 0:
-                    bids += rem
-                else:
-                    asks += rem
+        bids, asks = self.exposures()
         room = {1: self.max_position - self.position - bids, -1: self.max_position + self.position - asks}
-        min_notional = self.min_notional
+
+        def refit(spec: OrderSpec) -> OrderSpec | None:
+            side = 1 if spec.is_buy else -1
+            if not (spec.sz <= room[side] + _EPS and spec.sz * spec.px >= self.min_notional):
+                fitted = self._fit(side, spec.px, spec.sz, room[side])
+                if fitted is None:
+                    return None
+                spec = fitted
+            room[side] -= spec.sz
+            return spec
+
         for old, spec in plan.modifies:
-            side = 1 if spec.is_buy else -1
-            if not (spec.sz <= room[side] + _EPS and spec.sz * spec.px >= min_notional):
-                fitted = self._fit(side, spec.px, spec.sz, room[side])
-                if fitted is None:
-                    out.cancels.append(old)
-                    continue
-                spec = fitted
-            room[side] -= spec.sz
-            out.modifies.append((old, spec))
-        for spec in plan.places:
-            side = 1 if spec.is_buy else -1
-            if not (spec.sz <= room[side] + _EPS and spec.sz * spec.px >= min_notional):
-                fitted = self._fit(side, spec.px, spec.sz, room[side])
-                if fitted is None:
-                    continue
-                spec = fitted
-            room[side] -= spec.sz
-            out.places.append(spec)
+            fitted = refit(spec)
+            if fitted is None:
+                out.cancels.append(old)
+            else:
+                out.modifies.append((old, fitted))
+        out.places.extend(f for f in map(refit, plan.places) if f is not None)
         return out
 
     def requests(self, plan: Plan) -> list[Request]:
