@@ -134,6 +134,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     from amm500.config import load_config
     from amm500.engine.gc_pacer import GcPacer
     from amm500.engine.order_manager import OrderManager
+    from amm500.engine.quote_loop import warm_up
     from amm500.strategy import api, kernel
     from amm500.strategy.params import STRATEGY_REFERENCE, build_params
     from amm500.venues.hyperliquid import messages as m
@@ -187,6 +188,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
         om = OrderManager(client, max_position=1.0, tol_bps=0.5)
         om.attach(handlers)
         await om.reconcile()
+        warm_up(client, params)  # as the QuoteLoop does: no compile inside the first tick (a cold cache stalled it)
         busy = False
         production_turn = [False]
 

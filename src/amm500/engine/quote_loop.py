@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from amm500.config import Config
 from amm500.engine.gc_pacer import GcPacer
 from amm500.engine.order_manager import OrderManager, Plan
@@ -110,7 +112,7 @@ class QuoteLoop:
         om = OrderManager.from_config(client, config, mid)
         om.attach(client.handlers)
         strategy = MarketMakingStrategy.from_config(config)
-        _warm_up(client, strategy)
+        warm_up(client, strategy.params)
         loop = cls(client, strategy, om, config, **kwargs)
         (st,) = await client.act(update_leverage_action(client.asset.asset, config.trading.leverage))
         if st.kind == "error":
@@ -299,9 +301,10 @@ class QuoteLoop:
         st.rejected = sum(self.om.rejects.values())
 
 
-def _warm_up(client: HyperliquidClient, strategy: MarketMakingStrategy) -> None:
-    """Load the jitted kernels (strategy, ladder diff) on throwaway copies, so the first timed timer is a real one."""
-    spare = MarketMakingStrategy(strategy.params.copy())
+def warm_up(client: HyperliquidClient, params: np.ndarray) -> None:
+    """Load (or, after an upgrade, compile) the jitted kernels — strategy, ladder rounding and diff — on
+    throwaway copies, so the first real tick is not held up for seconds while the event loop compiles."""
+    spare = MarketMakingStrategy(params.copy())
     spare.on_timer(0, api.TIMER_QUOTE)
     spare.on_fill(0, 1, 1.0, 0.0, True, 0.0)
     OrderManager(client, max_position=0.0).plan(spare.quotes, spare.ctrl, spare.book)
