@@ -110,8 +110,10 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def _serve_exchange(addr: str, ports: Any, stop: Any) -> None:
+def _serve_exchange(addr: str, ports: Any, stop: Any, cpu: int | None = None) -> None:
     """The local exchange in its own process (no GIL shared with the client being timed)."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     from amm500.exchange_sim.market import RandomWalkFeed
     from amm500.exchange_sim.server import run_exchange
 
@@ -125,7 +127,10 @@ def _serve_exchange(addr: str, ports: Any, stop: Any) -> None:
     asyncio.run(serve())
 
 
-async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
+async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict[str, dict[str, float]]:
+    """``pin``: (client CPU, exchange CPU), so the two processes never take turns on one core."""
+    if pin:
+        os.sched_setaffinity(0, {pin[0]})
     import multiprocessing as mp
 
     import orjson
@@ -178,7 +183,7 @@ async def tick_bench(seconds: float) -> dict[str, dict[str, float]]:
     HyperliquidClient.post_envelope = timed_post  # type: ignore[method-assign]
     ctx = mp.get_context("spawn")
     ports, stop = ctx.Queue(), ctx.Event()
-    server = ctx.Process(target=_serve_exchange, args=(addr, ports, stop), daemon=True)
+    server = ctx.Process(target=_serve_exchange, args=(addr, ports, stop, pin[1] if pin else None), daemon=True)
     server.start()
     try:
         base_url, ws_url = ports.get(timeout=60)
@@ -290,6 +295,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="10000 requotes and 30 s of ticks")
     ap.add_argument("--requote-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--pin", action="store_true",
+                    help="tick bench: the client on the last CPU, the local exchange on the one before it")
     args = ap.parse_args()
     iters = 10_000 if args.full else 1_500
     if args.requote_only:  # the pure-Python-curve subprocess
@@ -317,8 +324,12 @@ def main() -> None:
     ratio = res["sdk"]["p50"] / res["amm500"]["p50"]
     print(f"  speed-up of AMM-500 signer over SDK with coincurve (p50):       {ratio:.2f}x")
     seconds = 30.0 if args.full else 6.0
-    ticks = asyncio.run(tick_bench(seconds))
-    print(f"tick-to-order inside the process (ms), {seconds:g} s of l2Book pushes every 20 ms from the local exchange")
+    n_cpu = os.cpu_count() or 1
+    pin = (n_cpu - 1, n_cpu - 2) if args.pin and n_cpu >= 2 else None
+    ticks = asyncio.run(tick_bench(seconds, pin))
+    where = f", client on CPU {pin[0]}, exchange on CPU {pin[1]}" if pin else ""
+    print(f"tick-to-order inside the process (ms), {seconds:g} s of l2Book pushes every 20 ms from the local"
+          f" exchange{where}")
     prod = ticks.pop("_production")
     prod_cpu = ticks.pop("_production_cpu")
     stages = ticks.pop("_stages")
