@@ -116,7 +116,6 @@ from amm500.backtest.layout import (
     I_KILLED,
     I_LAST_BOOK_XTS,
     I_LAST_XTS,
-    I_LOCAL_NOW,
     I_LOCAL_RAW,
     I_MK0,
     I_N_IOC,
@@ -1081,22 +1080,15 @@ def run_segment(
             return STATUS_BUFFER_FULL
         ie = ist[I_IE]
         te = ts[ie] if ie < n else BIG
-        il = ist[I_IL]
-        if il < nl:
-            raw = lts0[il] if il < n0 else lts[il - n0]
-            if raw < ist[I_LOCAL_RAW]:
-                raw = ist[I_LOCAL_RAW]
-            tl = raw + feed
-        else:
-            raw = 0
-            tl = BIG
         tq = rq_ts[ist[I_RQ_HEAD] & RING_MASK] if ist[I_RQ_HEAD] < ist[I_RQ_TAIL] else BIG
         tr = rs_ts[ist[I_RS_HEAD] & RING_MASK] if ist[I_RS_HEAD] < ist[I_RS_TAIL] else BIG
+        tl = tt = BIG
         if ist[I_STARTED] != 0:
+            # the strategy's book is caught up lazily, before each strategy call (_local_until)
             tt = min(ist[I_NEXT_QUOTE], min(ist[I_NEXT_REB], ist[I_NEXT_SPREAD]))
-            tl = BIG  # the strategy's book is caught up lazily, before each strategy call (_local_until)
-        else:
-            tt = BIG
+        elif ist[I_IL] < nl:  # not started: the first event to reach the strategy starts its timers
+            il = ist[I_IL]
+            tl = max(lts0[il] if il < n0 else lts[il - n0], ist[I_LOCAL_RAW]) + feed
         tmin = min(min(te, tq), min(min(tr, tl), tt))
         if tmin > t_stop or tmin == BIG:
             if ist[I_STARTED] != 0:
@@ -1152,46 +1144,19 @@ def run_segment(
         elif tr == tmin:
             k = ist[I_RS_HEAD] & RING_MASK
             ist[I_RS_HEAD] += 1
-            ist[I_LOCAL_NOW] = tr
             _local_until(tr, True, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
                          st, cfg, ist)  # ties: the response first
             _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
         elif tl == tmin:
-            # a batch of events reaching the strategy, while nothing else is due first (ties: local before timers)
-            t_other = min(min(te, tq), tr)
-            while True:
-                ist[I_LOCAL_RAW] = raw
-                ist[I_LOCAL_NOW] = tl
-                if il < n0:
-                    lk, lsd, lp, lq = kind0[il], side0[il], px0[il], sz0[il]
-                else:
-                    lk, lsd, lp, lq = kind[il - n0], side[il - n0], px[il - n0], sz[il - n0]
-                if lk == BOOK_LEVEL:  # inline, as above
-                    idx = round(lp / tick) - base
-                    if 0 <= idx < N_LEVELS:
-                        set_level(lv, bi, LOCAL, S_BID if lsd > 0 else S_ASK, idx, lq)
-                    ist[I_LAST_BOOK_XTS] = ts0[il] if il < n0 else ts[il - n0]
-                else:
-                    _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st,
-                                 cfg, ist)
-                il += 1
-                if ist[I_STARTED] == 0:
-                    ist[I_STARTED] = 1
-                    ist[I_NEXT_QUOTE] = tl + quote_int
-                    ist[I_NEXT_REB] = tl + reb_int
-                    ist[I_NEXT_SPREAD] = tl + spread_int
-                    tt = min(ist[I_NEXT_QUOTE], min(ist[I_NEXT_REB], ist[I_NEXT_SPREAD]))
-                if il >= nl:
-                    break
-                nraw = lts0[il] if il < n0 else lts[il - n0]
-                if nraw > raw:
-                    raw = nraw
-                tl = raw + feed
-                if tl >= t_other or tl > tt or tl > t_stop:
-                    break
-            ist[I_IL] = il
+            # the first event reaches the strategy: its timers start here (its book, now and before every
+            # later strategy call, is caught up on demand by _local_until; ties: local before timers)
+            _local_until(tl, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
+                         st, cfg, ist)
+            ist[I_STARTED] = 1
+            ist[I_NEXT_QUOTE] = tl + quote_int
+            ist[I_NEXT_REB] = tl + reb_int
+            ist[I_NEXT_SPREAD] = tl + spread_int
         else:
-            ist[I_LOCAL_NOW] = tt
             _local_until(tt, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
                          st, cfg, ist)  # ties: the events first
             if ist[I_NEXT_SPREAD] == tt:

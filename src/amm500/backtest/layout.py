@@ -39,7 +39,6 @@ I_HIWATER = 29  # rows of our order table ever used (allocation is lowest-free-f
 I_N_IOC = 30  # IOC orders in flight
 I_SNAP_TS = 31  # exchange time of the last book clear (its snapshot rows re-sync queues)
 I_TIMERS = 32  # timer calls made
-I_LOCAL_NOW = 33
 I_SIZE = 40
 
 # ---- acct: float64 account and running values -------------------------------------------------------
