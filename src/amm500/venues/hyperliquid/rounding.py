@@ -106,15 +106,20 @@ def _grid_decimals(px: float, sz_decimals: int, max_decimals: int) -> int:
     return d if np.rint(px * scale) / scale == px else -1
 
 
+@njit(cache=True, inline="always")
+def _level_on_grid(px: float, sz: float, sz_decimals: int, max_decimals: int) -> bool:
+    """A level with a positive price and size is already valid: finite, price on its grid, size on the lot."""
+    lot = 10.0**sz_decimals
+    return (math.isfinite(px) and math.isfinite(sz) and _grid_decimals(px, sz_decimals, max_decimals) >= 0
+            and np.rint(sz * lot) / lot == sz)
+
+
 @njit(cache=True)
 def _ladder_on_grid(side: np.ndarray, n: int, sz_decimals: int, max_decimals: int, out: np.ndarray) -> None:
     """out[i] = 1 when level i's price and size are already valid (the usual case), else 0."""
-    lot = 10.0**sz_decimals
     for i in range(n):
         px, sz = side[i, 0], side[i, 1]
-        ok = px > 0 and sz > 0 and math.isfinite(px) and math.isfinite(sz)
-        ok = ok and _grid_decimals(px, sz_decimals, max_decimals) >= 0 and np.rint(sz * lot) / lot == sz
-        out[i] = 1 if ok else 0
+        out[i] = 1 if px > 0 and sz > 0 and _level_on_grid(px, sz, sz_decimals, max_decimals) else 0
 
 
 @njit(cache=True)
@@ -127,7 +132,6 @@ def ladder_on_grid(quotes: np.ndarray, n_bids: int, n_asks: int, sz_decimals: in
     when some level needs rounding: the caller then takes :func:`round_ladder_side`, where the rule lives.
     """
     out[:] = 0.0
-    lot = 10.0**sz_decimals
     counts = [0, 0]
     for q in range(2):
         n = 0
@@ -135,8 +139,7 @@ def ladder_on_grid(quotes: np.ndarray, n_bids: int, n_asks: int, sz_decimals: in
             px, sz = quotes[q, i, 0], quotes[q, i, 1]
             if not (px > 0 and sz > 0):
                 continue
-            if not (math.isfinite(px) and math.isfinite(sz) and _grid_decimals(px, sz_decimals, max_decimals) >= 0
-                    and np.rint(sz * lot) / lot == sz):
+            if not _level_on_grid(px, sz, sz_decimals, max_decimals):
                 return -1, -1
             if px * sz < min_notional:
                 continue
