@@ -25,6 +25,7 @@ from websockets.exceptions import WebSocketException
 
 from amm500.engine.latency import LatencyRecorder
 from amm500.venues.hyperliquid.errors import ExchangeError, MessageError, RateLimited, TransportError
+from amm500.venues.hyperliquid.rest import dumps
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class WsClient:
         if ws is None:
             raise TransportError("WebSocket is not connected")
         try:
-            await ws.send(orjson.dumps(msg, option=orjson.OPT_SERIALIZE_NUMPY).decode())
+            await ws.send(dumps(msg).decode())
         except WebSocketException as exc:
             raise TransportError(f"WebSocket send failed ({type(exc).__name__})") from None
 
