@@ -178,3 +178,30 @@ def test_bad_rehearsal_seconds_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--rehearsal-seconds" in result.output
     assert not (tmp_path / "x").exists()
+
+
+async def test_position_timeout_between_quote_timers_sends_only_the_ioc() -> None:
+    """A rebalance timer that asks for a reduce-only IOC sends that IOC and leaves the quotes alone, as the
+    backtester does: only a quote timer's ladder is acted on (a rebalance timer writes none)."""
+    cfg = config(max_position_seconds=1.0)
+    feed = RandomWalkFeed(seed=4, vol_bps_per_s=0.2)
+    async with (run_exchange({ADDR: EQUITY}, feed=feed, block_s=0.02, book_push_s=0.1) as sim,
+                start_loop(sim, cfg) as (client, loop)):
+        for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
+            await loop.on_timer(timer)
+        resting = [o.cloid for o in loop.om.live_orders()]
+        assert len(resting) >= 2 * LEVELS - 2
+        ask = float(client.book[api.B_ASK_PX, 0])
+        (st,) = await client.act(order_action([OrderSpec(0, True, ask, 0.003, "Ioc")]))
+        assert st.kind == "filled"
+        for _ in range(50):  # the fill reaches the loop over the WebSocket
+            if loop.om.position > 0:
+                break
+            await asyncio.sleep(0.02)
+        assert loop.om.position == pytest.approx(0.003)
+        loop.pos_open_ns -= 5 * 10**9  # the position is now older than max_position_seconds
+        plan = await loop.on_timer(api.TIMER_REBALANCE)
+        assert plan is not None and plan.taker is not None and not plan.taker.is_buy and plan.taker.reduce_only
+        assert plan.taker.sz == pytest.approx(0.003)
+        assert not plan.cancels and not plan.modifies and not plan.places
+        assert not any(loop.om.orders[c].cancel_sent for c in resting)  # no quote was cancelled or replaced

@@ -296,6 +296,12 @@ class OrderManager:
         self._row_orders = keep
         return bid_exposure, ask_exposure
 
+    def requested_taker(self, ctrl: np.ndarray, book: np.ndarray | None) -> OrderSpec | None:
+        """The reduce-only IOC the strategy asks for in ``ctrl`` (position timeout, delta rebalance), if any."""
+        if not ctrl[api.C_TAKER_SIDE]:
+            return None
+        return self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
+
     def _taker(self, side: int, size: float, book: np.ndarray | None) -> OrderSpec | None:
         """A reduce-only IOC that crosses the touch by ``taker_slippage`` (never grows the position)."""
         if book is None or side == 0 or side * self.position >= 0:
@@ -314,11 +320,10 @@ class OrderManager:
         when the kill switch is latched the whole position is flattened that way.
         """
         if ctrl[api.C_CANCEL_ALL] or ctrl[api.C_KILLED]:
-            taker = None
             if ctrl[api.C_KILLED]:
                 taker = self._taker(-int(np.sign(self.position)), abs(self.position), book)
-            elif ctrl[api.C_TAKER_SIDE]:
-                taker = self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
+            else:
+                taker = self.requested_taker(ctrl, book)
             return Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent], taker=taker)
         ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
         bid_exposure, ask_exposure = self._fill_rows()
@@ -335,8 +340,7 @@ class OrderManager:
             else:
                 (bid_places if side > 0 else ask_places).append((px, sz))
         plan = Plan(kept=len(rows) - len(bid_cancels) - len(ask_cancels))
-        if ctrl[api.C_TAKER_SIDE]:
-            plan.taker = self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
+        plan.taker = self.requested_taker(ctrl, book)
         self._plan_side(1, bid_cancels, bid_places, plan, bid_exposure)
         self._plan_side(-1, ask_cancels, ask_places, plan, ask_exposure)
         return plan

@@ -11,7 +11,8 @@ they run in the backtester's order (spread, rebalance, quote). Before each call 
 from the client's book and a fill ledger (cash moved by every fill and its fee, so equity is exact
 between the account refreshes done on the spread timer). The quote timer sends the ladder; any other
 timer acts only when the strategy asks for something at once (a cancel-all, a reduce-only IOC, the
-kill switch), and then the ladder it wrote on that call is sent with it. Once the kill switch has
+kill switch), and then sends only that: the strategy builds its ladder on quote timers alone, and the
+backtester acts on nothing else between them either. Once the kill switch has
 latched, every timer cancels what rests and flattens reduce-only, nothing is quoted again, and the
 loop ends as soon as it is flat with nothing resting. On exit, whatever the reason (time, kill, Ctrl-C), every
 order is cancelled and the order manager reconciles against the exchange.
@@ -232,7 +233,10 @@ class QuoteLoop:
                 self.stats.spread_bps, self.stats.regime = float(ctrl[api.C_SPREAD_BPS]), int(ctrl[api.C_REGIME])
         elif not urgent:
             return None
-        plan = self.om.plan(s.quotes, ctrl, s.book)
+        if timer == api.TIMER_QUOTE or ctrl[api.C_KILLED] or ctrl[api.C_CANCEL_ALL]:
+            plan = self.om.plan(s.quotes, ctrl, s.book)
+        else:  # an IOC asked for between quote timers: only that, the ladder is a quote timer's (as in the backtester)
+            plan = Plan(taker=self.om.requested_taker(ctrl, s.book))
         if plan.empty:
             return plan
         self.client.mark_tick(t0)  # tick-to-order: timer fired -> first signed request at the transport
