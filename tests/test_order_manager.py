@@ -286,3 +286,29 @@ def test_from_config(ex: Exchange) -> None:
     cfg = load_config(overrides={"risk": {"max_net_exposure": 2000.0}, "execution": {"max_batch_size": 7}})
     om = OrderManager.from_config(SimVenue(ex, KEY), cfg, mid=100_000.0)
     assert om.max_position == pytest.approx(0.02) and om.max_batch_size == 7 and om.tif == "Alo"
+
+
+async def test_finished_orders_are_forgotten_oldest_first(ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The order table stays bounded by the live orders plus the newest KEEP_FINISHED finished ones,
+    and a finished order still inside that window is found by a late order update (by cloid or oid)."""
+    import amm500.engine.order_manager as om_mod
+
+    monkeypatch.setattr(om_mod, "KEEP_FINISHED", 30)
+    om = OrderManager(SimVenue(ex, KEY), max_position=1.0, tol_bps=0.0)
+    mid = mid_of(ex)
+    finished_in_order: list[str] = []
+    for k in range(12):  # every requote moves all 10 orders: each one finishes the 10 before it
+        q, c = ladder(mid, 5, offset_bps=5.0 + k)
+        before = {o.cloid for o in om.live_orders()}
+        await om.requote(q, c)
+        deliver(ex, om)
+        finished_in_order += sorted(before - {o.cloid for o in om.live_orders()}, key=lambda x: int(x, 16))
+    live = om.live_orders()
+    assert len(live) == 10
+    finished = [o for o in om.orders.values() if not o.live]
+    assert len(finished) == 30  # 110 finished, only the newest 30 kept
+    assert {o.cloid for o in finished} == set(finished_in_order[-30:])
+    assert len(om.by_oid) == len([o for o in om.orders.values() if o.oid is not None])
+    newest = om.orders[finished_in_order[-1]]
+    assert newest.oid is not None and om._find(newest.oid, None) is newest
+    assert om._find(12345678, finished_in_order[0]) is None  # the oldest are gone

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -36,6 +37,7 @@ import numpy as np
 
 from amm500.config import Config
 from amm500.engine import order_diff as od
+from amm500.engine.recent_ids import RecentIds
 from amm500.strategy import api
 from amm500.venues import OrderVenue
 from amm500.venues.hyperliquid import messages as m
@@ -65,6 +67,7 @@ from amm500.venues.hyperliquid.signing import (
 )
 
 log = logging.getLogger(__name__)
+KEEP_FINISHED = 512  # finished orders remembered for late fills and order updates
 _EPS = 1e-12
 
 
@@ -167,6 +170,9 @@ class OrderManager:
         self.on_tracked = on_tracked
         self.orders: dict[str, TrackedOrder] = {}  # every order we know, newest finished ones included
         self._live: dict[str, TrackedOrder] = {}  # the subset that is not finished (the hot loops use it)
+        # finished orders, oldest first: the newest KEEP_FINISHED stay known (late fills and updates
+        # still find them), older ones are forgotten one by one as new ones finish
+        self._finished: deque[str] = deque()
         self.by_oid: dict[int, str] = {}
         self.position = 0.0
         self.dead_man_available = True
@@ -175,7 +181,7 @@ class OrderManager:
         self.unknown_cancelled = 0
         self.reconciles = 0
         self.rejects: dict[str, int] = {}
-        self._seen_tids: set[int] = set()
+        self._seen_tids = RecentIds()
         self._lock = asyncio.Lock()
         self._cloid_prefix = os.urandom(8).hex()
         self._cloid_seq = 0
@@ -214,13 +220,20 @@ class OrderManager:
     def live_orders(self) -> list[TrackedOrder]:
         return list(self._live.values())
 
-    def _prune(self, keep_finished: int = 512) -> None:
-        """Forget all but the newest finished orders so per-requote work stays proportional to live ones."""
-        finished = [c for c, o in self.orders.items() if not o.live]
-        for cloid in finished[: max(0, len(finished) - keep_finished)]:
-            t = self.orders.pop(cloid)
-            if t.oid is not None:
-                self.by_oid.pop(t.oid, None)
+    def _forget_oldest_finished(self) -> None:
+        """Forget finished orders beyond the newest KEEP_FINISHED, a constant amount of work per order.
+
+        (A batch sweep of the whole table once it passed a size cost a requote about a millisecond
+        every few dozen requotes: the tick-to-order p99.)
+        """
+        while len(self._finished) > KEEP_FINISHED:
+            cloid = self._finished.popleft()
+            t = self.orders.get(cloid)
+            if t is None or t.live:  # already forgotten (finished twice), or revived by a late update
+                continue
+            del self.orders[cloid]
+            if t.oid is not None and self.by_oid.get(t.oid) == cloid:
+                del self.by_oid[t.oid]
 
     def exposure(self, side: int) -> float:
         """Size on ``side`` that could still fill: every live order, including those being cancelled."""
@@ -443,7 +456,10 @@ class OrderManager:
     def _set_state(self, t: TrackedOrder, state: OrderState, error: str | None = None) -> None:
         t.state = state
         if state in TERMINAL:
-            self._live.pop(t.cloid, None)
+            if self._live.pop(t.cloid, None) is not None:
+                self._finished.append(t.cloid)
+                if len(self._finished) > KEEP_FINISHED:
+                    self._forget_oldest_finished()
         else:
             self._live[t.cloid] = t
         if error is not None:
@@ -562,8 +578,6 @@ class OrderManager:
             for spec in second.places:
                 self._track(spec)
             await self._send_all(self.requests(second))
-            if len(self.orders) > 1024:
-                self._prune()
 
     async def _send_all(self, reqs: list[Request]) -> None:
         """Requests concurrently; a lone one (the usual requote) is awaited directly, so it is signed and
@@ -614,9 +628,8 @@ class OrderManager:
     def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
         """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set)."""
         for f in fills:
-            if f.tid in self._seen_tids:
+            if not self._seen_tids.add(f.tid):
                 continue
-            self._seen_tids.add(f.tid)
             if is_snapshot or f.coin != self.asset.name:
                 continue
             self.position += f.side * f.sz

@@ -34,6 +34,7 @@ import numpy as np
 from amm500.config import Config
 from amm500.engine.gc_pacer import GcPacer
 from amm500.engine.order_manager import OrderManager, Plan
+from amm500.engine.recent_ids import RecentIds
 from amm500.strategy import api
 from amm500.strategy.mm import MarketMakingStrategy
 from amm500.venues.hyperliquid import messages as m
@@ -98,7 +99,7 @@ class QuoteLoop:
         self.entry_px = 0.0
         self.funding_rate = 0.0
         self.pos_open_ns = 0
-        self._seen_tids: set[int] = set()
+        self._seen_tids = RecentIds()
         self._last_mid = math.nan
         client.handlers.on_fills = self.on_fills
 
@@ -148,8 +149,7 @@ class QuoteLoop:
 
     def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
         """Fill stream -> order manager (position, order states), the ledger, and the strategy's risk state."""
-        fresh = [f for f in fills if f.tid not in self._seen_tids]
-        self._seen_tids.update(f.tid for f in fills)
+        fresh = [f for f in fills if self._seen_tids.add(f.tid)]
         self.om.on_fills(fills, is_snapshot)
         if is_snapshot:
             return
