@@ -494,13 +494,17 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
 
 
 @_kernel
-def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.ndarray, cfg: np.ndarray,
-              ist: np.ndarray) -> None:
+def _on_depth(s: int, idx: int, prev: float, new: float, resync: bool, od: np.ndarray, oc: np.ndarray,
+              cfg: np.ndarray, ist: np.ndarray) -> None:
     """The exchange level at one of our prices changed: move our queue estimate."""
     side = 1.0 if s == S_BID else -1.0
     model = int(cfg[CF_QUEUE_MODEL])
+    left = oc[s, idx]  # our orders resting there: stop looking once all are found
     for r in range(ist[I_HIWATER]):
+        if left <= 0:
+            break
         if od[r, OD_XST] == XS_RESTING and od[r, OD_SIDE] == side and int(od[r, OD_IDX]) == idx:
+            left -= 1
             if resync:  # a snapshot after a clear: the level is re-stated, not changed
                 od[r, OD_AHEAD] = min(od[r, OD_AHEAD], new)
                 od[r, OD_CUM_TRADE] = 0.0
@@ -703,7 +707,7 @@ def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: 
         ba0 = bi[EXCH, BI_BEST_ASK]
         prev = set_level(lv, bi, EXCH, s, idx, sz[i])
         if oc[s, idx] > 0:
-            _on_depth(s, idx, prev, sz[i], ist[I_SNAP_TS] == t, od, cfg, ist)
+            _on_depth(s, idx, prev, sz[i], ist[I_SNAP_TS] == t, od, oc, cfg, ist)
         if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
             _best_changed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
     elif k == TRADE:
@@ -1020,7 +1024,7 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
     il = ist[I_IL]
     raw = ist[I_LOCAL_RAW]
     feed = int(cfg[CF_FEED_LAT])
-    tick = cfg[CF_TICK]
+    inv_tick = 1.0 / cfg[CF_TICK]  # a multiply per event instead of a divide (same index: prices sit on the grid)
     base = ist[I_BASE]
     while il < nl:
         nraw = max(raw, lts0[il] if il < n0 else lts[il - n0])  # local time never runs backwards
@@ -1033,7 +1037,7 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
         else:
             lk, lsd, lp, lq = kind[il - n0], side[il - n0], px[il - n0], sz[il - n0]
         if lk == BOOK_LEVEL:  # inline: the common case
-            idx = round(lp / tick) - base
+            idx = round(lp * inv_tick) - base
             if 0 <= idx < N_LEVELS:
                 set_level(lv, bi, LOCAL, S_BID if lsd > 0 else S_ASK, idx, lq)
             ist[I_LAST_BOOK_XTS] = ts0[il] if il < n0 else ts[il - n0]
@@ -1073,7 +1077,7 @@ def run_segment(
     rec_int = int(cfg[CF_REC_INT])
     fill_cap = fills_ts.shape[0]
     rec_cap = rec_ts.shape[0]
-    tick = cfg[CF_TICK]
+    inv_tick = 1.0 / cfg[CF_TICK]  # as in _local_until
     base = ist[I_BASE]
     while True:
         if ist[I_NFILLS] + FILL_HEADROOM > fill_cap or ist[I_NREC] + 2 > rec_cap:
@@ -1110,14 +1114,14 @@ def run_segment(
                     nxt = ist[I_NEXT_REC] + rec_int
                     ist[I_NEXT_REC] = nxt if nxt > te else te - te % rec_int + rec_int
                 if kind[ie] == BOOK_LEVEL:  # the common case, inline: one store and a best-price check
-                    idx = round(px[ie] / tick) - base
+                    idx = round(px[ie] * inv_tick) - base
                     if 0 <= idx < N_LEVELS:
                         s = S_BID if side[ie] > 0 else S_ASK
                         bb0 = bi[EXCH, BI_BEST_BID]
                         ba0 = bi[EXCH, BI_BEST_ASK]
                         prev = set_level(lv, bi, EXCH, s, idx, sz[ie])
                         if oc[s, idx] > 0:
-                            _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, cfg, ist)
+                            _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, oc, cfg, ist)
                         if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
                             _best_changed(te, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
                     else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from amm500.jit import array_kernel
 from amm500.strategy import api
 
 A_KIND = 0  # ACT_CANCEL or ACT_PLACE
@@ -121,7 +122,7 @@ def _diff_side(quotes: np.ndarray, q: int, n_want: int, orders: np.ndarray, side
     return n_cancel, n_place
 
 
-@njit(cache=True)
+@array_kernel  # called on every quote timer of every backtest: no reference counting on its arrays
 def diff_ladder(quotes: np.ndarray, n_bids: int, n_asks: int, orders: np.ndarray, tol_bps: float,
                 size_tol: float, actions: np.ndarray, work: np.ndarray) -> int:
     """Fill ``actions`` (cancels first, then places best-first per side); returns how many."""
