@@ -746,6 +746,20 @@ def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.n
 
 
 @njit(cache=True, inline="always")
+def _markout_due(fills_ts: np.ndarray, ist: np.ndarray, cfg: np.ndarray) -> int:
+    """The exchange time after which the oldest unresolved fill of some horizon comes due (BIG: none)."""
+    n = ist[I_NFILLS]
+    due = BIG
+    for h in range(3):
+        p = ist[I_MK0 + h]
+        if p < n:
+            d = fills_ts[p] + int(cfg[CF_MK0 + h])
+            if d < due:
+                due = d
+    return due
+
+
+@njit(cache=True, inline="always")
 def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
     k = ist[I_NREC]
     rec_ts[k] = t
@@ -799,17 +813,11 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
 
 
 @njit(cache=True, inline="always")
-def _local_event(j: int, n0: int, ts0: np.ndarray, kind0: np.ndarray, side0: np.ndarray, px0: np.ndarray,
-                 sz0: np.ndarray, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray,
-                 sz: np.ndarray, lv: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray,
-                 ist: np.ndarray) -> None:
-    if j < n0:
-        t, k, sd, p, q = ts0[j], kind0[j], side0[j], px0[j], sz0[j]
-    else:
-        m = j - n0
-        t, k, sd, p, q = ts[m], kind[m], side[m], px[m], sz[m]
-    if k == BOOK_LEVEL:
-        idx = round(p / cfg[CF_TICK]) - ist[I_BASE]
+def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, base: int, lv: np.ndarray,
+                 bi: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> None:
+    """One event reaches the strategy's side: its book, the funding rate it sees, its cash."""
+    if k == BOOK_LEVEL:  # the common case first
+        idx = round(p * inv_tick) - base
         if 0 <= idx < N_LEVELS:
             set_level(lv, bi, LOCAL, S_BID if sd > 0 else S_ASK, idx, q)
         ist[I_LAST_BOOK_XTS] = t
@@ -1020,30 +1028,33 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
     Only the strategy's own calls read its book, so it is caught up on demand rather than merged
     event by event with the exchange clock: the same events in the same order, half the loop turns.
     """
-    nl = n0 + ts.shape[0]
     il = ist[I_IL]
     raw = ist[I_LOCAL_RAW]
     feed = int(cfg[CF_FEED_LAT])
     inv_tick = 1.0 / cfg[CF_TICK]  # a multiply per event instead of a divide (same index: prices sit on the grid)
     base = ist[I_BASE]
-    while il < nl:
-        nraw = max(raw, lts0[il] if il < n0 else lts[il - n0])  # local time never runs backwards
+    # the lead (earlier events not seen yet), then the day: two loops, no per-event test of which array
+    while il < n0:
+        nraw = max(raw, lts0[il])  # local time never runs backwards
+        tl = nraw + feed
+        if tl > t_lim or (strict and tl == t_lim):
+            ist[I_IL] = il
+            ist[I_LOCAL_RAW] = raw
+            return
+        raw = nraw
+        _local_apply(ts0[il], kind0[il], side0[il], px0[il], sz0[il], inv_tick, base, lv, bi, acct, ist)
+        il += 1
+    m = il - n0
+    nd = ts.shape[0]
+    while m < nd:
+        nraw = max(raw, lts[m])
         tl = nraw + feed
         if tl > t_lim or (strict and tl == t_lim):
             break
         raw = nraw
-        if il < n0:
-            lk, lsd, lp, lq = kind0[il], side0[il], px0[il], sz0[il]
-        else:
-            lk, lsd, lp, lq = kind[il - n0], side[il - n0], px[il - n0], sz[il - n0]
-        if lk == BOOK_LEVEL:  # inline: the common case
-            idx = round(lp * inv_tick) - base
-            if 0 <= idx < N_LEVELS:
-                set_level(lv, bi, LOCAL, S_BID if lsd > 0 else S_ASK, idx, lq)
-            ist[I_LAST_BOOK_XTS] = ts0[il] if il < n0 else ts[il - n0]
-        else:
-            _local_event(il, n0, ts0, kind0, side0, px0, sz0, ts, kind, side, px, sz, lv, bi, acct, st, cfg, ist)
-        il += 1
+        _local_apply(ts[m], kind[m], side[m], px[m], sz[m], inv_tick, base, lv, bi, acct, ist)
+        m += 1
+    il = m + n0
     ist[I_IL] = il
     ist[I_LOCAL_RAW] = raw
 
@@ -1104,15 +1115,24 @@ def run_segment(
             t_next = min(min(tq, tr), min(tl, tt))
             if t_next > t_stop:
                 t_next = t_stop
-            n_batch = 0
+            ie0 = ie
+            # checks that only come due at known times are made when that time is passed, not per event
+            t_rec = ist[I_NEXT_REC]
+            t_mk = _markout_due(fills_ts, ist, cfg)
+            stop = False
             while True:
-                # any horizon still waiting (not just the first: a 60 s mark-out must come due without new fills)
-                if ist[I_NFILLS] > min(ist[I_MK0], min(ist[I_MK0 + 1], ist[I_MK0 + 2])):
-                    _resolve_markouts(te, fills_ts, fills, ist, acct, cfg)
-                if te >= ist[I_NEXT_REC]:  # the state just before ``te`` held since the record time
-                    _record(ist[I_NEXT_REC], rec_ts, rec, ist, acct)
-                    nxt = ist[I_NEXT_REC] + rec_int
-                    ist[I_NEXT_REC] = nxt if nxt > te else te - te % rec_int + rec_int
+                if te >= t_rec or te > t_mk:
+                    # any horizon still waiting (not just the first: a 60 s mark-out must come due without new fills)
+                    if te > t_mk:
+                        _resolve_markouts(te, fills_ts, fills, ist, acct, cfg)
+                        t_mk = _markout_due(fills_ts, ist, cfg)
+                    if te >= t_rec:  # the state just before ``te`` held since the record time
+                        _record(t_rec, rec_ts, rec, ist, acct)
+                        nxt = t_rec + rec_int
+                        t_rec = nxt if nxt > te else te - te % rec_int + rec_int
+                        ist[I_NEXT_REC] = t_rec
+                        stop = ist[I_NREC] + 2 > rec_cap
+                filled = False  # something that can fill ran: responses, mark-outs and the fill log change
                 if kind[ie] == BOOK_LEVEL:  # the common case, inline: one store and a best-price check
                     idx = round(px[ie] * inv_tick) - base
                     if 0 <= idx < N_LEVELS:
@@ -1124,23 +1144,27 @@ def run_segment(
                             _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, oc, cfg, ist)
                         if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
                             _best_changed(te, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+                            filled = True
                     else:
                         st[ST_OUT_OF_RANGE] += 1
                 else:
                     _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts,
                                 fills)
+                    filled = True
+                if filled:
+                    if ist[I_RS_HEAD] < ist[I_RS_TAIL]:  # a fill answered: its report may be due first
+                        t_next = min(t_next, rs_ts[ist[I_RS_HEAD] & RING_MASK])
+                    t_mk = _markout_due(fills_ts, ist, cfg)
+                    stop = stop or ist[I_NFILLS] + FILL_HEADROOM > fill_cap
                 ie += 1
-                n_batch += 1
-                ist[I_LAST_XTS] = te
-                if ist[I_RS_HEAD] < ist[I_RS_TAIL]:  # a fill answered: its report may be due first
-                    t_next = min(t_next, rs_ts[ist[I_RS_HEAD] & RING_MASK])
-                if ie >= n or ist[I_NFILLS] + FILL_HEADROOM > fill_cap or ist[I_NREC] + 2 > rec_cap:
+                if ie >= n or stop:
                     break
                 te = ts[ie]
                 if te > t_next:
                     break
+            ist[I_LAST_XTS] = ts[ie - 1]
             ist[I_IE] = ie
-            ist[I_EVENTS] += n_batch
+            ist[I_EVENTS] += ie - ie0
         elif tq == tmin:
             k = ist[I_RQ_HEAD] & RING_MASK
             ist[I_RQ_HEAD] += 1
