@@ -688,29 +688,37 @@ def _best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np
             _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
+@njit(cache=True, inline="always")
+def _exch_level(t: int, sd: int, p: float, q: float, inv_tick: float, base: int, lv: np.ndarray, bi: np.ndarray,
+                od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
+                rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> bool:
+    """A book level changes at the exchange (the common event, inlined into the loop): a store, our queue
+    at that price if we rest there, and a best-price check. True when the best moved (fills possible)."""
+    idx = round(p * inv_tick) - base
+    if idx < 0 or idx >= N_LEVELS:
+        st[ST_OUT_OF_RANGE] += 1
+        return False
+    s = S_BID if sd > 0 else S_ASK
+    bb0 = bi[EXCH, BI_BEST_BID]
+    ba0 = bi[EXCH, BI_BEST_ASK]
+    prev = set_level(lv, bi, EXCH, s, idx, q)
+    if oc[s, idx] > 0:
+        _on_depth(s, idx, prev, q, ist[I_SNAP_TS] == t, od, oc, cfg, ist)
+    if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
+        _best_changed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
+        return True
+    return False
+
+
 @_kernel
 def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray,
                 lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray,
                 cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray,
                 fills: np.ndarray) -> None:
+    """Every other exchange event: trades, book clears, funding (book levels: :func:`_exch_level`)."""
     t = ts[i]
     k = kind[i]
-    base = ist[I_BASE]
-    tick = cfg[CF_TICK]
-    if k == BOOK_LEVEL:
-        idx = round(px[i] / tick) - base
-        if idx < 0 or idx >= N_LEVELS:
-            st[ST_OUT_OF_RANGE] += 1
-            return
-        s = S_BID if side[i] > 0 else S_ASK
-        bb0 = bi[EXCH, BI_BEST_BID]
-        ba0 = bi[EXCH, BI_BEST_ASK]
-        prev = set_level(lv, bi, EXCH, s, idx, sz[i])
-        if oc[s, idx] > 0:
-            _on_depth(s, idx, prev, sz[i], ist[I_SNAP_TS] == t, od, oc, cfg, ist)
-        if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
-            _best_changed(t, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-    elif k == TRADE:
+    if k == TRADE:
         st[ST_TRADES_SEEN] += 1
         _on_trade(t, side[i], px[i], sz[i], od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
     elif k == BOOK_CLEAR:
@@ -1132,21 +1140,10 @@ def run_segment(
                         t_rec = nxt if nxt > te else te - te % rec_int + rec_int
                         ist[I_NEXT_REC] = t_rec
                         stop = ist[I_NREC] + 2 > rec_cap
-                filled = False  # something that can fill ran: responses, mark-outs and the fill log change
-                if kind[ie] == BOOK_LEVEL:  # the common case, inline: one store and a best-price check
-                    idx = round(px[ie] * inv_tick) - base
-                    if 0 <= idx < N_LEVELS:
-                        s = S_BID if side[ie] > 0 else S_ASK
-                        bb0 = bi[EXCH, BI_BEST_BID]
-                        ba0 = bi[EXCH, BI_BEST_ASK]
-                        prev = set_level(lv, bi, EXCH, s, idx, sz[ie])
-                        if oc[s, idx] > 0:
-                            _on_depth(s, idx, prev, sz[ie], ist[I_SNAP_TS] == te, od, oc, cfg, ist)
-                        if bi[EXCH, BI_BEST_BID] != bb0 or bi[EXCH, BI_BEST_ASK] != ba0:
-                            _best_changed(te, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-                            filled = True
-                    else:
-                        st[ST_OUT_OF_RANGE] += 1
+                # filled: something that can fill ran (responses, mark-outs and the fill log may change)
+                if kind[ie] == BOOK_LEVEL:
+                    filled = _exch_level(te, side[ie], px[ie], sz[ie], inv_tick, base, lv, bi, od, oc, acct, st, cfg,
+                                         ist, rs_ts, rs, fills_ts, fills)
                 else:
                     _exch_event(ie, ts, kind, side, px, sz, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts,
                                 fills)
