@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from amm500.backtest.layout import A_EXT_VOL, F_MAKER, F_PX, F_SIDE, F_SZ
+from amm500.backtest.report import stopped_text
 from amm500.backtest.runner import run_backtest
 from amm500.data import store
 from backtest_helpers import ASK, BID, BUY, SELL, T0, book, config, events, funding, level, ms, run, trade
@@ -186,6 +187,13 @@ def test_kill_switch_cancels_flattens_and_stops(tmp_path: Path) -> None:
     takers = r.fills[r.fills[:, F_MAKER] == 0]
     assert takers.shape[0] >= 1 and np.all(takers[:, F_SIDE] == -1)  # sold into the bids
     assert np.all(r.fills_ts[r.fills[:, F_MAKER] == 1] <= r.fills_ts[r.fills[:, F_MAKER] == 0].min())
+    # the summary says when it stopped, and uptime counts the rest of the run as down time
+    after = (m["kill_time_ns"] - T0) / 1e9
+    assert m["stopped_after_s"] == pytest.approx(after) and 3.0 <= after < 5.0
+    assert stopped_text(m).startswith("kill switch (session_loss) at 00:00:0")
+    n_timers = int(9.5 / 0.5)  # quote timers over the 9.5 s of data
+    assert m["quote_uptime"] <= after / 0.5 / n_timers + 0.01
+    assert m["strategy_quoting_ratio"] <= after / 0.5 / n_timers + 0.01
 
 
 @pytest.mark.parametrize(("seen_at_ms", "fill_px"), [(500, [100_094.0]), (501, [])])

@@ -208,14 +208,17 @@ def run_bars(ts: np.ndarray, op: np.ndarray, hi: np.ndarray, lo: np.ndarray, cl:
                     st[ST_TAKER_ORDERS] += 1
                     _fill(t, tside, op[i] + tside * tick, tq, False, cfg, acct, st, ist, fills_ts, fills, view,
                           params, sstate, False)
+        st[ST_QUOTE_TIMERS] += 1  # every bar counts, after a kill too: uptime is over the whole run
         if killed:
+            acct[A_N_REST_BID] = 0
+            acct[A_N_REST_ASK] = 0
+            acct[A_QUOTING] = 0.0
             if acct[A_POS] != 0.0:
                 side = -1 if acct[A_POS] > 0 else 1
                 st[ST_TAKER_ORDERS] += 1
                 _fill(t, side, cl[i], abs(acct[A_POS]), False, cfg, acct, st, ist, fills_ts, fills, view, params,
                       sstate, False)
         else:
-            st[ST_QUOTE_TIMERS] += 1
             nb = int(ctrl[api.C_N_BIDS])
             na = int(ctrl[api.C_N_ASKS])
             quoting = ctrl[api.C_QUOTING] > 0.0

@@ -966,8 +966,14 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
            book: np.ndarray, orders: np.ndarray, params: np.ndarray, sstate: np.ndarray, quotes: np.ndarray,
            ctrl: np.ndarray, actions: np.ndarray, work: np.ndarray, vol_ts: np.ndarray, vol_val: np.ndarray) -> None:
     ist[I_TIMERS] += 1
+    if timer == api.TIMER_QUOTE:
+        # every quote timer of the run counts, after a kill too: uptime is over the whole run
+        st[ST_QUOTE_TIMERS] += 1
+        if acct[A_N_REST_BID] > 0 and acct[A_N_REST_ASK] > 0:
+            st[ST_QUOTE_UP] += 1
     if ist[I_KILLED] != 0:
         # stopped: only keep flattening what is left, once per rebalance tick
+        acct[A_QUOTING] = 0.0
         if timer == api.TIMER_REBALANCE and acct[A_L_POS] != 0.0 and ist[I_N_IOC] == 0:
             _send_flatten(now, -1 if acct[A_L_POS] > 0 else 1, abs(acct[A_L_POS]), od, orders, bi, st, cfg, ist,
                           rq_ts, rq)
@@ -990,6 +996,7 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
     if ctrl[api.C_KILLED] > 0.0:
         ist[I_KILLED] = 1
         ist[I_KILL_TS] = now
+        acct[A_QUOTING] = 0.0
         acct[A_KILL_REASON] = ctrl[api.C_KILL_REASON]
         for r in range(ist[I_HIWATER]):
             _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
@@ -1005,9 +1012,6 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         _send_flatten(now, taker, ctrl[api.C_TAKER_SZ], od, orders, bi, st, cfg, ist, rq_ts, rq)
     if timer != api.TIMER_QUOTE:
         return
-    st[ST_QUOTE_TIMERS] += 1
-    if acct[A_N_REST_BID] > 0 and acct[A_N_REST_ASK] > 0:
-        st[ST_QUOTE_UP] += 1
     quoting = ctrl[api.C_QUOTING] > 0.0
     acct[A_QUOTING] = 1.0 if quoting else 0.0
     if quoting:

@@ -192,6 +192,9 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
         "killed": {0: "no", 1: "kill_switch", 2: "liquidated"}[int(result.ist[I_KILLED])],
         "kill_reason": KILL_REASONS.get(int(acct[A_KILL_REASON]), str(int(acct[A_KILL_REASON]))),
         "kill_time_ns": int(result.ist[I_KILL_TS]) or None,
+        # how long the strategy traded before the kill switch or a liquidation stopped it
+        "stopped_after_s": (int(result.ist[I_KILL_TS]) - int(rec_ts[0])) / 1e9
+        if int(result.ist[I_KILLED]) and rec_ts.size else None,
         "funding_events": int(st[ST_FUNDING_EVENTS]),
         "book_rows_out_of_range": int(st[ST_OUT_OF_RANGE]),
         "events": events,

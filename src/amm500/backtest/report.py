@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 HEADLINE = ("net_pnl", "return", "annual_roi", "sharpe", "sharpe_hourly", "max_drawdown", "fills", "trades_per_day",
             "maker_ratio", "maker_ratio_volume", "spread_capture", "inventory_pnl", "fees", "funding", "quote_uptime",
-            "avg_quoted_spread_bps", "liquidations", "killed", "events", "events_per_sec", "kernel_s", "compile_s")
+            "avg_quoted_spread_bps", "liquidations", "killed", "kill_reason", "stopped_after_s", "events",
+            "events_per_sec", "kernel_s", "compile_s")
 
 MAX_POINTS = 4000
 
@@ -131,6 +132,21 @@ def _fmt_term(value: Any) -> str:
     return str(value)
 
 
+def stopped_text(metrics: dict[str, Any]) -> str:
+    """Whether and when the run stopped trading: a kill switch in the first minute must not hide
+    behind a good-looking summary."""
+    if metrics["killed"] == "no":
+        return "no"
+    what = f"kill switch ({metrics['kill_reason']})" if metrics["killed"] == "kill_switch" else "liquidated"
+    after = metrics.get("stopped_after_s")
+    if after is None:
+        return what
+    d, rem = divmod(int(after), 86_400)
+    h, rem = divmod(rem, 3_600)
+    m, sec = divmod(rem, 60)
+    return f"{what} at {f'{d} d ' if d else ''}{h:02d}:{m:02d}:{sec:02d}"
+
+
 def summary_table(metrics: dict[str, Any]) -> Table:
     model = metrics["fill_model"]
     title = f"backtest - fill model: {model}" + (" (LOW REALISM)" if model == "bar" else "")
@@ -145,6 +161,7 @@ def summary_table(metrics: dict[str, Any]) -> Table:
         ("maker ratio (count)", metrics["maker_ratio"]), ("maker ratio (volume)", metrics["maker_ratio_volume"]),
         ("spread capture", metrics["spread_capture"]), ("inventory PnL", metrics["inventory_pnl"]),
         ("fees", metrics["fees"]), ("funding", metrics["funding"]),
+        ("stopped", stopped_text(metrics)),
         ("quote uptime", metrics["quote_uptime"]), ("liquidations", metrics["liquidations"]),
         ("rejects", sum(metrics["rejects"].values())), ("events", metrics["events"]),
         ("events / s (kernel)", metrics["events_per_sec"]), ("compile / cache load (s)", metrics["compile_s"]),
