@@ -99,3 +99,25 @@ def test_a_config_that_cannot_trade_is_refused_with_the_numbers(tmp_path: Path) 
     assert res.exit_code == 2
     assert "order_size_fraction" in res.output and "minimum order value" in res.output
     assert not out.exists() and not rep.exists()
+
+
+def test_a_stopped_run_says_when_and_counts_the_rest_as_down_time(tmp_path: Path) -> None:
+    """Bar mode, a market falling $30 a minute: the session-loss kill switch stops the strategy early;
+    the summary says when, and quote uptime is over all 600 bars, not just those before the stop."""
+    n = 600
+    ts = 1_767_229_200 * 10**9 + np.arange(n, dtype=np.int64) * 60 * 10**9
+    close = 100_000 - 30.0 * np.arange(n)
+    bars = Bars(ts, close + 30, close + 40, close - 40, close, np.full(n, 5.0), np.zeros(n, dtype=np.int64))
+    store.write_bars(tmp_path / "b", bars)
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(app, ["backtest", "--data", str(tmp_path / "b"), "--json", str(out),
+                                   *_sets("backtest.fill_model=bar", "backtest.fill_rate=1.0",
+                                          "trading.strategy=market_making", "risk.max_session_loss=0.5",
+                                          "risk.position_timeout_enabled=false")], terminal_width=120)
+    assert res.exit_code == 0, res.output
+    m = json.loads(out.read_text())
+    assert m["killed"] == "kill_switch" and m["kill_reason"] == "session_loss"
+    bars_alive = m["stopped_after_s"] / 60 + 1  # the bar that stopped it quoted too
+    assert 1 <= bars_alive < 100
+    assert m["quote_uptime"] <= bars_alive / n + 1e-9
+    assert "kill switch (session_loss) at 00:" in res.output
