@@ -1034,7 +1034,7 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
 def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.ndarray, kind0: np.ndarray,
                  side0: np.ndarray, px0: np.ndarray, sz0: np.ndarray, ts: np.ndarray, lts: np.ndarray,
                  kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray, lv: np.ndarray, bi: np.ndarray,
-                 acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray) -> None:
+                 acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray) -> None:
     """Bring the strategy's book up to local time ``t_lim`` (events arriving before it, or at it unless strict).
 
     Only the strategy's own calls read its book, so it is caught up on demand rather than merged
@@ -1120,7 +1120,7 @@ def run_segment(
         if tmin > t_stop or tmin == BIG:
             if ist[I_STARTED] != 0:
                 _local_until(t_stop, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv,
-                             bi, acct, st, cfg, ist)
+                             bi, acct, cfg, ist)
             return STATUS_DONE
         if te == tmin:
             # a batch of market events, up to the next message, local event or timer (ties: exchange first)
@@ -1174,20 +1174,20 @@ def run_segment(
             k = ist[I_RS_HEAD] & RING_MASK
             ist[I_RS_HEAD] += 1
             _local_until(tr, True, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         st, cfg, ist)  # ties: the response first
+                         cfg, ist)  # ties: the response first
             _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
         elif tl == tmin:
             # the first event reaches the strategy: its timers start here (its book, now and before every
             # later strategy call, is caught up on demand by _local_until; ties: local before timers)
             _local_until(tl, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         st, cfg, ist)
+                         cfg, ist)
             ist[I_STARTED] = 1
             ist[I_NEXT_QUOTE] = tl + quote_int
             ist[I_NEXT_REB] = tl + reb_int
             ist[I_NEXT_SPREAD] = tl + spread_int
         else:
             _local_until(tt, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         st, cfg, ist)  # ties: the events first
+                         cfg, ist)  # ties: the events first
             if ist[I_NEXT_SPREAD] == tt:
                 ist[I_NEXT_SPREAD] = tt + spread_int
                 timer = api.TIMER_SPREAD
