@@ -265,31 +265,61 @@ def _equity(acct: np.ndarray) -> float:
     return acct[A_CASH] + acct[A_POS] * acct[A_MID]
 
 
+@njit(cache=True, inline="always")
+def _rest_add(r: int, od: np.ndarray, acct: np.ndarray) -> None:
+    """Order ``r`` starts resting: our per-side totals and best prices, kept incrementally."""
+    px = od[r, OD_PX]
+    if od[r, OD_SIDE] > 0:
+        acct[A_N_REST_BID] += 1
+        acct[A_REST_BID_QTY] += od[r, OD_LEAVES]
+        if px > acct[A_MAXBID]:
+            acct[A_MAXBID] = px
+    else:
+        acct[A_N_REST_ASK] += 1
+        acct[A_REST_ASK_QTY] += od[r, OD_LEAVES]
+        if px < acct[A_MINASK]:
+            acct[A_MINASK] = px
+
+
 @_kernel
-def _recompute_resting(od: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> None:
-    """Refresh our best resting prices and resting size per side (after any change to our orders)."""
-    mb = -np.inf
-    ma = np.inf
-    qb = 0.0
-    qa = 0.0
-    nb = 0
-    na = 0
-    for r in range(ist[I_HIWATER]):
-        if od[r, OD_XST] == XS_RESTING:
-            if od[r, OD_SIDE] > 0:
-                mb = max(mb, od[r, OD_PX])
-                qb += od[r, OD_LEAVES]
-                nb += 1
-            else:
-                ma = min(ma, od[r, OD_PX])
-                qa += od[r, OD_LEAVES]
-                na += 1
-    acct[A_MAXBID] = mb
-    acct[A_MINASK] = ma
-    acct[A_REST_BID_QTY] = qb
-    acct[A_REST_ASK_QTY] = qa
-    acct[A_N_REST_BID] = nb
-    acct[A_N_REST_ASK] = na
+def _rest_remove(r: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray) -> None:
+    """Resting order ``r`` leaves the book (cancelled, or filled out: call with its leaves before the fill).
+
+    When it was our best on its side and no other order of ours rests at its price, the next best is
+    found by walking the per-price order counts ``oc`` away from the touch (a few ticks: our ladder's
+    spacing), not by rescanning every order.
+    """
+    idx = int(od[r, OD_IDX])
+    base = ist[I_BASE]
+    tick = cfg[CF_TICK]
+    if od[r, OD_SIDE] > 0:
+        oc[S_BID, idx] -= 1
+        acct[A_N_REST_BID] -= 1
+        if acct[A_N_REST_BID] <= 0:
+            acct[A_N_REST_BID] = 0
+            acct[A_REST_BID_QTY] = 0.0
+            acct[A_MAXBID] = -np.inf
+            return
+        acct[A_REST_BID_QTY] -= od[r, OD_LEAVES]
+        if oc[S_BID, idx] == 0 and od[r, OD_PX] >= acct[A_MAXBID]:
+            k = idx - 1
+            while oc[S_BID, k] == 0:
+                k -= 1
+            acct[A_MAXBID] = _px(k, base, tick)
+    else:
+        oc[S_ASK, idx] -= 1
+        acct[A_N_REST_ASK] -= 1
+        if acct[A_N_REST_ASK] <= 0:
+            acct[A_N_REST_ASK] = 0
+            acct[A_REST_ASK_QTY] = 0.0
+            acct[A_MINASK] = np.inf
+            return
+        acct[A_REST_ASK_QTY] -= od[r, OD_LEAVES]
+        if oc[S_ASK, idx] == 0 and od[r, OD_PX] <= acct[A_MINASK]:
+            k = idx + 1
+            while oc[S_ASK, k] == 0:
+                k += 1
+            acct[A_MINASK] = _px(k, base, tick)
 
 
 @njit(cache=True, inline="always")
@@ -380,11 +410,15 @@ def _exch_fill(r: int, px: float, qty: float, maker: bool, t: int, od: np.ndarra
         st[ST_MAKER_VOLUME] += qty
     leaves = od[r, OD_LEAVES] - qty
     final = leaves <= cfg[CF_LOT] * 1e-6
+    if od[r, OD_XST] == XS_RESTING:
+        if final:
+            _rest_remove(r, od, oc, acct, cfg, ist)  # with its leaves before this fill
+        elif side > 0:
+            acct[A_REST_BID_QTY] -= qty
+        else:
+            acct[A_REST_ASK_QTY] -= qty
     od[r, OD_LEAVES] = 0.0 if final else leaves
     if final:
-        if od[r, OD_XST] == XS_RESTING:
-            s = S_BID if side > 0 else S_ASK
-            oc[s, int(od[r, OD_IDX])] -= 1
         od[r, OD_XST] = XS_DONE
     _log_fill(fills_ts, fills, ist, acct, t, side, px, qty, maker, fee, False)
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_FILL, r, od[r, OD_OID], px, qty, 1.0 if maker else 0.0, fee,
@@ -397,11 +431,9 @@ def _exch_cancel_all(t: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, c
                      ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray) -> None:
     for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] == XS_RESTING:
-            s = S_BID if od[r, OD_SIDE] > 0 else S_ASK
-            oc[s, int(od[r, OD_IDX])] -= 1
+            _rest_remove(r, od, oc, acct, cfg, ist)
             od[r, OD_XST] = XS_DONE
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, od[r, OD_OID], 0.0, 0.0, 0.0, 0.0, 1.0)
-    _recompute_resting(od, acct, ist)
 
 
 @_kernel
@@ -449,7 +481,6 @@ def _fill_crossed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np
         px = od[r, OD_PX]
         if (od[r, OD_SIDE] > 0 and px >= ask_px - 1e-9) or (od[r, OD_SIDE] < 0 and px <= bid_px + 1e-9):
             _exch_fill(r, px, od[r, OD_LEAVES], True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-    _recompute_resting(od, acct, ist)
 
 
 @_kernel
@@ -465,7 +496,6 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
             return
     else:
         return
-    changed = False
     partial = cfg[CF_PARTIAL] > 0.0
     for r in range(ist[I_HIWATER]):
         if od[r, OD_XST] != XS_RESTING or od[r, OD_SIDE] != -side:
@@ -474,7 +504,6 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
         through = opx > px + 1e-9 if side < 0 else opx < px - 1e-9
         if through:
             _exch_fill(r, opx, od[r, OD_LEAVES], True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-            changed = True
         elif abs(opx - px) <= 1e-9:
             ahead, cum = queue.on_trade(od[r, OD_AHEAD], od[r, OD_CUM_TRADE], qty)
             od[r, OD_CUM_TRADE] = cum
@@ -486,11 +515,8 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
                     take = math.floor(take / lot + 1e-9) * lot
                 if take > 0.0:
                     _exch_fill(r, opx, take, True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-                    changed = True
                 ahead = 0.0
             od[r, OD_AHEAD] = ahead
-    if changed:
-        _recompute_resting(od, acct, ist)
 
 
 @_kernel
@@ -633,7 +659,7 @@ def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc
     od[r, OD_AHEAD] = lv[EXCH, s, idx]
     od[r, OD_CUM_TRADE] = 0.0
     oc[s, idx] += 1
-    _recompute_resting(od, acct, ist)
+    _rest_add(r, od, acct)
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
 
 
@@ -652,10 +678,8 @@ def _exch_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray
                 _exch_new(t, r, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
     else:
         if od[r, OD_OID] == oid and od[r, OD_XST] == XS_RESTING:
-            s = S_BID if od[r, OD_SIDE] > 0 else S_ASK
-            oc[s, int(od[r, OD_IDX])] -= 1
+            _rest_remove(r, od, oc, acct, cfg, ist)
             od[r, OD_XST] = XS_DONE
-            _recompute_resting(od, acct, ist)
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCELED, r, oid, 0.0, 0.0, 0.0, 0.0, 1.0)
         else:
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCEL_FAIL, r, oid, 0.0, 0.0, 0.0, 0.0, 0.0)
