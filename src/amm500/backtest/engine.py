@@ -266,15 +266,19 @@ def _equity(acct: np.ndarray) -> float:
 
 
 @njit(cache=True, inline="always")
-def _rest_add(r: int, od: np.ndarray, acct: np.ndarray) -> None:
-    """Order ``r`` starts resting: our per-side totals and best prices, kept incrementally."""
+def _rest_add(r: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray) -> None:
+    """Order ``r`` starts resting at its ``OD_IDX``: the per-price counts, our per-side totals and best
+    prices, kept incrementally (:func:`_rest_remove` undoes exactly this)."""
     px = od[r, OD_PX]
+    idx = int(od[r, OD_IDX])
     if od[r, OD_SIDE] > 0:
+        oc[S_BID, idx] += 1
         acct[A_N_REST_BID] += 1
         acct[A_REST_BID_QTY] += od[r, OD_LEAVES]
         if px > acct[A_MAXBID]:
             acct[A_MAXBID] = px
     else:
+        oc[S_ASK, idx] += 1
         acct[A_N_REST_ASK] += 1
         acct[A_REST_ASK_QTY] += od[r, OD_LEAVES]
         if px < acct[A_MINASK]:
@@ -658,8 +662,7 @@ def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc
     od[r, OD_XST] = XS_RESTING
     od[r, OD_AHEAD] = lv[EXCH, s, idx]
     od[r, OD_CUM_TRADE] = 0.0
-    oc[s, idx] += 1
-    _rest_add(r, od, acct)
+    _rest_add(r, od, oc, acct)
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
 
 
