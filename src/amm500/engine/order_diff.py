@@ -22,6 +22,7 @@ from numba import njit
 
 from amm500.jit import array_kernel
 from amm500.strategy import api
+from amm500.strategy.order_rows import sort_side_rows
 
 A_KIND = 0  # ACT_CANCEL or ACT_PLACE
 A_ROW = 1  # cancel: row of ``orders``
@@ -46,32 +47,11 @@ def new_work() -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def _sorted_rows(orders: np.ndarray, side: int, work: np.ndarray, offset: int) -> int:
-    """Rows of ``orders`` on ``side`` into work[offset:], best price first; returns the count."""
-    n = 0
-    for r in range(orders.shape[0]):
-        if orders[r, api.O_SIDE] == side:
-            # insertion sort: ladders are short and nearly sorted already
-            px = orders[r, api.O_PX]
-            k = n
-            while k > 0:
-                prev = orders[work[offset + k - 1], api.O_PX]
-                better = px > prev if side > 0 else px < prev
-                if not better:
-                    break
-                work[offset + k] = work[offset + k - 1]
-                k -= 1
-            work[offset + k] = r
-            n += 1
-    return n
-
-
-@njit(cache=True, inline="always")
 def _diff_side(quotes: np.ndarray, q: int, n_want: int, orders: np.ndarray, side: int, tol_bps: float,
                size_tol: float, actions: np.ndarray, n_cancel: int, n_place: int, work: np.ndarray,
                offset: int) -> tuple[int, int]:
     cap = actions.shape[0]
-    n_live = _sorted_rows(orders, side, work, offset)
+    n_live = sort_side_rows(orders, side, work, offset)
     i = 0
     j = 0
     wpx = wsz = lpx = 0.0

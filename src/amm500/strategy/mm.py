@@ -62,6 +62,7 @@ from amm500.strategy.mm_state import (
     S_SESSION_START_EQUITY,
     S_VOL,
 )
+from amm500.strategy.order_rows import sort_side_rows
 from amm500.strategy.params import (
     P_BAND_EDGE_0,
     P_BAND_SPREAD_0,
@@ -192,38 +193,17 @@ def side_rows(side: int) -> int:
 
 
 @array_kernel
-def _insert_row(i: int, side: int, n: int, orders: np.ndarray, state: np.ndarray) -> None:
-    """Insertion sort step: a ladder is short and already nearly in order."""
-    base = side_rows(side)
-    px = orders[i, api.O_PX]
-    k = n
-    while k > 0:
-        prev = orders[int(state[base + k - 1]), api.O_PX]
-        if not (px > prev if side > 0 else px < prev):
-            break
-        state[base + k] = state[base + k - 1]
-        k -= 1
-    state[base + k] = i
-    state[base + ROWS_CAP + n] = 0.0
-
-
-@array_kernel
 def collect_rows(orders: np.ndarray, state: np.ndarray) -> tuple[int, int]:
-    """Gather our resting orders per side, best price first (ties: lower row first), in one pass.
+    """Gather our resting orders per side, best price first (ties: lower row first), none kept yet.
 
     Levels are built best first too, so each level's search for an order to keep starts where the
     previous one stopped instead of rescanning every order (O(levels + orders) per side).
     """
-    nb = 0
-    na = 0
-    for i in range(orders.shape[0]):
-        s = orders[i, api.O_SIDE]
-        if s > 0.0:
-            _insert_row(i, 1, nb, orders, state)
-            nb += 1
-        elif s < 0.0:
-            _insert_row(i, -1, na, orders, state)
-            na += 1
+    nb = sort_side_rows(orders, 1, state, side_rows(1))
+    na = sort_side_rows(orders, -1, state, side_rows(-1))
+    bid_flags, ask_flags = side_rows(1) + ROWS_CAP, side_rows(-1) + ROWS_CAP
+    state[bid_flags : bid_flags + nb] = 0.0
+    state[ask_flags : ask_flags + na] = 0.0
     return nb, na
 
 
