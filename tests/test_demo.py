@@ -59,6 +59,22 @@ async def start_loop(sim: RunningExchange, cfg: Config) -> AsyncIterator[tuple[H
         await client.close()
 
 
+async def quote_then_buy_at_the_ask(client: HyperliquidClient, loop: QuoteLoop, size: float = 0.003) -> None:
+    """One round of timers (the ladder rests), then a loss-making taker buy of ``size`` from outside the
+    loop, waited for until the loop's position has seen its fill over the WebSocket."""
+    for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
+        await loop.on_timer(timer)
+    assert len(await open_orders(client)) >= 2 * LEVELS - 2 and not loop.stats.killed
+    ask = float(client.book[api.B_ASK_PX, 0])
+    (st,) = await client.act(order_action([OrderSpec(0, True, ask, size, "Ioc")]))
+    assert st.kind == "filled"
+    for _ in range(50):  # the fill reaches the loop over the WebSocket
+        if loop.om.position > 0:
+            break
+        await asyncio.sleep(0.02)
+    assert loop.om.position == pytest.approx(size)
+
+
 async def test_quotes_are_the_strategys_ladder_and_nothing_rests_after_the_run() -> None:
     cfg = config()
     feed = RandomWalkFeed(seed=3, vol_bps_per_s=0.2)  # calm: nothing fills between placing and reading
@@ -115,17 +131,7 @@ async def test_kill_switch_cancels_flattens_and_stops_quoting() -> None:
     feed = RandomWalkFeed(seed=4, vol_bps_per_s=0.2)  # a calm market: the fee, not the walk, decides the PnL
     async with (run_exchange({ADDR: EQUITY}, feed=feed, block_s=0.02, book_push_s=0.1) as sim,
                 start_loop(sim, cfg) as (client, loop)):
-        for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
-            await loop.on_timer(timer)
-        assert len(await open_orders(client)) >= 2 * LEVELS - 2 and not loop.stats.killed
-        ask = float(client.book[api.B_ASK_PX, 0])
-        (st,) = await client.act(order_action([OrderSpec(0, True, ask, 0.003, "Ioc")]))  # a loss-making taker buy
-        assert st.kind == "filled"
-        for _ in range(50):  # the fill reaches the loop over the WebSocket
-            if loop.om.position > 0:
-                break
-            await asyncio.sleep(0.02)
-        assert loop.om.position == pytest.approx(0.003)
+        await quote_then_buy_at_the_ask(client, loop)
 
         stats = await loop.run(10.0)
         # it ends as soon as it is flat with nothing resting ("kill switch"), not at the time limit ("time")
@@ -187,18 +193,9 @@ async def test_position_timeout_between_quote_timers_sends_only_the_ioc() -> Non
     feed = RandomWalkFeed(seed=4, vol_bps_per_s=0.2)
     async with (run_exchange({ADDR: EQUITY}, feed=feed, block_s=0.02, book_push_s=0.1) as sim,
                 start_loop(sim, cfg) as (client, loop)):
-        for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
-            await loop.on_timer(timer)
+        await quote_then_buy_at_the_ask(client, loop)
         resting = [o.cloid for o in loop.om.live_orders()]
         assert len(resting) >= 2 * LEVELS - 2
-        ask = float(client.book[api.B_ASK_PX, 0])
-        (st,) = await client.act(order_action([OrderSpec(0, True, ask, 0.003, "Ioc")]))
-        assert st.kind == "filled"
-        for _ in range(50):  # the fill reaches the loop over the WebSocket
-            if loop.om.position > 0:
-                break
-            await asyncio.sleep(0.02)
-        assert loop.om.position == pytest.approx(0.003)
         loop.pos_open_ns -= 5 * 10**9  # the position is now older than max_position_seconds
         plan = await loop.on_timer(api.TIMER_REBALANCE)
         assert plan is not None and plan.taker is not None and not plan.taker.is_buy and plan.taker.reduce_only
