@@ -43,7 +43,7 @@ BASE_MID = 100_000.0
 
 
 def _ladder(mid: float, offset_bps: float, n: int = 10, size: float = 0.001) -> tuple[np.ndarray, np.ndarray]:
-    from amm500.strategy import api
+    from amm500.core import api
 
     quotes, ctrl = api.new_quotes(), api.new_ctrl()
     for i in range(n):
@@ -69,8 +69,8 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
     """20-order requote timings per signer, on an OrderManager holding 20 live orders on the local exchange."""
     from eth_account import Account
 
-    from amm500.engine.order_manager import OrderManager
     from amm500.exchange_sim.exchange import Exchange, SimConfig
+    from amm500.live.order_manager import OrderManager
     from amm500.venues.hyperliquid import messages as m
     from amm500.venues.hyperliquid.rest import dumps
     from amm500.venues.hyperliquid.signing import Signer
@@ -137,11 +137,11 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
     from eth_account import Account
 
     from amm500.config import load_config
-    from amm500.engine.gc_pacer import GcPacer
-    from amm500.engine.order_manager import OrderManager
-    from amm500.engine.quote_loop import warm_up
-    from amm500.strategy import api, kernel
-    from amm500.strategy.params import STRATEGY_REFERENCE, build_params
+    from amm500.core import api, kernel
+    from amm500.core.params import STRATEGY_REFERENCE, build_params
+    from amm500.live.gc_pacer import GcPacer
+    from amm500.live.order_manager import OrderManager
+    from amm500.live.quote_loop import warm_up
     from amm500.venues.hyperliquid import messages as m
     from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
     from amm500.venues.hyperliquid.rest import dumps

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from amm500.config import load_config
-from amm500.strategy import api
+from amm500.core import api
+from amm500.core.params import STRATEGY_MM, build_params
 from amm500.strategy.mm import MarketMakingStrategy
-from amm500.strategy.params import STRATEGY_MM, build_params
 
 T0 = 1_700_000_000 * 10**9  # an epoch in ns
 

@@ -20,10 +20,10 @@ from typer.testing import CliRunner
 
 from amm500.cli.app import app
 from amm500.config import Config, load_config
-from amm500.engine.quote_loop import QuoteLoop
+from amm500.core import api
 from amm500.exchange_sim.market import RandomWalkFeed
 from amm500.exchange_sim.server import RunningExchange, run_exchange
-from amm500.strategy import api
+from amm500.live.quote_loop import QuoteLoop
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
 from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from amm500.engine.gc_pacer import GcPacer
+from amm500.live.gc_pacer import GcPacer
 
 
 class _Node:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from amm500.engine.order_manager import OrderManager
+from amm500.core import api
 from amm500.exchange_sim.server import RunningExchange, run_exchange
-from amm500.strategy import api
+from amm500.live.order_manager import OrderManager
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
 from amm500.venues.hyperliquid.errors import WalletError

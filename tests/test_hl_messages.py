@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amm500.engine.latency import LatencyRecorder, QuantileWindow
-from amm500.strategy import api
+from amm500.core import api
+from amm500.obs.latency import LatencyRecorder, QuantileWindow
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.errors import MessageError
 from amm500.venues.hyperliquid.ratelimit import AddressBudget, WeightBudget, exchange_weight, info_weight

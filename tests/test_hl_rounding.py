@@ -195,7 +195,7 @@ def test_one_call_ladder_path_equals_the_per_level_rule(
     """Both sides in one jitted call: same levels as round_ladder_side + the notional filter, or it declines."""
     import numpy as np
 
-    from amm500.strategy import api
+    from amm500.core import api
     from amm500.venues.hyperliquid.rounding import PERP_MAX_DECIMALS, ladder_on_grid, round_ladder_side
 
     def on_grid(levels: list[tuple[float, float]], mode: Rounding) -> list[tuple[float, float]]:

@@ -25,7 +25,7 @@ def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
     assert second != first
     # constants imported by a kernel are frozen into compiled code: their module counts too
     (src / "strategy" / "api.py").write_text("LEVELS = 1\n")
-    (src / "strategy" / "mm.py").write_text("from numba import njit\nfrom amm500.strategy import api\n")
+    (src / "strategy" / "mm.py").write_text("from numba import njit\nfrom amm500.core import api\n")
     third = numba_cache_dir(src, tmp_path)
     (src / "strategy" / "api.py").write_text("LEVELS = 2\n")
     assert numba_cache_dir(src, tmp_path) != third
@@ -43,15 +43,15 @@ def test_every_import_line_counts(tmp_path: Path) -> None:
     (src / "strategy").mkdir(parents=True)
     (src / "kernel.py").write_text(
         "from numba import njit\n"
-        "from amm500.jit import array_kernel\n"
+        "from amm500.core.jit import array_kernel\n"
         "from amm500.strategy.mm import on_timer\n"
-        "from amm500.strategy.params import (\n    A,\n    B,\n)\n"
+        "from amm500.core.params import (\n    A,\n    B,\n)\n"
         "from amm500.strategy.state import S  # trailing comment\n"
     )
-    for name in ("jit.py", "strategy/mm.py", "strategy/params.py", "strategy/state.py"):
+    for name in ("jit.py", "strategy/mm.py", "core/params.py", "strategy/state.py"):
         (src / name).write_text("x = 1\n")
     before = numba_cache_dir(src, tmp_path)
-    for name in ("strategy/mm.py", "strategy/params.py", "strategy/state.py"):
+    for name in ("strategy/mm.py", "core/params.py", "strategy/state.py"):
         (src / name).write_text("x = 2\n")
         after = numba_cache_dir(src, tmp_path)
         assert after != before, name

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amm500.engine.order_diff import (
+from amm500.core import api
+from amm500.core.order_diff import (
     A_KIND,
     A_PX,
     A_ROW,
@@ -18,7 +19,6 @@ from amm500.engine.order_diff import (
     new_actions,
     new_work,
 )
-from amm500.strategy import api
 
 
 def _ladder(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> np.ndarray:

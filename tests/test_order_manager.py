@@ -17,10 +17,10 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amm500.engine.order_manager import OrderManager, OrderState
+from amm500.core import api
 from amm500.exchange_sim.exchange import Exchange, SimConfig
 from amm500.exchange_sim.market import RandomWalkFeed
-from amm500.strategy import api
+from amm500.live.order_manager import OrderManager, OrderState
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.ratelimit import AddressBudget
 from amm500.venues.hyperliquid.signing import OrderSpec, Signer, order_action
@@ -291,7 +291,7 @@ def test_from_config(ex: Exchange) -> None:
 async def test_finished_orders_are_forgotten_oldest_first(ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
     """The order table stays bounded by the live orders plus the newest KEEP_FINISHED finished ones,
     and a finished order still inside that window is found by a late order update (by cloid or oid)."""
-    import amm500.engine.order_manager as om_mod
+    import amm500.live.order_manager as om_mod
 
     monkeypatch.setattr(om_mod, "KEEP_FINISHED", 30)
     om = OrderManager(SimVenue(ex, KEY), max_position=1.0, tol_bps=0.0)

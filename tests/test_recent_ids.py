@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amm500.engine.recent_ids import RecentIds
+from amm500.live.recent_ids import RecentIds
 
 
 @given(st.lists(st.integers(0, 50), max_size=300), st.integers(1, 20))

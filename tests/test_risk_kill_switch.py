@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from amm500.core import api
+from amm500.core.mm_state import S_CONSEC_LOSSES, S_N_ROUND_TRIPS, S_POS, S_REALIZED_PNL
+from amm500.core.params import P_MAX_CONSEC_LOSSES, P_MAX_DRAWDOWN, P_MAX_SESSION_LOSS
 from amm500.risk.kill_switch import (
     KILL_CONSECUTIVE_LOSSES,
     KILL_DRAWDOWN,
     KILL_SESSION_LOSS,
     KillSwitchManager,
 )
-from amm500.strategy import api
-from amm500.strategy.mm_state import S_CONSEC_LOSSES, S_N_ROUND_TRIPS, S_POS, S_REALIZED_PNL
-from amm500.strategy.params import P_MAX_CONSEC_LOSSES, P_MAX_DRAWDOWN, P_MAX_SESSION_LOSS
 from mm_helpers import T0, make_strategy, mm_params
 
 SEC = 10**9

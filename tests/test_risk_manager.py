@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from amm500.risk.manager import max_position
-from amm500.strategy import api
-from amm500.strategy.params import (
+from amm500.core import api
+from amm500.core.params import (
     P_ADV_THRESHOLD_BPS,
     P_LEVERAGE,
     P_MAX_LEVERAGE_USED,
@@ -17,6 +16,7 @@ from amm500.strategy.params import (
     P_MAX_TAKER_RATIO,
     P_TAKER_MIN_TRADES,
 )
+from amm500.risk.manager import max_position
 from mm_helpers import T0, make_strategy, mm_params, quote
 
 SEC = 10**9

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from amm500.core import api
 from amm500.signals.orderbook import OrderBookAnalyzer, depth_stats
-from amm500.strategy import api
 
 
 def _book(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> np.ndarray:

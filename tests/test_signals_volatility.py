@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from amm500.core import api, kernel
+from amm500.core.mm_state import S_REGIME
+from amm500.core.params import P_BAND_EDGE_0
 from amm500.signals.volatility import (
     DEFAULT_REGIME,
     MIN_RETURNS,
@@ -16,10 +19,7 @@ from amm500.signals.volatility import (
     regime_of,
     vol_push,
 )
-from amm500.strategy import api, kernel
 from amm500.strategy.mm import regime_spread_bps
-from amm500.strategy.mm_state import S_REGIME
-from amm500.strategy.params import P_BAND_EDGE_0
 from mm_helpers import T0, make_strategy, mm_params
 
 

@@ -19,9 +19,9 @@ from amm500.backtest.layout import (
 )
 from amm500.backtest.runner import run_backtest
 from amm500.config import load_config
+from amm500.core import api
+from amm500.core.params import STRATEGY_MM, build_params
 from amm500.data import store
-from amm500.strategy import api
-from amm500.strategy.params import STRATEGY_MM, build_params
 from backtest_helpers import ASK, BID, T0, book, clear, level
 from mm_helpers import make_strategy, mm_params, set_book
 

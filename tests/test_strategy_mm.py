@@ -9,10 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from amm500.strategy import api
-from amm500.strategy.mm import funding_shift_bps, inventory_shift_bps, level_size
-from amm500.strategy.mm_state import S_ADV_HIGH, S_KILLED, S_REGIME, S_TAKER_HIGH
-from amm500.strategy.params import (
+from amm500.core import api
+from amm500.core.mm_state import S_ADV_HIGH, S_KILLED, S_REGIME, S_TAKER_HIGH
+from amm500.core.params import (
     P_ADV_WIDEN_BPS,
     P_FUND_THRESHOLD,
     P_LEVELS,
@@ -27,6 +26,7 @@ from amm500.strategy.params import (
     P_STALE_MS,
     P_TAKER_WIDEN_BPS,
 )
+from amm500.strategy.mm import funding_shift_bps, inventory_shift_bps, level_size
 from mm_helpers import T0, make_strategy, mm_params, quote, set_book
 
 BASE = mm_params()

@@ -84,10 +84,10 @@ from amm500.backtest.layout import (
     ST_TAKER_ORDERS,
     ST_VOLUME,
 )
+from amm500.core import api
+from amm500.core.params import build_params
 from amm500.data.schema import FUNDING, NS_PER_S, DataError
-from amm500.strategy import api
 from amm500.strategy.kernel import new_state, on_fill, on_timer
-from amm500.strategy.params import build_params
 
 if TYPE_CHECKING:
     from amm500.backtest.market import Market

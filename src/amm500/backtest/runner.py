@@ -1,6 +1,6 @@
 """``run_backtest``: the Python side of a backtest (setup, day streaming, buffers, timing, metrics).
 
-Per-event work happens in :func:`amm500.backtest.engine.run_segment`; this module only prepares the
+Per-event work happens in :func:`amm500.backtest.loop.run_segment`; this module only prepares the
 arrays, feeds it one memory-mapped day at a time (carrying the events the strategy has not seen yet
 across the day boundary), grows the fill / record logs when the kernel asks, and measures.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from amm500.backtest import latency
+from amm500.backtest import latency_model
 from amm500.backtest.book import N_LEVELS, new_books
 from amm500.backtest.layout import (
     A_CASH,
@@ -74,11 +74,11 @@ from amm500.backtest.layout import (
 )
 from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
+from amm500.core import api
+from amm500.core.order_diff import new_actions, new_work
+from amm500.core.params import build_params
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
-from amm500.engine.order_diff import new_actions, new_work
-from amm500.strategy import api
 from amm500.strategy.kernel import new_state
-from amm500.strategy.params import build_params
 
 #: keep a resting order whose remaining size is within this fraction of the wanted size
 SIZE_TOLERANCE = 0.25
@@ -162,7 +162,7 @@ class KernelState:
             self.rec = np.concatenate([self.rec, np.zeros((cap - self.rec.shape[0], R_SIZE))])
 
     def run(self, day: Events, lead: Events, t_stop: int) -> None:
-        from amm500.backtest.engine import STATUS_BUFFER_FULL, run_segment
+        from amm500.backtest.loop import STATUS_BUFFER_FULL, run_segment
 
         day = _readonly(day)  # one array type (memory maps are read-only) -> one compiled signature
         while True:
@@ -199,7 +199,7 @@ def build_cfg(config: Config) -> np.ndarray:
     cfg[CF_CANCEL_LAT] = b.cancel_latency_ms * NS_PER_MS
     cfg[CF_RESP_LAT] = b.response_latency_ms * NS_PER_MS
     cfg[CF_FEED_LAT] = b.feed_latency_ms * NS_PER_MS
-    cfg[CF_LAT_MODEL] = latency.LOGNORMAL if b.latency_model == "lognormal" else latency.CONSTANT
+    cfg[CF_LAT_MODEL] = latency_model.LOGNORMAL if b.latency_model == "lognormal" else latency_model.CONSTANT
     cfg[CF_LAT_SIGMA] = b.latency_sigma
     cfg[CF_QUEUE_MODEL] = 1 if b.queue_model == "prob" else 0
     cfg[CF_QUEUE_POWER] = b.queue_power
@@ -331,7 +331,7 @@ def run_backtest(
                           f" ({market.root / 'dataset.json'})")
     base = round(price0 / tick) - N_LEVELS // 2
     ks = KernelState(config, base, int(ev0.ts[0]) if len(ev0) else 0, vf)
-    latency.seed(config.backtest.seed)
+    latency_model.seed(config.backtest.seed)
     report = _progress_fn(progress, n_days)
     lead = Events.empty()
     kernel_s = kernel_cpu_s = 0.0
@@ -356,7 +356,7 @@ def run_backtest(
         report(done, n_days)
         current = nxt
         del ev
-    from amm500.backtest.engine import finish
+    from amm500.backtest.loop import finish
     from amm500.backtest.metrics import compute_metrics
 
     finish(ks.rec_ts, ks.rec, ks.ist, ks.acct)

@@ -22,7 +22,7 @@ from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_conf
 
 if TYPE_CHECKING:
     from amm500.config import Config
-    from amm500.engine.quote_loop import LoopStats
+    from amm500.live.quote_loop import LoopStats
 
 
 @app.command("demo")
@@ -104,8 +104,8 @@ async def _rehearse(cfg: Config, market: Path, seconds: float) -> tuple[LoopStat
     from eth_account import Account
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from amm500.engine.quote_loop import QuoteLoop
     from amm500.exchange_sim.server import run_exchange
+    from amm500.live.quote_loop import QuoteLoop
     from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
 
     wallet = Account.create()  # a throwaway key for this run only; never printed or stored
@@ -151,7 +151,7 @@ def rehearsal_metrics(stats: LoopStats, latency: dict[str, dict[str, float]]) ->
 
 
 def rehearsal_table(stats: LoopStats, latency: dict[str, dict[str, float]]) -> Table:
-    from amm500.engine.quote_loop import KILL_REASONS
+    from amm500.live.quote_loop import KILL_REASONS
 
     t = Table(title=f"paper rehearsal, {stats.seconds:.1f} s (stopped by {stats.stopped_by})", show_header=False)
     t.add_column(style="bold")

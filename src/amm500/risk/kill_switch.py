@@ -17,8 +17,8 @@ import math
 
 import numpy as np
 
-from amm500.jit import array_kernel
-from amm500.strategy.mm_state import (
+from amm500.core.jit import array_kernel
+from amm500.core.mm_state import (
     S_AVG_PX,
     S_CONSEC_LOSSES,
     S_INIT,
@@ -34,7 +34,7 @@ from amm500.strategy.mm_state import (
     S_SESSION_START_EQUITY,
     S_TRIP_PNL,
 )
-from amm500.strategy.params import P_MAX_CONSEC_LOSSES, P_MAX_DRAWDOWN, P_MAX_SESSION_LOSS
+from amm500.core.params import P_MAX_CONSEC_LOSSES, P_MAX_DRAWDOWN, P_MAX_SESSION_LOSS
 
 KILL_NONE = 0
 KILL_DRAWDOWN = 1

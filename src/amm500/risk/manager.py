@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from amm500.jit import array_kernel
-from amm500.strategy.mm_state import (
+from amm500.core.jit import array_kernel
+from amm500.core.mm_state import (
     ADV_CAP,
     ADV_FIELDS,
     S_ADV_BPS,
@@ -27,7 +27,7 @@ from amm500.strategy.mm_state import (
     S_TAKER_HIGH,
     S_TAKER_VOLUME,
 )
-from amm500.strategy.params import (
+from amm500.core.params import (
     P_ADV_ENABLED,
     P_ADV_MARKOUT_S,
     P_ADV_SIZE_MULT,

@@ -17,8 +17,8 @@ from typing import TypedDict
 
 import numpy as np
 
-from amm500.jit import array_kernel
-from amm500.strategy import api
+from amm500.core import api
+from amm500.core.jit import array_kernel
 
 
 @array_kernel

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from amm500.jit import array_kernel
-from amm500.strategy.mm_state import (
+from amm500.core.jit import array_kernel
+from amm500.core.mm_state import (
     S_VOL_BUF,
     S_VOL_COUNT,
     S_VOL_HEAD,

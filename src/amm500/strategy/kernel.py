@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from amm500.jit import array_kernel
+from amm500.core.jit import array_kernel
+from amm500.core.mm_state import STATE_MIN_SIZE
+from amm500.core.params import P_STRATEGY_ID, STRATEGY_REFERENCE
 from amm500.strategy.mm import mm_book_depth, mm_on_fill, mm_on_timer
-from amm500.strategy.mm_state import STATE_MIN_SIZE
-from amm500.strategy.params import P_STRATEGY_ID, STRATEGY_REFERENCE
 from amm500.strategy.reference import reference_on_fill, reference_on_timer
 
 

@@ -1,6 +1,6 @@
 """MarketMakingStrategy: the seed's quoting and risk logic as one pair of jitted kernels.
 
-``mm_on_timer`` / ``mm_on_fill`` follow :mod:`amm500.strategy.api`; the backtester calls them from
+``mm_on_timer`` / ``mm_on_fill`` follow :mod:`amm500.core.api`; the backtester calls them from
 its Numba loop through :mod:`amm500.strategy.kernel`, and the live engine through the
 :class:`MarketMakingStrategy` wrapper below, so both quote identically on identical inputs.
 
@@ -28,20 +28,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from amm500.jit import array_kernel
-from amm500.risk.kill_switch import kill_check, kill_fire, kill_reset, record_round_trip_fill
-from amm500.risk.manager import (
-    RiskManager,
-    max_position,
-    record_fill,
-    risk_size_mult,
-    risk_widen_bps,
-    update_flags,
-)
-from amm500.signals.orderbook import depth_stats, imbalance_shift_bps
-from amm500.signals.volatility import DEFAULT_REGIME, realized_vol, regime_of, vol_push
-from amm500.strategy import api
-from amm500.strategy.mm_state import (
+from amm500.core import api
+from amm500.core.jit import array_kernel
+from amm500.core.mm_state import (
     ROWS_CAP,
     S_ADV_BPS,
     S_DELTA_SIDE,
@@ -62,8 +51,8 @@ from amm500.strategy.mm_state import (
     S_SESSION_START_EQUITY,
     S_VOL,
 )
-from amm500.strategy.order_rows import sort_side_rows
-from amm500.strategy.params import (
+from amm500.core.order_rows import sort_side_rows
+from amm500.core.params import (
     P_BAND_EDGE_0,
     P_BAND_SPREAD_0,
     P_DELTA_ENABLED,
@@ -100,6 +89,17 @@ from amm500.strategy.params import (
     P_VOL_SOURCE,
     P_VOL_WINDOW_S,
 )
+from amm500.risk.kill_switch import kill_check, kill_fire, kill_reset, record_round_trip_fill
+from amm500.risk.manager import (
+    RiskManager,
+    max_position,
+    record_fill,
+    risk_size_mult,
+    risk_widen_bps,
+    update_flags,
+)
+from amm500.signals.orderbook import depth_stats, imbalance_shift_bps
+from amm500.signals.volatility import DEFAULT_REGIME, realized_vol, regime_of, vol_push
 
 if TYPE_CHECKING:
     from amm500.config import Config
@@ -455,7 +455,7 @@ class MarketMakingStrategy:
 
     @classmethod
     def from_config(cls, config: Config) -> MarketMakingStrategy:
-        from amm500.strategy.params import STRATEGY_MM, build_params
+        from amm500.core.params import STRATEGY_MM, build_params
 
         return cls(build_params(config, strategy=STRATEGY_MM))
 

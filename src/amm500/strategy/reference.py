@@ -12,8 +12,8 @@ import math
 import numpy as np
 from numba import njit
 
-from amm500.strategy import api
-from amm500.strategy.params import (
+from amm500.core import api
+from amm500.core.params import (
     P_LEVELS,
     P_LEVERAGE,
     P_LOT,

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from amm500.config import NetworkConfig
-from amm500.engine.latency import LatencyRecorder
-from amm500.strategy.api import BOOK_DEPTH
+from amm500.core.api import BOOK_DEPTH
+from amm500.obs.latency import LatencyRecorder
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.errors import (
     ExchangeError,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from amm500.strategy.api import B_ASK_PX, B_ASK_SZ, B_BID_PX, B_BID_SZ, BOOK_DEPTH
+from amm500.core.api import B_ASK_PX, B_ASK_SZ, B_BID_PX, B_BID_SZ, BOOK_DEPTH
 from amm500.venues.hyperliquid.errors import MessageError
 
 # ---- primitive checks -----------------------------------------------------------------------------

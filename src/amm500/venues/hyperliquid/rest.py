@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from amm500.engine.latency import LatencyRecorder
+from amm500.obs.latency import LatencyRecorder
 from amm500.venues.hyperliquid.errors import ExchangeError, MessageError, RateLimited, TransportError
 from amm500.venues.hyperliquid.ratelimit import WeightBudget, exchange_weight, info_extra_weight, info_weight
 

@@ -23,7 +23,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from amm500.engine.latency import LatencyRecorder
+from amm500.obs.latency import LatencyRecorder
 from amm500.venues.hyperliquid.errors import ExchangeError, MessageError, RateLimited, TransportError
 from amm500.venues.hyperliquid.rest import dumps
 

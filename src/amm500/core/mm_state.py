@@ -1,4 +1,4 @@
-"""Private layout of the MarketMakingStrategy ``state`` vector (see ``amm500.strategy.api``).
+"""Private layout of the MarketMakingStrategy ``state`` vector (see ``amm500.core.api``).
 
 One flat float64 vector keeps the kernels allocation-free and lets a driver snapshot, copy or reset
 the whole strategy (``state[:] = 0`` is a fresh session). Scalars first, then ring buffers.

@@ -9,7 +9,7 @@ A strategy is two Numba-jittable functions with exactly these signatures::
 
 The driver owns the clock and the venue; the strategy owns ``state`` (a flat float64 vector whose
 layout is private to it) and answers with the ladder it *wants*. The driver then diffs that ladder
-against the live orders with ``amm500.engine.order_diff`` (one jitted kernel for every venue).
+against the live orders with ``amm500.core.order_diff`` (one jitted kernel for every venue).
 Both the backtester (inside its Numba loop) and the live engine (from Python) call the same
 functions, so a backtest and a live run of the same inputs quote identically.
 

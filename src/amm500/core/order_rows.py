@@ -1,12 +1,12 @@
 """Our resting orders of one side, best price first: the order in which both the ladder diff
-(:mod:`amm500.engine.order_diff`) and the strategy's keep-or-replace search walk them."""
+(:mod:`amm500.core.order_diff`) and the strategy's keep-or-replace search walk them."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from amm500.strategy import api
+from amm500.core import api
 
 
 @njit(cache=True, inline="always")

@@ -2,7 +2,7 @@
 
 Each requote rounds the strategy's ladder onto the venue grid (bids down, asks up: never more
 aggressive than asked), diffs it against our live orders with the shared jitted kernel
-(:func:`amm500.engine.order_diff.diff_ladder`: orders within tolerance are kept and keep their queue
+(:func:`amm500.core.order_diff.diff_ladder`: orders within tolerance are kept and keep their queue
 place), pairs each cancel with a placement on the same side into one ``batchModify`` entry, and
 batches what is left (cancels first, to free margin, then modifies and new orders, each batch at
 most ``execution.max_batch_size`` long).
@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from amm500.config import Config
-from amm500.engine import order_diff as od
-from amm500.engine.recent_ids import RecentIds
-from amm500.strategy import api
+from amm500.core import api
+from amm500.core import order_diff as od
+from amm500.live.recent_ids import RecentIds
 from amm500.venues import OrderVenue
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.errors import (

@@ -3,7 +3,7 @@
 The loop owns the clock and the glue between three pieces that know nothing of each other:
 :class:`~amm500.venues.hyperliquid.client.HyperliquidClient` (book, fills, signed actions),
 :class:`~amm500.strategy.mm.MarketMakingStrategy` (the same jitted kernels the backtester runs) and
-:class:`~amm500.engine.order_manager.OrderManager` (ladder -> fewest actions, limits, reconcile).
+:class:`~amm500.live.order_manager.OrderManager` (ladder -> fewest actions, limits, reconcile).
 
 Timers fire at their ``Config`` intervals (``execution.quote_refresh_interval``,
 ``execution.rebalance_interval``, ``trading.spread_recalc_interval``); when several are due at once
@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from amm500.config import Config
-from amm500.engine.gc_pacer import GcPacer
-from amm500.engine.order_manager import OrderManager, Plan
-from amm500.engine.recent_ids import RecentIds
-from amm500.strategy import api
+from amm500.core import api
+from amm500.live.gc_pacer import GcPacer
+from amm500.live.order_manager import OrderManager, Plan
+from amm500.live.recent_ids import RecentIds
 from amm500.strategy.mm import MarketMakingStrategy
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import HyperliquidClient
@@ -179,7 +179,7 @@ class QuoteLoop:
     # ---- one timer -------------------------------------------------------------------------------
 
     def fill_view(self, now_ns: int) -> None:
-        """The strategy's view, book and resting orders, in the :mod:`amm500.strategy.api` layout."""
+        """The strategy's view, book and resting orders, in the :mod:`amm500.core.api` layout."""
         s, book = self.strategy, self.client.book
         v = s.view
         bid, ask = float(book[api.B_BID_PX, 0]), float(book[api.B_ASK_PX, 0])

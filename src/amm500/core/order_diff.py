@@ -10,7 +10,7 @@ Both sides are merged in price order (bids best-first, descending; asks ascendin
 linear in the number of orders. Cancels come first in ``actions`` so margin is freed before new
 orders need it.
 
-Arrays (float64): ``quotes`` and ``orders`` as in :mod:`amm500.strategy.api`; ``actions`` has shape
+Arrays (float64): ``quotes`` and ``orders`` as in :mod:`amm500.core.api`; ``actions`` has shape
 (n, A_SIZE) with n >= :data:`MAX_ACTIONS`; ``work`` is an int64 scratch vector of length
 >= 2 * MAX_ORDERS (passed in so the hot path never allocates).
 """
@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from amm500.jit import array_kernel
-from amm500.strategy import api
-from amm500.strategy.order_rows import sort_side_rows
+from amm500.core import api
+from amm500.core.jit import array_kernel
+from amm500.core.order_rows import sort_side_rows
 
 A_KIND = 0  # ACT_CANCEL or ACT_PLACE
 A_ROW = 1  # cancel: row of ``orders``

@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-from amm500.backtest import latency, queue
+from amm500.backtest import latency_model, queue
 from amm500.backtest.book import (
     BI_BEST_ASK,
     BI_BEST_BID,
@@ -215,13 +215,13 @@ from amm500.backtest.layout import (
     XS_INFLIGHT,
     XS_RESTING,
 )
+from amm500.core import api
+from amm500.core.jit import array_kernel
+from amm500.core.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL, diff_ladder
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
-from amm500.engine.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL, diff_ladder
-from amm500.jit import array_kernel
-from amm500.strategy import api
 from amm500.strategy.kernel import book_depth, on_fill, on_timer
 
-_kernel = array_kernel  # every function here only touches arrays its caller owns (see amm500.jit)
+_kernel = array_kernel  # every function here only touches arrays its caller owns (see amm500.core.jit)
 
 BIG = np.iinfo(np.int64).max
 EPS_QTY = 1e-12
@@ -331,7 +331,7 @@ def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarra
               slot: int, oid: int, lat_ns: float) -> None:
     if ist[I_RQ_TAIL] - ist[I_RQ_HEAD] >= RING:
         raise RuntimeError("backtest: order request ring overflow")
-    t = latency.arrival(now, ist[I_RQ_LAST], int(cfg[CF_LAT_MODEL]), lat_ns, cfg[CF_LAT_SIGMA])
+    t = latency_model.arrival(now, ist[I_RQ_LAST], int(cfg[CF_LAT_MODEL]), lat_ns, cfg[CF_LAT_SIGMA])
     ist[I_RQ_LAST] = t
     k = ist[I_RQ_TAIL] & RING_MASK
     rq_ts[k] = t
@@ -346,7 +346,7 @@ def _push_resp(rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, cfg: np.ndarr
                slot: int, oid: float, px: float, sz: float, maker: float, fee: float, final: float) -> None:
     if ist[I_RS_TAIL] - ist[I_RS_HEAD] >= RING:
         raise RuntimeError("backtest: response ring overflow")
-    t = latency.arrival(now, ist[I_RS_LAST], int(cfg[CF_LAT_MODEL]), cfg[CF_RESP_LAT], cfg[CF_LAT_SIGMA])
+    t = latency_model.arrival(now, ist[I_RS_LAST], int(cfg[CF_LAT_MODEL]), cfg[CF_RESP_LAT], cfg[CF_LAT_SIGMA])
     ist[I_RS_LAST] = t
     k = ist[I_RS_TAIL] & RING_MASK
     rs_ts[k] = t
