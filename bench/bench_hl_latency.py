@@ -137,11 +137,12 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
     from eth_account import Account
 
     from amm500.config import load_config
-    from amm500.core import api, kernel
+    from amm500.core import api
     from amm500.core.params import STRATEGY_REFERENCE, build_params
     from amm500.live.gc_pacer import GcPacer
     from amm500.live.order_manager import OrderManager
     from amm500.live.quote_loop import warm_up
+    from amm500.strategy import kernel
     from amm500.venues.hyperliquid import messages as m
     from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
     from amm500.venues.hyperliquid.rest import dumps

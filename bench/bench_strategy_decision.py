@@ -19,8 +19,9 @@ import numpy as np
 from numba import njit
 
 from amm500.config import load_config
-from amm500.core import api, kernel
+from amm500.core import api
 from amm500.core.params import STRATEGY_MM, STRATEGY_REFERENCE, build_params
+from amm500.strategy import kernel
 from amm500.strategy.mm import MarketMakingStrategy
 
 T0 = 1_700_000_000 * 10**9

@@ -24,10 +24,11 @@ def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
     second = numba_cache_dir(src, tmp_path)
     assert second != first
     # constants imported by a kernel are frozen into compiled code: their module counts too
-    (src / "strategy" / "api.py").write_text("LEVELS = 1\n")
+    (src / "core").mkdir()
+    (src / "core" / "api.py").write_text("LEVELS = 1\n")
     (src / "strategy" / "mm.py").write_text("from numba import njit\nfrom amm500.core import api\n")
     third = numba_cache_dir(src, tmp_path)
-    (src / "strategy" / "api.py").write_text("LEVELS = 2\n")
+    (src / "core" / "api.py").write_text("LEVELS = 2\n")
     assert numba_cache_dir(src, tmp_path) != third
     assert numba_cache_dir(src, tmp_path).parent == tmp_path / "amm500" / "numba"
 
@@ -41,6 +42,7 @@ def test_every_import_line_counts(tmp_path: Path) -> None:
     second ``from amm500... import`` line, so strategy edits ran stale compiled kernels)."""
     src = tmp_path / "pkg"
     (src / "strategy").mkdir(parents=True)
+    (src / "core").mkdir()
     (src / "kernel.py").write_text(
         "from numba import njit\n"
         "from amm500.core.jit import array_kernel\n"
@@ -48,7 +50,7 @@ def test_every_import_line_counts(tmp_path: Path) -> None:
         "from amm500.core.params import (\n    A,\n    B,\n)\n"
         "from amm500.strategy.state import S  # trailing comment\n"
     )
-    for name in ("jit.py", "strategy/mm.py", "core/params.py", "strategy/state.py"):
+    for name in ("core/jit.py", "strategy/mm.py", "core/params.py", "strategy/state.py"):
         (src / name).write_text("x = 1\n")
     before = numba_cache_dir(src, tmp_path)
     for name in ("strategy/mm.py", "core/params.py", "strategy/state.py"):

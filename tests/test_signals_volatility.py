@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from amm500.core import api, kernel
+from amm500.core import api
 from amm500.core.mm_state import S_REGIME
 from amm500.core.params import P_BAND_EDGE_0
 from amm500.signals.volatility import (
@@ -19,6 +19,7 @@ from amm500.signals.volatility import (
     regime_of,
     vol_push,
 )
+from amm500.strategy import kernel
 from amm500.strategy.mm import regime_spread_bps
 from mm_helpers import T0, make_strategy, mm_params
 

@@ -8,8 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amm500.core import api, kernel
+from amm500.core import api
 from amm500.core.mm_state import ROWS_CAP
+from amm500.strategy import kernel
 from amm500.strategy.mm import _EPS, _keep_resting, collect_rows, side_rows
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from amm500.core import api, kernel
+from amm500.core import api
+from amm500.strategy import kernel
 from amm500.strategy.mm import MarketMakingStrategy
 from mm_helpers import T0, mm_params
 
