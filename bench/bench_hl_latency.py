@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from amm500.config import Config
+
 KEY = "0x" + "5a" * 32
 #: the parts of a tick that produced orders, in order (CPU time of each)
 STAGES = ("frame -> book (json, validate)", "strategy kernel", "plan", "build actions", "sign", "serialize")
@@ -86,7 +88,7 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
             return m.parse_action_response(ex.action(self.signer.envelope(action)), n_items)
 
     venue = Venue()
-    om = OrderManager(venue, max_position=10.0, tol_bps=0.0)  # type: ignore[arg-type]
+    om = OrderManager.from_config(venue, Config(), max_position=10.0, tol_bps=0.0)  # type: ignore[arg-type]
     asyncio.run(om.requote(*_ladder(BASE_MID, 5.0)))
     assert len(om.live_orders()) == 20
     ladders = [_ladder(BASE_MID, 6.0), _ladder(BASE_MID, 6.5)]
@@ -136,7 +138,7 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
     import orjson
     from eth_account import Account
 
-    from amm500.config import load_config
+    from amm500.config import Config, load_config
     from amm500.core import api
     from amm500.core.params import STRATEGY_REFERENCE, build_params
     from amm500.live.gc_pacer import GcPacer
@@ -191,10 +193,11 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
         handlers = Handlers()
         client = HyperliquidClient(base_url, ws_url, "BTC", private_key=KEY, handlers=handlers)
         await client.start()
-        om = OrderManager(client, max_position=1.0, tol_bps=0.5)
+        om = OrderManager.from_config(client, Config(), max_position=1.0, tol_bps=0.5)
         om.attach(handlers)
         await om.reconcile()
-        warm_up(client, params)  # as the QuoteLoop does: no compile inside the first tick (a cold cache stalled it)
+        # as the QuoteLoop does: no compile inside the first tick (a cold cache stalled it)
+        warm_up(client, params, Config())
         busy = False
         production_turn = [False]
 

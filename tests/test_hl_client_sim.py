@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from amm500.config import Config
 from amm500.core import api
 from amm500.exchange_sim.server import RunningExchange, run_exchange
 from amm500.live.order_manager import OrderManager
@@ -46,7 +47,7 @@ async def make_client(sim: RunningExchange, **kwargs: Any) -> tuple[HyperliquidC
         sim.base_url, sim.ws_url, "BTC", private_key=KEY, handlers=handlers, timeout_s=3.0, max_backoff_s=0.3, **kwargs
     )
     await client.start()
-    om = OrderManager(client, max_position=LIMIT, tol_bps=0.5)
+    om = OrderManager.from_config(client, Config(), max_position=LIMIT, tol_bps=0.5)
     om.attach(handlers)
     await om.reconcile()
     return client, om
@@ -283,7 +284,7 @@ async def test_agent_wallet_trades_for_its_master() -> None:
             sim.base_url, sim.ws_url, "BTC", private_key=agent_key, account_address=ADDR, handlers=handlers
         )
         await client.start()
-        om = OrderManager(client, max_position=LIMIT)
+        om = OrderManager.from_config(client, Config(), max_position=LIMIT)
         om.attach(handlers)
         try:
             assert client.signer is not None and client.signer.address == agent and client.user == ADDR

@@ -17,6 +17,7 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from amm500.config import Config
 from amm500.core import api
 from amm500.exchange_sim.exchange import Exchange, SimConfig
 from amm500.exchange_sim.market import RandomWalkFeed
@@ -105,7 +106,7 @@ def exchange_open(ex: Exchange) -> list[tuple[int, float, float]]:
 
 async def test_place_keep_modify_cancel(ex: Exchange) -> None:
     venue = SimVenue(ex, KEY)
-    om = OrderManager(venue, max_position=1.0, max_batch_size=8, tol_bps=0.0)
+    om = OrderManager.from_config(venue, Config(), max_position=1.0, max_batch_size=8, tol_bps=0.0)
     mid = mid_of(ex)
     q, c = ladder(mid, 10)
     plan = await om.requote(q, c)
@@ -137,7 +138,7 @@ async def test_place_keep_modify_cancel(ex: Exchange) -> None:
 
 
 async def test_cancel_all_and_kill(ex: Exchange) -> None:
-    om = OrderManager(SimVenue(ex, KEY), max_position=1.0)
+    om = OrderManager.from_config(SimVenue(ex, KEY), Config(), max_position=1.0)
     q, c = ladder(mid_of(ex), 5)
     await om.requote(q, c)
     c[api.C_KILLED] = 1
@@ -151,7 +152,7 @@ async def test_reconcile_cancels_unknown_orders_and_reads_position(ex: Exchange)
     # an order placed by "someone else" with our key (a previous run, a manual click)
     stray = OrderSpec(0, True, float(round(mid * 0.98)), 0.001, "Gtc", cloid="0x" + "ab" * 16)
     await venue.act(order_action([stray]), 1)
-    om = OrderManager(venue, max_position=1.0)
+    om = OrderManager.from_config(venue, Config(), max_position=1.0)
     q, c = ladder(mid, 2)
     await om.requote(q, c)
     assert len(exchange_open(ex)) == 5
@@ -163,7 +164,7 @@ async def test_reconcile_cancels_unknown_orders_and_reads_position(ex: Exchange)
 async def test_fills_track_position_and_lifecycle() -> None:
     ex = Exchange(SimConfig(accounts={ADDR: 1_000_000.0, TAKER: 1_000_000.0}))  # no background book
     venue = SimVenue(ex, KEY)
-    om = OrderManager(venue, max_position=1.0)
+    om = OrderManager.from_config(venue, Config(), max_position=1.0)
     q, c = ladder(100_000.0, 1, size=0.01, offset_bps=1.0)
     await om.requote(q, c)
     deliver(ex, om)
@@ -190,7 +191,7 @@ async def test_position_limit_is_never_exceeded(ex: Exchange, steps: list[tuple[
     """Random ladders and random aggressive counterparties: |position| + what may still fill <= limit."""
     limit = 0.03
     venue, taker = SimVenue(ex, KEY), SimVenue(ex, TAKER_KEY)
-    om = OrderManager(venue, max_position=limit, tol_bps=0.0)
+    om = OrderManager.from_config(venue, Config(), max_position=limit, tol_bps=0.0)
     await om.reconcile()
     for n, size, offset, side in steps:
         mid = mid_of(ex)
@@ -210,21 +211,21 @@ async def test_position_limit_is_never_exceeded(ex: Exchange, steps: list[tuple[
 
 async def test_dead_man_switch_refused_then_armed(ex: Exchange, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
-    om = OrderManager(SimVenue(ex, KEY), max_position=1.0, dead_man_s=30)
+    om = OrderManager.from_config(SimVenue(ex, KEY), Config(), max_position=1.0, dead_man_s=30)
     assert await om.arm_dead_man() is False
     assert await om.arm_dead_man() is False
     assert caplog.text.count("dead-man's switch unavailable") == 1
     assert "supervisor" in caplog.text
 
     ex.fund(TAKER, 0.0, volume=2_000_000.0)
-    om2 = OrderManager(SimVenue(ex, TAKER_KEY), max_position=1.0, dead_man_s=30)
+    om2 = OrderManager.from_config(SimVenue(ex, TAKER_KEY), Config(), max_position=1.0, dead_man_s=30)
     assert await om2.arm_dead_man() is True
     assert ex.accounts[TAKER].schedule_cancel_ms == om2.dead_man_armed_until_ms
 
 
 async def test_address_budget_spent_only_cancels(ex: Exchange) -> None:
     venue = SimVenue(ex, KEY)
-    om = OrderManager(venue, max_position=1.0)
+    om = OrderManager.from_config(venue, Config(), max_position=1.0)
     q, c = ladder(mid_of(ex), 3)
     await om.requote(q, c)
     venue.address_budget.sync(used=10_000, cap=10_000)
@@ -236,7 +237,7 @@ async def test_address_budget_spent_only_cancels(ex: Exchange) -> None:
 
 
 def test_min_notional_and_lot_rounding(ex: Exchange) -> None:
-    om = OrderManager(SimVenue(ex, KEY), max_position=1.0)
+    om = OrderManager.from_config(SimVenue(ex, KEY), Config(), max_position=1.0)
     q, c = ladder(100_000.0, 2, size=0.0000149)  # 0.00001 BTC = $1 < $10: dropped
     assert om.plan(q, c).empty
     q, c = ladder(100_000.0, 1, size=0.000123456)
@@ -248,7 +249,7 @@ def test_min_notional_and_lot_rounding(ex: Exchange) -> None:
 async def test_reduce_only_ioc_and_kill_switch_flatten() -> None:
     ex = Exchange(SimConfig(accounts={ADDR: 1_000_000.0, TAKER: 1_000_000.0}))  # only our and the taker's orders
     venue, taker = SimVenue(ex, KEY), SimVenue(ex, TAKER_KEY)
-    om = OrderManager(venue, max_position=1.0)
+    om = OrderManager.from_config(venue, Config(), max_position=1.0)
     q, c = ladder(100_000.0, 1, size=0.02, offset_bps=1.0)
     await om.requote(q, c)
     bid = next(o for o in om.live_orders() if o.side == 1)
@@ -294,7 +295,7 @@ async def test_finished_orders_are_forgotten_oldest_first(ex: Exchange, monkeypa
     import amm500.live.order_manager as om_mod
 
     monkeypatch.setattr(om_mod, "KEEP_FINISHED", 30)
-    om = OrderManager(SimVenue(ex, KEY), max_position=1.0, tol_bps=0.0)
+    om = OrderManager.from_config(SimVenue(ex, KEY), Config(), max_position=1.0, tol_bps=0.0)
     mid = mid_of(ex)
     finished_in_order: list[str] = []
     for k in range(12):  # every requote moves all 10 orders: each one finishes the 10 before it

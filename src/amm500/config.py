@@ -161,6 +161,10 @@ class ExecutionConfig(_Section):
         0.5, ge=0, le=1, description="size multiplier on the growing side above max_delta_imbalance"
     )
     delta_step_back_bps: float = Field(1.0, ge=0, le=1000, description="growing side steps back this far")
+    size_tolerance: float = Field(
+        0.25, ge=0, le=1, description="keep a resting order whose size is within this fraction of the wanted size"
+    )
+    taker_slippage: float = Field(0.05, gt=0, le=0.5, description="IOC limit: best price +- this fraction")
 
 
 class RiskConfig(_Section):
@@ -287,7 +291,6 @@ class BacktestConfig(_Section):
     )
     partial_fills: bool = Field(True, description="tick mode: a trade reaching us fills only its overflow")
     record_interval_s: float = Field(60.0, gt=0, le=86400, description="equity/inventory sampling step")
-    taker_slippage: float = Field(0.05, gt=0, le=0.5, description="IOC limit: best price +- this fraction")
 
     def fees(self) -> tuple[float, float]:
         """(maker, taker) fee rates after tier and overrides."""

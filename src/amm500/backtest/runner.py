@@ -80,9 +80,6 @@ from amm500.core.params import build_params
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
 from amm500.strategy.kernel import new_state
 
-#: keep a resting order whose remaining size is within this fraction of the wanted size
-SIZE_TOLERANCE = 0.25
-
 ProgressFn = Callable[[int, int], None]
 
 
@@ -219,9 +216,9 @@ def build_cfg(config: Config) -> np.ndarray:
         cfg[CF_MK0 + k] = h * NS_PER_S
     cfg[CF_INITIAL_EQUITY] = b.initial_equity
     cfg[CF_TOL_BPS] = t.quote_tolerance_bps
-    cfg[CF_SIZE_TOL] = SIZE_TOLERANCE
+    cfg[CF_SIZE_TOL] = e.size_tolerance
     cfg[CF_POST_ONLY] = 1.0 if e.post_only else 0.0
-    cfg[CF_TAKER_SLIPPAGE] = b.taker_slippage
+    cfg[CF_TAKER_SLIPPAGE] = e.taker_slippage
     return cfg
 
 

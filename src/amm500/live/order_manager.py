@@ -144,13 +144,13 @@ class OrderManager:
         venue: OrderVenue,
         *,
         max_position: float,
-        max_batch_size: int = 40,
-        tol_bps: float = 0.5,
-        size_tol: float = 0.1,
-        min_notional: float = 10.0,
-        post_only: bool = True,
-        dead_man_s: float = 30.0,
-        taker_slippage: float = 0.01,
+        max_batch_size: int,
+        tol_bps: float,
+        size_tol: float,
+        min_notional: float,
+        post_only: bool,
+        dead_man_s: float,
+        taker_slippage: float,
         clock_ns: Callable[[], int] = time.time_ns,
         on_tracked: Callable[[TrackedOrder], None] | None = None,
     ) -> None:
@@ -193,22 +193,30 @@ class OrderManager:
         self._budget_warned = False
 
     @classmethod
-    def from_config(cls, venue: OrderVenue, config: Config, mid: float, **kwargs: Any) -> OrderManager:
-        """Settings from ``execution`` / ``trading`` / ``risk``; the USD exposure cap becomes base units at ``mid``.
+    def from_config(cls, venue: OrderVenue, config: Config, mid: float | None = None, **overrides: Any) -> OrderManager:
+        """Every setting from ``execution`` / ``trading`` / ``risk`` / ``backtest`` (the same values the
+        backtester reads); ``overrides`` replace single keyword arguments (tests, benches).
 
-        The cap in base units drifts as the price moves: the engine should refresh ``max_position``
+        The USD exposure cap becomes base units at ``mid`` (or pass ``max_position``). The cap in base
+        units drifts as the price moves: the engine should refresh ``max_position``
         (``risk.max_net_exposure / mid``) as it goes; a smaller cap only ever trims new orders.
         """
-        return cls(
-            venue,
-            max_position=config.risk.max_net_exposure / mid,
-            max_batch_size=config.execution.max_batch_size,
-            tol_bps=config.trading.quote_tolerance_bps,
-            min_notional=config.backtest.min_order_value,
-            post_only=config.execution.post_only,
-            dead_man_s=config.execution.dead_man_switch_s,
-            **kwargs,
-        )
+        e = config.execution
+        settings: dict[str, Any] = {
+            "max_batch_size": e.max_batch_size,
+            "tol_bps": config.trading.quote_tolerance_bps,
+            "size_tol": e.size_tolerance,
+            "min_notional": config.backtest.min_order_value,
+            "post_only": e.post_only,
+            "dead_man_s": e.dead_man_switch_s,
+            "taker_slippage": e.taker_slippage,
+        }
+        if "max_position" not in overrides:
+            if mid is None or not mid > 0:
+                raise ValueError("OrderManager.from_config: a positive mid (or max_position) is needed for the cap")
+            settings["max_position"] = config.risk.max_net_exposure / mid
+        settings.update(overrides)
+        return cls(venue, **settings)
 
     # ---- identity ---------------------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ class QuoteLoop:
         om = OrderManager.from_config(client, config, mid)
         om.attach(client.handlers)
         strategy = MarketMakingStrategy.from_config(config)
-        warm_up(client, strategy.params)
+        warm_up(client, strategy.params, config)
         loop = cls(client, strategy, om, config, **kwargs)
         (st,) = await client.act(update_leverage_action(client.asset.asset, config.trading.leverage))
         if st.kind == "error":
@@ -305,13 +305,13 @@ class QuoteLoop:
         st.rejected = sum(self.om.rejects.values())
 
 
-def warm_up(client: HyperliquidClient, params: np.ndarray) -> None:
+def warm_up(client: HyperliquidClient, params: np.ndarray, config: Config) -> None:
     """Load (or, after an upgrade, compile) the jitted kernels — strategy, ladder rounding and diff — on
     throwaway copies, so the first real tick is not held up for seconds while the event loop compiles."""
     spare = MarketMakingStrategy(params.copy())
     spare.on_timer(0, api.TIMER_QUOTE)
     spare.on_fill(0, 1, 1.0, 0.0, True, 0.0)
-    OrderManager(client, max_position=0.0).plan(spare.quotes, spare.ctrl, spare.book)
+    OrderManager.from_config(client, config, max_position=0.0).plan(spare.quotes, spare.ctrl, spare.book)
 
 
 def _mid(book: Any) -> float:

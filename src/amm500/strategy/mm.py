@@ -455,9 +455,10 @@ class MarketMakingStrategy:
 
     @classmethod
     def from_config(cls, config: Config) -> MarketMakingStrategy:
-        from amm500.core.params import STRATEGY_MM, build_params
+        """The strategy ``trading.strategy`` names (the kernel dispatches on it), as in the backtester."""
+        from amm500.core.params import build_params
 
-        return cls(build_params(config, strategy=STRATEGY_MM))
+        return cls(build_params(config))
 
     def on_timer(self, now_ns: int, timer: int) -> None:
         self._on_timer(
