@@ -14,10 +14,10 @@ from amm500.config import (
     BTC_MAX_LEVERAGE,
     Config,
     ConfigError,
-    check_leverage_against_meta,
     load_config,
     parse_overrides,
 )
+from amm500.core.instrument import Instrument
 
 KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 
@@ -110,14 +110,32 @@ def test_unknown_env_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
         load_config()
 
 
-def test_meta_leverage_check() -> None:
+def test_venue_leverage_check() -> None:
+    """Leverage is checked against the venue's maximum once meta is known (Instrument.with_venue)."""
     cfg = load_config(None, ["trading.leverage=30"])
-    check_leverage_against_meta(cfg, {"universe": [{"name": "BTC", "maxLeverage": 40, "szDecimals": 5}]})
+    ins = Instrument.from_config(cfg)
+    assert ins.max_leverage == BTC_MAX_LEVERAGE == 40
+    ins.with_venue(sz_decimals=5, max_leverage=40).check_leverage(cfg.trading.leverage)
     with pytest.raises(ConfigError, match="<= 25"):
-        check_leverage_against_meta(cfg, {"universe": [{"name": "BTC", "maxLeverage": 25, "szDecimals": 5}]})
-    with pytest.raises(ConfigError, match="not listed"):
-        check_leverage_against_meta(cfg, {"universe": [{"name": "ETH", "maxLeverage": 25}]})
-    assert BTC_MAX_LEVERAGE == 40
+        ins.with_venue(sz_decimals=5, max_leverage=25).check_leverage(cfg.trading.leverage)
+    with pytest.raises(ConfigError, match=r"backtest\.sz_decimals"):
+        ins.with_venue(sz_decimals=4, max_leverage=40)
+
+
+def test_instrument_is_the_backtests_source_of_facts() -> None:
+    """Tick, lot, minimum order and fees reach the backtest kernel and the strategy from the Instrument."""
+    from amm500.backtest.layout import CF_LOT, CF_MAKER_FEE, CF_MIN_NOTIONAL, CF_TICK
+    from amm500.backtest.runner import build_cfg
+    from amm500.core.params import P_LOT, P_MIN_NOTIONAL, P_TICK, build_params
+
+    cfg = load_config(None, ["backtest.tick_size=0.5", "backtest.sz_decimals=3", "backtest.min_order_value=12",
+                             "backtest.fee_tier=2"])
+    ins = Instrument.from_config(cfg)
+    assert (ins.tick, ins.lot, ins.min_notional) == (0.5, 0.001, 12.0)
+    kcfg, params = build_cfg(cfg), build_params(cfg)
+    assert (kcfg[CF_TICK], kcfg[CF_LOT], kcfg[CF_MIN_NOTIONAL], kcfg[CF_MAKER_FEE]) == (
+        ins.tick, ins.lot, ins.min_notional, ins.maker_fee)
+    assert (params[P_TICK], params[P_LOT], params[P_MIN_NOTIONAL]) == (ins.tick, ins.lot, ins.min_notional)
 
 
 def test_secret_never_from_file_or_cli(tmp_path: Path) -> None:

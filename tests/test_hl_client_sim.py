@@ -339,3 +339,22 @@ async def test_route_follows_medians() -> None:
         finally:
             await om.cancel_all()
             await client.close()
+
+
+async def test_quote_loop_checks_leverage_against_the_venues_meta() -> None:
+    """The venue's maxLeverage (from meta), not the config's guess, bounds trading.leverage."""
+    from dataclasses import replace
+
+    from amm500.config import ConfigError, load_config
+    from amm500.live.quote_loop import QuoteLoop
+
+    async with run_exchange(ACCOUNTS, seed=24, block_s=0.02, book_push_s=0.1) as sim:
+        sim.exchange.assets[0] = replace(sim.exchange.assets[0], max_leverage=20)
+        client = HyperliquidClient(sim.base_url, sim.ws_url, "BTC", private_key=KEY, timeout_s=3.0)
+        await client.start()
+        try:
+            with pytest.raises(ConfigError, match="<= 20"):
+                await QuoteLoop.create(client, load_config(None, ["trading.leverage=25"]))
+            assert await exchange_open(sim) == []
+        finally:
+            await client.close()

@@ -30,9 +30,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 ENV_PREFIX = "AMM500_"
 ENV_NESTED_DELIMITER = "__"
 
-#: Hyperliquid's BTC perp maximum leverage today (``meta.universe[0].maxLeverage``). Used until the
-#: live venue reads ``meta`` and calls :func:`check_leverage_against_meta`.
+#: Hyperliquid's BTC perp facts today (``meta.universe[0]``: maxLeverage, szDecimals; the $10 minimum
+#: order value; a $1 tick: 5 significant figures at 10k-99k). The defaults of ``backtest`` and the
+#: local exchange's BTC come from here; ``core.instrument.Instrument`` carries them (and, once
+#: connected, what the venue's meta says) to the backtester and the order manager.
 BTC_MAX_LEVERAGE = 40
+BTC_SZ_DECIMALS = 5
+BTC_TICK = 1.0
+MIN_ORDER_VALUE = 10.0
 
 #: Hyperliquid base-tier (tier 0) perp fees, as fractions of notional.
 HL_TIER0_MAKER_FEE = 0.00015
@@ -282,9 +287,9 @@ class BacktestConfig(_Section):
     maker_fee: float | None = Field(None, ge=-0.001, le=0.01, description="override; negative = rebate")
     taker_fee: float | None = Field(None, ge=0, le=0.01, description="override of the tier's taker fee")
     maintenance_margin_rate: float = Field(0.0125, gt=0, lt=1, description="BTC: half of 1/40")
-    tick_size: float = Field(1.0, gt=0, description="price tick, USD (BTC: 1)")
-    sz_decimals: int = Field(5, ge=0, le=10, description="size decimals (BTC: 5, lot 0.00001)")
-    min_order_value: float = Field(10.0, ge=0, description="orders below this notional, USD, are rejected")
+    tick_size: float = Field(BTC_TICK, gt=0, description="price tick, USD (BTC: 1)")
+    sz_decimals: int = Field(BTC_SZ_DECIMALS, ge=0, le=10, description="size decimals (BTC: 5, lot 0.00001)")
+    min_order_value: float = Field(MIN_ORDER_VALUE, ge=0, description="orders below this notional, USD, are rejected")
     seed: int = Field(0, ge=0, description="RNG seed for sampled latency / bar fills")
     markout_horizons_s: tuple[float, ...] = Field(
         (1.0, 10.0, 60.0), description="seconds after a fill at which its mark-out is measured"
@@ -572,17 +577,3 @@ def load_config(
         raise ConfigError(format_validation_error(exc)) from None
     finally:
         _CURRENT_TOML["path"] = None
-
-
-def check_leverage_against_meta(config: Config, meta: Mapping[str, Any]) -> None:
-    """Re-check leverage against the live ``meta`` answer once connected (max leverage changes)."""
-    for asset in meta.get("universe", []):
-        if asset.get("name") == config.trading.symbol:
-            max_lev = int(asset["maxLeverage"])
-            if config.trading.leverage > max_lev:
-                raise ConfigError(
-                    f"trading.leverage = {config.trading.leverage}: must be <= {max_lev} "
-                    f"({config.trading.symbol}'s maximum leverage from meta)"
-                )
-            return
-    raise ConfigError(f"trading.symbol = {config.trading.symbol!r}: not listed in the exchange's meta")

@@ -75,6 +75,7 @@ from amm500.backtest.layout import (
 from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
 from amm500.core import api
+from amm500.core.instrument import Instrument
 from amm500.core.order_diff import new_actions, new_work
 from amm500.core.params import build_params
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
@@ -190,7 +191,7 @@ def build_cfg(config: Config) -> np.ndarray:
     b, e, t = config.backtest, config.execution, config.trading
     if len(b.markout_horizons_s) != 3:
         raise ConfigError(f"backtest.markout_horizons_s: exactly 3 horizons are supported (got {b.markout_horizons_s})")
-    maker, taker = b.fees()
+    ins = Instrument.from_config(config)
     cfg = np.zeros(CF_SIZE)
     cfg[CF_ORDER_LAT] = b.order_latency_ms * NS_PER_MS
     cfg[CF_CANCEL_LAT] = b.cancel_latency_ms * NS_PER_MS
@@ -201,13 +202,13 @@ def build_cfg(config: Config) -> np.ndarray:
     cfg[CF_QUEUE_MODEL] = 1 if b.queue_model == "prob" else 0
     cfg[CF_QUEUE_POWER] = b.queue_power
     cfg[CF_PARTIAL] = 1.0 if b.partial_fills else 0.0
-    cfg[CF_MAKER_FEE] = maker
-    cfg[CF_TAKER_FEE] = taker
+    cfg[CF_MAKER_FEE] = ins.maker_fee
+    cfg[CF_TAKER_FEE] = ins.taker_fee
     cfg[CF_LEVERAGE] = t.leverage
     cfg[CF_MMR] = b.maintenance_margin_rate
-    cfg[CF_TICK] = b.tick_size
-    cfg[CF_LOT] = 10.0 ** (-b.sz_decimals)
-    cfg[CF_MIN_NOTIONAL] = b.min_order_value
+    cfg[CF_TICK] = ins.tick
+    cfg[CF_LOT] = ins.lot
+    cfg[CF_MIN_NOTIONAL] = ins.min_notional
     cfg[CF_QUOTE_INT] = round(e.quote_refresh_interval * NS_PER_S)
     cfg[CF_REB_INT] = round(e.rebalance_interval * NS_PER_S)
     cfg[CF_SPREAD_INT] = round(t.spread_recalc_interval * NS_PER_S)
@@ -224,14 +225,14 @@ def build_cfg(config: Config) -> np.ndarray:
 
 def check_can_trade(config: Config, price: float) -> None:
     """Refuse a config whose orders could never be accepted, with the numbers that say why."""
-    t, b = config.trading, config.backtest
+    t, b, ins = config.trading, config.backtest, Instrument.from_config(config)
     per_order = b.initial_equity * t.leverage * t.order_size_fraction
-    if per_order < b.min_order_value:
+    if per_order < ins.min_notional:
         raise ConfigError(
             f"trading.order_size_fraction: {t.order_size_fraction} x backtest.initial_equity {b.initial_equity:g}"
-            f" x trading.leverage {t.leverage} = ${per_order:.2f} per order, below the ${b.min_order_value:g}"
+            f" x trading.leverage {t.leverage} = ${per_order:.2f} per order, below the ${ins.min_notional:g}"
             " minimum order value (backtest.min_order_value); raise the size fraction, equity or leverage")
-    lot = 10.0 ** (-b.sz_decimals)
+    lot = ins.lot
     if price > 0 and math.floor(per_order / price / lot + 1e-9) < 1:
         raise ConfigError(f"trading.order_size_fraction: ${per_order:.2f} per order is below one lot ({lot:g} BTC"
                           f" at ${price:,.0f})")

@@ -80,6 +80,7 @@ def rehearse(cfg: Config, market: Path, seconds: float, json_path: Path) -> None
     """Stage 4: run the QuoteLoop against the local exchange, print what it did, and check nothing is left resting."""
     import asyncio
 
+    from amm500.config import ConfigError
     from amm500.data.store import write_json_atomic
     from amm500.venues.hyperliquid.errors import HyperliquidError
 
@@ -88,7 +89,7 @@ def rehearse(cfg: Config, market: Path, seconds: float, json_path: Path) -> None
     except KeyboardInterrupt:
         raise fail("rehearsal interrupted (orders were cancelled); the market, backtest.json and report.html "
                    "are complete", code=130) from None
-    except HyperliquidError as exc:
+    except (HyperliquidError, ConfigError) as exc:
         raise fail(f"rehearsal on the local exchange failed: {exc}") from None
     console.print(rehearsal_table(stats, latency))
     if stats.fills == 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from amm500.config import Config
+from amm500.core.instrument import Instrument
 
 STRATEGY_REFERENCE = 0  # fixed-spread N-level ladder (validation strategy)
 STRATEGY_MM = 1  # the full MarketMakingStrategy
@@ -77,14 +78,15 @@ P_SIZE = 128
 def build_params(
     config: Config, strategy: int | None = None, reference_spread_bps: float | None = None
 ) -> np.ndarray:
-    t, b = config.trading, config.backtest
+    t = config.trading
     if strategy is None:
         strategy = STRATEGY_REFERENCE if t.strategy == "fixed_spread" else STRATEGY_MM
     p = np.zeros(P_SIZE)
     p[P_STRATEGY_ID] = strategy
-    p[P_TICK] = b.tick_size
-    p[P_LOT] = 10.0 ** (-b.sz_decimals)
-    p[P_MIN_NOTIONAL] = b.min_order_value
+    ins = Instrument.from_config(config)
+    p[P_TICK] = ins.tick
+    p[P_LOT] = ins.lot
+    p[P_MIN_NOTIONAL] = ins.min_notional
     p[P_LEVELS] = t.order_levels
     p[P_SPACING_BPS] = t.level_spacing_bps
     p[P_SIZE_FRACTION] = t.order_size_fraction

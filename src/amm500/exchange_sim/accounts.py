@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TAKER_FEE = 0.00045  # tier 0, 0.045 %
-MAKER_FEE = 0.00015  # tier 0, 0.015 %
 DEFAULT_LEVERAGE = 20
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from amm500.config import BTC_MAX_LEVERAGE, BTC_SZ_DECIMALS, HL_TIER0_MAKER_FEE, HL_TIER0_TAKER_FEE, MIN_ORDER_VALUE
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE, Events
-from amm500.exchange_sim.accounts import MAKER_FEE, TAKER_FEE, Account, apply_trade, direction
+from amm500.exchange_sim.accounts import Account, apply_trade, direction
 from amm500.exchange_sim.auth import USER_SIGNED_TYPES, AuthError, NonceBook, recover_l1_signer, recover_user_signed
 from amm500.exchange_sim.matching import BUY, EPS, SELL, Match, Order, OrderBook
 from amm500.exchange_sim.rules import OrderReject, check_price, check_size, wire
@@ -53,15 +54,15 @@ class AssetSpec:
     margin_table: int
 
 
-BTC = AssetSpec("BTC", 5, 40, 56)
+BTC = AssetSpec("BTC", BTC_SZ_DECIMALS, BTC_MAX_LEVERAGE, 56)
 
 
 @dataclass
 class SimConfig:
     accounts: dict[str, float] = field(default_factory=dict)  # address -> USDC
     mainnet: bool = False  # which phantom-agent source ("a"/"b") and chain name signatures must use
-    maker_fee: float = MAKER_FEE
-    taker_fee: float = TAKER_FEE
+    maker_fee: float = HL_TIER0_MAKER_FEE
+    taker_fee: float = HL_TIER0_TAKER_FEE
     schedule_cancel_min_ms: int = 5_000
     max_open_orders: int = 1000
 
@@ -518,8 +519,8 @@ class Exchange:
             if pos.szi == 0.0 or (pos.szi > 0) == (side == BUY):
                 raise OrderReject("Reduce only order would increase position.")
             sz = min(sz, abs(pos.szi))
-        elif px * sz < 10.0:
-            raise OrderReject("Order must have minimum value of $10.")
+        elif px * sz < MIN_ORDER_VALUE:
+            raise OrderReject(f"Order must have minimum value of ${MIN_ORDER_VALUE:g}.")
         if cloid is not None and (account.address, cloid.lower()) in self.cloids:
             raise OrderReject("Duplicate cloid.")
         if tif == "Alo" and book.would_cross(side, px):

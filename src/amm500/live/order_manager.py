@@ -38,6 +38,7 @@ import numpy as np
 from amm500.config import Config
 from amm500.core import api
 from amm500.core import order_diff as od
+from amm500.core.instrument import Instrument
 from amm500.live.recent_ids import RecentIds
 from amm500.venues import OrderVenue
 from amm500.venues.hyperliquid import messages as m
@@ -193,7 +194,8 @@ class OrderManager:
         self._budget_warned = False
 
     @classmethod
-    def from_config(cls, venue: OrderVenue, config: Config, mid: float | None = None, **overrides: Any) -> OrderManager:
+    def from_config(cls, venue: OrderVenue, config: Config, mid: float | None = None, *,
+                    instrument: Instrument | None = None, **overrides: Any) -> OrderManager:
         """Every setting from ``execution`` / ``trading`` / ``risk`` / ``backtest`` (the same values the
         backtester reads); ``overrides`` replace single keyword arguments (tests, benches).
 
@@ -206,7 +208,7 @@ class OrderManager:
             "max_batch_size": e.max_batch_size,
             "tol_bps": config.trading.quote_tolerance_bps,
             "size_tol": e.size_tolerance,
-            "min_notional": config.backtest.min_order_value,
+            "min_notional": (instrument or Instrument.from_config(config)).min_notional,
             "post_only": e.post_only,
             "dead_man_s": e.dead_man_switch_s,
             "taker_slippage": e.taker_slippage,

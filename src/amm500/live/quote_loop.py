@@ -33,6 +33,7 @@ import numpy as np
 
 from amm500.config import Config
 from amm500.core import api
+from amm500.core.instrument import Instrument
 from amm500.live.gc_pacer import GcPacer
 from amm500.live.order_manager import OrderManager, Plan
 from amm500.live.recent_ids import RecentIds
@@ -111,7 +112,10 @@ class QuoteLoop:
         mid = _mid(client.book)
         if not mid > 0:
             raise HyperliquidError(f"{client.coin}: the exchange's book is empty, nothing to quote around")
-        om = OrderManager.from_config(client, config, mid)
+        instrument = Instrument.from_config(config).with_venue(
+            sz_decimals=client.asset.sz_decimals, max_leverage=client.asset.max_leverage)
+        instrument.check_leverage(config.trading.leverage)  # the venue's maximum, not the config's guess
+        om = OrderManager.from_config(client, config, mid, instrument=instrument)
         om.attach(client.handlers)
         strategy = MarketMakingStrategy.from_config(config)
         warm_up(client, strategy.params, config)
