@@ -216,8 +216,9 @@ from amm500.backtest.layout import (
     XS_RESTING,
 )
 from amm500.core import api
+from amm500.core.intent import ACT_TAKE, intent_commands
 from amm500.core.jit import array_kernel
-from amm500.core.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL, diff_ladder
+from amm500.core.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
 from amm500.strategy.kernel import book_depth, on_fill, on_timer
 
@@ -998,60 +999,55 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         st[ST_QUOTE_TIMERS] += 1
         if acct[A_N_REST_BID] > 0 and acct[A_N_REST_ASK] > 0:
             st[ST_QUOTE_UP] += 1
-    if ist[I_KILLED] != 0:
-        # stopped: only keep flattening what is left, once per rebalance tick
-        acct[A_QUOTING] = 0.0
-        if timer == api.TIMER_REBALANCE and acct[A_L_POS] != 0.0 and ist[I_N_IOC] == 0:
-            _send_flatten(now, -1 if acct[A_L_POS] > 0 else 1, abs(acct[A_L_POS]), od, orders, bi, st, cfg, ist,
-                          rq_ts, rq)
-        return
-    p = ist[I_VOL_PTR]
-    while p < vol_ts.shape[0] and vol_ts[p] <= now:
-        acct[A_EXT_VOL] = vol_val[p]
-        p += 1
-    ist[I_VOL_PTR] = p
-    for r in range(ist[I_HIWATER]):
-        if orders[r, api.O_SIDE] != 0.0:
-            orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
-    _fill_view(now, view, orders, bi, acct, cfg, ist)
-    fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
-    # rows from the high water on are all empty: the strategy need not scan them
-    on_timer(now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
-    if ctrl[api.C_VOL] > 0.0:
-        acct[A_LAST_VOL] = ctrl[api.C_VOL]
-        acct[A_LAST_REGIME] = ctrl[api.C_REGIME]
-    if ctrl[api.C_KILLED] > 0.0:
-        ist[I_KILLED] = 1
-        ist[I_KILL_TS] = now
-        acct[A_QUOTING] = 0.0
-        acct[A_KILL_REASON] = ctrl[api.C_KILL_REASON]
+    latched = ist[I_KILLED] != 0
+    if latched:
+        acct[A_QUOTING] = 0.0  # stopped: the strategy is not asked again (intent_commands keeps flattening)
+    else:
+        p = ist[I_VOL_PTR]
+        while p < vol_ts.shape[0] and vol_ts[p] <= now:
+            acct[A_EXT_VOL] = vol_val[p]
+            p += 1
+        ist[I_VOL_PTR] = p
         for r in range(ist[I_HIWATER]):
-            _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
-        if acct[A_L_POS] != 0.0 and ist[I_N_IOC] == 0:
-            _send_flatten(now, -1 if acct[A_L_POS] > 0 else 1, abs(acct[A_L_POS]), od, orders, bi, st, cfg, ist,
-                          rq_ts, rq)
-        return
-    if ctrl[api.C_CANCEL_ALL] > 0.0:
-        for r in range(ist[I_HIWATER]):
-            _send_cancel(now, r, od, orders, st, cfg, ist, rq_ts, rq)
-    taker = int(ctrl[api.C_TAKER_SIDE])
-    if taker != 0 and ctrl[api.C_TAKER_SZ] > 0.0 and ist[I_N_IOC] == 0:
-        _send_flatten(now, taker, ctrl[api.C_TAKER_SZ], od, orders, bi, st, cfg, ist, rq_ts, rq)
-    if timer != api.TIMER_QUOTE:
-        return
-    quoting = ctrl[api.C_QUOTING] > 0.0
-    acct[A_QUOTING] = 1.0 if quoting else 0.0
-    if quoting:
-        st[ST_QUOTING] += 1
-        st[ST_SPREAD_SUM] += ctrl[api.C_SPREAD_BPS]
-        acct[A_LAST_SPREAD] = ctrl[api.C_SPREAD_BPS]
-    live = orders[: ist[I_HIWATER]]
-    n = diff_ladder(quotes, int(ctrl[api.C_N_BIDS]), int(ctrl[api.C_N_ASKS]), live, cfg[CF_TOL_BPS], cfg[CF_SIZE_TOL],
-                    actions, work)
+            if orders[r, api.O_SIDE] != 0.0:
+                orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
+        _fill_view(now, view, orders, bi, acct, cfg, ist)
+        fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
+        # rows from the high water on are all empty: the strategy need not scan them
+        on_timer(now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
+        if ctrl[api.C_VOL] > 0.0:
+            acct[A_LAST_VOL] = ctrl[api.C_VOL]
+            acct[A_LAST_REGIME] = ctrl[api.C_REGIME]
+        if ctrl[api.C_KILLED] > 0.0:
+            ist[I_KILLED] = 1
+            ist[I_KILL_TS] = now
+            acct[A_QUOTING] = 0.0
+            acct[A_KILL_REASON] = ctrl[api.C_KILL_REASON]
+        elif timer == api.TIMER_QUOTE:
+            quoting = ctrl[api.C_QUOTING] > 0.0
+            acct[A_QUOTING] = 1.0 if quoting else 0.0
+            if quoting:
+                st[ST_QUOTING] += 1
+                st[ST_SPREAD_SUM] += ctrl[api.C_SPREAD_BPS]
+                acct[A_LAST_SPREAD] = ctrl[api.C_SPREAD_BPS]
+    _act(now, timer, latched, quotes, ctrl, od, orders, bi, acct, st, cfg, ist, rq_ts, rq, actions, work)
+
+
+@njit(cache=True, inline="always")
+def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarray, od: np.ndarray,
+         orders: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
+         rq_ts: np.ndarray, rq: np.ndarray, actions: np.ndarray, work: np.ndarray) -> None:
+    """The strategy's answer -> order requests, by the rule book the live engine shares (intent_commands)."""
+    n = intent_commands(timer, latched, ist[I_N_IOC] > 0, acct[A_L_POS], ctrl, quotes, int(ctrl[api.C_N_BIDS]),
+                        int(ctrl[api.C_N_ASKS]), orders[: ist[I_HIWATER]], cfg[CF_TOL_BPS], cfg[CF_SIZE_TOL], actions,
+                        work)
     flags = FLAG_POST_ONLY if cfg[CF_POST_ONLY] > 0.0 else 0
     for a in range(n):
-        if actions[a, A_KIND] == ACT_CANCEL:
+        kind = actions[a, A_KIND]
+        if kind == ACT_CANCEL:
             _send_cancel(now, int(actions[a, A_ROW]), od, orders, st, cfg, ist, rq_ts, rq)
+        elif kind == ACT_TAKE:
+            _send_flatten(now, int(actions[a, A_SIDE]), actions[a, A_SZ], od, orders, bi, st, cfg, ist, rq_ts, rq)
         else:
             _send_new(now, int(actions[a, A_SIDE]), actions[a, A_PX], actions[a, A_SZ], flags, od, orders, st, cfg,
                       ist, rq_ts, rq)

@@ -76,7 +76,8 @@ from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
 from amm500.core import api
 from amm500.core.instrument import Instrument
-from amm500.core.order_diff import new_actions, new_work
+from amm500.core.intent import new_commands
+from amm500.core.order_diff import new_work
 from amm500.core.params import build_params
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
 from amm500.strategy.kernel import new_state
@@ -124,7 +125,7 @@ class KernelState:
         self.sstate = new_state()
         self.quotes = api.new_quotes()
         self.ctrl = api.new_ctrl()
-        self.actions = new_actions()
+        self.actions = new_commands()
         self.work = new_work()
         if vol_forecast is None:
             self.vol_ts = np.zeros(0, dtype=np.int64)

@@ -1,11 +1,12 @@
-"""OrderManager: desired ladder -> the fewest exchange actions, and every order's life by cloid.
+"""OrderManager: the strategy's answer -> the fewest Hyperliquid actions, and every order's life by cloid.
 
-Each requote rounds the strategy's ladder onto the venue grid (bids down, asks up: never more
-aggressive than asked), diffs it against our live orders with the shared jitted kernel
-(:func:`amm500.core.order_diff.diff_ladder`: orders within tolerance are kept and keep their queue
-place), pairs each cancel with a placement on the same side into one ``batchModify`` entry, and
-batches what is left (cancels first, to free margin, then modifies and new orders, each batch at
-most ``execution.max_batch_size`` long).
+Each timer rounds the strategy's ladder onto the venue grid (bids down, asks up: never more
+aggressive than asked) and hands it, with ``ctrl``, to the rule book every driver shares
+(:func:`amm500.core.intent.intent_commands`: kill switch, cancel-all, the reduce-only IOC, and the
+queue-preserving ladder diff). The commands it returns become Hyperliquid actions here: each cancel
+is paired with a placement on the same side into one ``batchModify`` entry, and what is left is
+batched (cancels first, to free margin, then modifies and new orders, each batch at most
+``execution.max_batch_size`` long).
 
 Safety rules, all enforced here because this is the last code before the exchange:
 
@@ -39,6 +40,7 @@ from amm500.config import Config
 from amm500.core import api
 from amm500.core import order_diff as od
 from amm500.core.instrument import Instrument
+from amm500.core.intent import ACT_TAKE, intent_commands, new_commands
 from amm500.live.recent_ids import RecentIds
 from amm500.venues import OrderVenue
 from amm500.venues.hyperliquid import messages as m
@@ -95,6 +97,7 @@ class TrackedOrder:
     filled: float = 0.0
     created_ns: int = 0
     cancel_sent: bool = False  # a cancel (or the old leg of a modify) is in flight or unresolved
+    ioc: bool = False  # a reduce-only IOC: never rests, so it is no row of the strategy's orders
     error: str | None = None
 
     @property
@@ -188,7 +191,7 @@ class OrderManager:
         self._cloid_seq = 0
         self._rows = api.new_orders()
         self._row_orders: list[TrackedOrder] = []  # the order behind each used row of ``_rows``
-        self._actions = od.new_actions()
+        self._commands = new_commands()
         self._ladder = api.new_quotes()
         self._work = od.new_work()
         self._budget_warned = False
@@ -288,11 +291,12 @@ class OrderManager:
             counts.append(n)
         return out, counts[0], counts[1]
 
-    def _fill_rows(self) -> tuple[float, float]:
-        """Our live orders that are not being cancelled into the kernel's ``orders`` array, in one pass.
+    def _fill_rows(self) -> tuple[float, float, bool]:
+        """Our resting orders that are not being cancelled into the kernel's ``orders`` array, in one pass.
 
-        Returns the size that could still fill on each side (bids, asks): every live order,
-        including those being cancelled.
+        Returns the size that could still fill on each side (bids, asks: every live order, including
+        those being cancelled and an unanswered IOC) and whether a reduce-only IOC is unanswered
+        (it is not a resting order, so it is no row).
         """
         rows = self._rows
         cap = rows.shape[0]
@@ -300,6 +304,7 @@ class OrderManager:
         keep: list[TrackedOrder] = []
         flat: list[float] = []
         bid_exposure = ask_exposure = 0.0
+        ioc_in_flight = False
         for o in self._live.values():
             rem = o.sz - o.filled
             if rem < 0.0:
@@ -308,7 +313,9 @@ class OrderManager:
                 bid_exposure += rem
             else:
                 ask_exposure += rem
-            if not o.cancel_sent and len(keep) < cap:
+            if o.ioc:
+                ioc_in_flight = True
+            elif not o.cancel_sent and len(keep) < cap:
                 keep.append(o)
                 flat += (o.side, o.px, rem, (now - o.created_ns) / 1e9)  # O_SIDE, O_PX, O_SZ, O_AGE_S
         k, used = len(keep), len(self._row_orders)
@@ -317,53 +324,50 @@ class OrderManager:
         if k:
             rows[:k, : api.O_AGE_S + 1] = np.array(flat).reshape(k, 4)
         self._row_orders = keep
-        return bid_exposure, ask_exposure
-
-    def requested_taker(self, ctrl: np.ndarray, book: np.ndarray | None) -> OrderSpec | None:
-        """The reduce-only IOC the strategy asks for in ``ctrl`` (position timeout, delta rebalance), if any."""
-        if not ctrl[api.C_TAKER_SIDE]:
-            return None
-        return self._taker(int(ctrl[api.C_TAKER_SIDE]), float(ctrl[api.C_TAKER_SZ]), book)
+        return bid_exposure, ask_exposure, ioc_in_flight
 
     def _taker(self, side: int, size: float, book: np.ndarray | None) -> OrderSpec | None:
-        """A reduce-only IOC that crosses the touch by ``taker_slippage`` (never grows the position)."""
-        if book is None or side == 0 or side * self.position >= 0:
+        """The reduce-only IOC of a take command, crossing the touch by ``taker_slippage``."""
+        if book is None:
             return None
         touch = book[api.B_ASK_PX, 0] if side > 0 else book[api.B_BID_PX, 0]
-        sz = round_size(min(size, abs(self.position)), self.asset.sz_decimals)
+        sz = round_size(size, self.asset.sz_decimals)
         if not (touch > 0 and sz > 0):
             return None
         px = round_price(touch * (1 + side * self.taker_slippage), self.asset.sz_decimals, Rounding(side))
         return OrderSpec(self.asset.asset, side > 0, px, sz, "Ioc", True, self.new_cloid())
 
-    def plan(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None) -> Plan:
-        """Turn the desired ladder into a :class:`Plan` (nothing is sent).
+    def plan(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None, *,
+             timer: int = api.TIMER_QUOTE, kill_latched: bool = False) -> Plan:
+        """Turn the strategy's answer to one timer into a :class:`Plan` (nothing is sent).
 
-        ``book`` (strategy.api layout) prices the reduce-only IOC the strategy may ask for in ``ctrl``;
-        when the kill switch is latched the whole position is flattened that way.
+        What to do is :func:`amm500.core.intent.intent_commands`' decision, the backtester's own rule
+        book; this only maps its commands onto Hyperliquid: cancels to our orders' cloids, places
+        (paired with cancels into modifies, cut to the position limit), a take to a reduce-only IOC
+        priced off ``book`` (api layout). ``kill_latched``: the kill switch fired on an earlier timer.
         """
-        if ctrl[api.C_CANCEL_ALL] or ctrl[api.C_KILLED]:
-            if ctrl[api.C_KILLED]:
-                taker = self._taker(-int(np.sign(self.position)), abs(self.position), book)
-            else:
-                taker = self.requested_taker(ctrl, book)
-            return Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent], taker=taker)
-        ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
-        bid_exposure, ask_exposure = self._fill_rows()
-        n = od.diff_ladder(ladder, n_bids, n_asks, self._rows, self.tol_bps, self.size_tol, self._actions, self._work)
+        if timer == api.TIMER_QUOTE and not (kill_latched or ctrl[api.C_KILLED]):
+            ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
+        else:
+            ladder, n_bids, n_asks = self._ladder, 0, 0  # no ladder is acted on: spare the rounding
+        bid_exposure, ask_exposure, ioc_in_flight = self._fill_rows()
+        n = intent_commands(timer, kill_latched, ioc_in_flight, self.position, ctrl, ladder, n_bids, n_asks,
+                            self._rows, self.tol_bps, self.size_tol, self._commands, self._work)
         bid_cancels: list[TrackedOrder] = []
         ask_cancels: list[TrackedOrder] = []
         bid_places: list[tuple[float, float]] = []
         ask_places: list[tuple[float, float]] = []
         rows = self._row_orders
-        for kind, row, side, px, sz in self._actions[:n].tolist():
+        taker: OrderSpec | None = None
+        for kind, row, side, px, sz in self._commands[:n].tolist():
             if kind == od.ACT_CANCEL:
                 t = rows[int(row)]
                 (bid_cancels if t.side > 0 else ask_cancels).append(t)
+            elif kind == ACT_TAKE:
+                taker = self._taker(int(side), sz, book)
             else:
                 (bid_places if side > 0 else ask_places).append((px, sz))
-        plan = Plan(kept=len(rows) - len(bid_cancels) - len(ask_cancels))
-        plan.taker = self.requested_taker(ctrl, book)
+        plan = Plan(kept=len(rows) - len(bid_cancels) - len(ask_cancels), taker=taker)
         self._plan_side(1, bid_cancels, bid_places, plan, bid_exposure)
         self._plan_side(-1, ask_cancels, ask_places, plan, ask_exposure)
         return plan
@@ -458,7 +462,8 @@ class OrderManager:
 
     def _track(self, spec: OrderSpec) -> TrackedOrder:
         assert spec.cloid is not None
-        t = TrackedOrder(spec.cloid, 1 if spec.is_buy else -1, spec.px, spec.sz, created_ns=self.clock_ns())
+        t = TrackedOrder(spec.cloid, 1 if spec.is_buy else -1, spec.px, spec.sz, created_ns=self.clock_ns(),
+                         ioc=spec.tif == "Ioc")
         self.orders[spec.cloid] = t
         self._live[spec.cloid] = t
         return t
@@ -601,6 +606,7 @@ class OrderManager:
         return getattr(self.venue, "address_budget", None)
 
     async def requote(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None) -> Plan:
+        """Plan and send one quote timer's answer."""
         plan = self.plan(quotes, ctrl, book)
         await self.execute(plan)
         return plan

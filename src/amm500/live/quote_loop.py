@@ -214,8 +214,8 @@ class QuoteLoop:
         if mid > 0:  # the USD exposure cap in base units follows the price
             self.om.max_position = self.config.risk.max_net_exposure / mid
 
-    async def on_timer(self, timer: int) -> Plan | None:
-        """Fill the view, run the strategy, send what it asks for; returns the plan sent (None: nothing)."""
+    async def on_timer(self, timer: int) -> Plan:
+        """Fill the view, run the strategy, send what the shared rule book makes of its answer; returns the plan."""
         t0 = time.perf_counter_ns()
         now = self.clock_ns()
         if timer == api.TIMER_SPREAD:
@@ -224,23 +224,17 @@ class QuoteLoop:
             now = self.clock_ns()
         self.fill_view(now)
         s, ctrl = self.strategy, self.strategy.ctrl
+        latched = self.stats.killed  # fired on an earlier timer: the commands no longer read ctrl
         s.on_timer(now, timer)
         self.stats.timers[timer] += 1
-        if ctrl[api.C_KILLED] and not self.stats.killed:
+        if ctrl[api.C_KILLED] and not latched:
             self.stats.killed, self.stats.kill_reason = True, int(ctrl[api.C_KILL_REASON])
             log.warning("kill switch (%s): cancelling all, flattening, no more quotes",
                         KILL_REASONS.get(self.stats.kill_reason, "?"))
-        urgent = ctrl[api.C_KILLED] or ctrl[api.C_CANCEL_ALL] or ctrl[api.C_TAKER_SIDE]
-        if timer == api.TIMER_QUOTE and not ctrl[api.C_KILLED]:
-            if ctrl[api.C_QUOTING]:
-                self.stats.quoting_timers += 1
-                self.stats.spread_bps, self.stats.regime = float(ctrl[api.C_SPREAD_BPS]), int(ctrl[api.C_REGIME])
-        elif not urgent:
-            return None
-        if timer == api.TIMER_QUOTE or ctrl[api.C_KILLED] or ctrl[api.C_CANCEL_ALL]:
-            plan = self.om.plan(s.quotes, ctrl, s.book)
-        else:  # an IOC asked for between quote timers: only that, the ladder is a quote timer's (as in the backtester)
-            plan = Plan(taker=self.om.requested_taker(ctrl, s.book))
+        elif timer == api.TIMER_QUOTE and not latched and ctrl[api.C_QUOTING]:
+            self.stats.quoting_timers += 1
+            self.stats.spread_bps, self.stats.regime = float(ctrl[api.C_SPREAD_BPS]), int(ctrl[api.C_REGIME])
+        plan = self.om.plan(s.quotes, ctrl, s.book, timer=timer, kill_latched=latched)
         if plan.empty:
             return plan
         self.client.mark_tick(t0)  # tick-to-order: timer fired -> first signed request at the transport
