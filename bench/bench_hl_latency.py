@@ -74,12 +74,13 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
     from amm500.exchange_sim.exchange import Exchange, SimConfig
     from amm500.live.order_manager import OrderManager
     from amm500.venues.hyperliquid import messages as m
+    from amm500.venues.hyperliquid.execution import ActionVenue, exchange_action
     from amm500.venues.hyperliquid.rest import dumps
     from amm500.venues.hyperliquid.signing import Signer
 
     ex = Exchange(SimConfig(accounts={Account.from_key(KEY).address: 1_000_000.0}))
 
-    class Venue:  # the exchange's own state machine; the requote timing below never touches it
+    class Venue(ActionVenue):  # the exchange's own state machine; the requote timing below never touches it
         def __init__(self) -> None:
             self.signer = Signer(KEY, is_mainnet=False)
             self.asset = m.parse_meta(ex.info({"type": "meta"}))["BTC"]
@@ -100,7 +101,7 @@ def requote_bench(iters: int) -> dict[str, dict[str, float]]:
             c0 = time.thread_time_ns()
             t0 = time.perf_counter_ns()
             plan = om.plan(q, c)
-            bodies = [dumps(signer.envelope(r.action)) for r in om.requests(plan)]
+            bodies = [dumps(signer.envelope(exchange_action(r.kind, r.items, 0))) for r in om.requests(plan)]
             t1 = time.perf_counter_ns()
             c1 = time.thread_time_ns()
             if i >= 50:  # warm-up: numba dispatch, caches
@@ -147,6 +148,7 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
     from amm500.strategy import kernel
     from amm500.venues.hyperliquid import messages as m
     from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
+    from amm500.venues.hyperliquid.execution import exchange_action
     from amm500.venues.hyperliquid.rest import dumps
 
     cfg = load_config(overrides={"trading": {"order_levels": 10, "order_size_fraction": 0.02}})
@@ -193,6 +195,8 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
         handlers = Handlers()
         client = HyperliquidClient(base_url, ws_url, "BTC", private_key=KEY, handlers=handlers)
         await client.start()
+        assert client.asset is not None
+        asset = client.asset.asset
         om = OrderManager.from_config(client, Config(), max_position=1.0, tol_bps=0.5)
         om.attach(handlers)
         await om.reconcile()
@@ -237,8 +241,9 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
                 asyncio.get_running_loop().create_task(send(plan))
                 return
             reqs = om.requests(plan)
+            actions = [exchange_action(r.kind, r.items, asset) for r in reqs]
             c_req = time.thread_time_ns()
-            envs = [client.sign(r.action) for r in reqs]
+            envs = [client.sign(a) for a in actions]
             c_sign = time.thread_time_ns()
             bodies = [dumps(e) for e in envs]
             dt = time.perf_counter_ns() - t0
@@ -256,7 +261,8 @@ async def tick_bench(seconds: float, pin: tuple[int, int] | None = None) -> dict
                     c0 = time.thread_time_ns()
                     m.parse_l2book(orjson.loads(last_raw[0])["data"])
                     kernel.on_timer(time.time_ns(), api.TIMER_QUOTE, view, book, om._rows, params, state, quotes, ctrl)
-                    _ = [dumps(client.sign(r.action)) for r in om.requests(om.plan(quotes, ctrl))]
+                    again = om.requests(om.plan(quotes, ctrl))
+                    _ = [dumps(client.sign(exchange_action(r.kind, r.items, asset))) for r in again]
                     warm_cpu.append(time.thread_time_ns() - c0)
                 production_turn[0] = True
                 busy = True

@@ -45,7 +45,8 @@ from amm500.core.instrument import Instrument
 from amm500.exchange_sim.exchange import Exchange, SimConfig
 from amm500.live.order_manager import OrderManager, OrderState
 from amm500.venues.hyperliquid import messages as m
-from amm500.venues.hyperliquid.signing import OrderSpec
+from amm500.venues.hyperliquid.execution import ActionVenue
+from amm500.venues.model import OrderSpec
 
 CONFIG = Config()
 INSTRUMENT = Instrument.from_config(CONFIG)
@@ -56,8 +57,8 @@ BEST_BID, BEST_ASK = MID - 1.0, MID + 1.0
 Commands = tuple[Counter[tuple[int, float, float]], Counter[tuple[int, float, float]], tuple[int, float, float] | None]
 
 
-class MetaVenue:
-    """All ``OrderManager.plan`` needs of a venue: the asset's meta (here the local exchange's BTC)."""
+class MetaVenue(ActionVenue):
+    """All ``OrderManager.plan`` needs of a venue: the asset's meta (here the local exchange's BTC) and its grid."""
 
     def __init__(self) -> None:
         self.asset = m.parse_meta(Exchange(SimConfig()).info({"type": "meta"}))["BTC"]

@@ -100,3 +100,21 @@ def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
     (src / "rogue").mkdir()
     (src / "rogue" / "x.py").write_text("")
     assert any("not in the layer table" in v for v in violations(src, table))
+
+
+def _modules_imported(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_order_manager_is_venue_neutral() -> None:
+    """It speaks the OrderVenue protocol only: no venue's wire format, signing, rounding or errors,
+    so a paper venue that never signs anything plugs in where Hyperliquid does."""
+    neutral = {"amm500.venues", "amm500.venues.model", "amm500.venues.errors"}
+    venue_imports = {m for m in _modules_imported(SRC / "live" / "order_manager.py") if m.startswith("amm500.venues")}
+    assert venue_imports and venue_imports <= neutral, venue_imports - neutral

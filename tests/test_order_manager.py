@@ -23,6 +23,7 @@ from amm500.exchange_sim.exchange import Exchange, SimConfig
 from amm500.exchange_sim.market import RandomWalkFeed
 from amm500.live.order_manager import OrderManager, OrderState
 from amm500.venues.hyperliquid import messages as m
+from amm500.venues.hyperliquid.execution import ActionVenue
 from amm500.venues.hyperliquid.ratelimit import AddressBudget
 from amm500.venues.hyperliquid.signing import OrderSpec, Signer, order_action
 
@@ -32,7 +33,7 @@ ADDR = Account.from_key(KEY).address.lower()
 TAKER = Account.from_key(TAKER_KEY).address.lower()
 
 
-class SimVenue:
+class SimVenue(ActionVenue):
     """OrderVenue over an in-process Exchange; pushes the exchange's outbox to the manager like the WS does."""
 
     def __init__(self, ex: Exchange, key: str) -> None:

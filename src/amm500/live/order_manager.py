@@ -43,31 +43,8 @@ from amm500.core.instrument import Instrument
 from amm500.core.intent import ACT_TAKE, intent_commands, new_commands
 from amm500.live.recent_ids import RecentIds
 from amm500.venues import OrderVenue
-from amm500.venues.hyperliquid import messages as m
-from amm500.venues.hyperliquid.errors import (
-    ExchangeError,
-    HyperliquidError,
-    MessageError,
-    RateLimited,
-    TransportError,
-    WalletError,
-)
-from amm500.venues.hyperliquid.rounding import (
-    PERP_MAX_DECIMALS,
-    Rounding,
-    ladder_on_grid,
-    round_ladder_side,
-    round_price,
-    round_size,
-)
-from amm500.venues.hyperliquid.signing import (
-    OrderSpec,
-    batch_modify_action,
-    cancel_action,
-    cancel_by_cloid_action,
-    order_action,
-    schedule_cancel_action,
-)
+from amm500.venues.errors import RefusedError, ThrottledError, TransientError
+from amm500.venues.model import Fill, OpenOrder, OrderSpec, OrderStatus, OrderUpdate, UserEvent
 
 log = logging.getLogger(__name__)
 KEEP_FINISHED = 512  # finished orders remembered for late fills and order updates
@@ -127,9 +104,11 @@ class Plan:
 
 @dataclass(slots=True)
 class Request:
-    kind: str  # cancel | modify | order | scheduleCancel
-    action: dict[str, Any]
-    cloids: list[str]
+    """One venue request (see :meth:`amm500.venues.OrderVenue.send`) and the client ids it concerns."""
+
+    kind: str  # order | cancel | modify
+    items: list[Any]  # OrderSpecs | client ids | (old client id, OrderSpec) pairs
+    cloids: list[str]  # the orders whose fate the answer decides (for a modify: the old legs)
 
 
 def _terminal_from_status(status: str) -> OrderState | None:
@@ -162,6 +141,7 @@ class OrderManager:
             raise ValueError("the venue must be started (meta read) before an OrderManager is built")
         self.venue = venue
         self.asset = venue.asset
+        self.grid = venue.grid
         self.max_position = max_position
         self.max_batch_size = max_batch_size
         self.tol_bps = tol_bps
@@ -266,31 +246,6 @@ class OrderManager:
 
     # ---- planning (synchronous, the hot path) ---------------------------------------------------------
 
-    def _round_ladder(self, quotes: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """The ladder on the venue grid; levels below the lot or the minimum notional are dropped.
-
-        Strategies quote on the tick and lot, so one jitted call usually recognises and copies both
-        sides; a ladder that needs rounding goes through :func:`round_ladder_side` level by level.
-        """
-        out = self._ladder
-        szd = self.asset.sz_decimals
-        n_want = [max(0, min(int(ctrl[k]), quotes.shape[1])) for k in (api.C_N_BIDS, api.C_N_ASKS)]
-        n_bids, n_asks = ladder_on_grid(quotes, n_want[0], n_want[1], szd, PERP_MAX_DECIMALS, self.min_notional, out)
-        if n_bids >= 0:
-            return out, n_bids, n_asks
-        out[:] = 0.0
-        counts = []
-        for q, n_q, mode in ((api.Q_BIDS, n_want[0], Rounding.DOWN), (api.Q_ASKS, n_want[1], Rounding.UP)):
-            n = 0
-            for rpx, rsz in round_ladder_side(quotes[q, :n_q], szd, mode):
-                if rsz <= 0 or rpx * rsz < self.min_notional:
-                    continue
-                out[q, n, api.Q_PX] = rpx
-                out[q, n, api.Q_SZ] = rsz
-                n += 1
-            counts.append(n)
-        return out, counts[0], counts[1]
-
     def _fill_rows(self) -> tuple[float, float, bool]:
         """Our resting orders that are not being cancelled into the kernel's ``orders`` array, in one pass.
 
@@ -331,10 +286,10 @@ class OrderManager:
         if book is None:
             return None
         touch = book[api.B_ASK_PX, 0] if side > 0 else book[api.B_BID_PX, 0]
-        sz = round_size(size, self.asset.sz_decimals)
+        sz = self.grid.size(size)
         if not (touch > 0 and sz > 0):
             return None
-        px = round_price(touch * (1 + side * self.taker_slippage), self.asset.sz_decimals, Rounding(side))
+        px = self.grid.price(touch * (1 + side * self.taker_slippage), up=side > 0)
         return OrderSpec(self.asset.asset, side > 0, px, sz, "Ioc", True, self.new_cloid())
 
     def plan(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None, *,
@@ -346,10 +301,10 @@ class OrderManager:
         (paired with cancels into modifies, cut to the position limit), a take to a reduce-only IOC
         priced off ``book`` (api layout). ``kill_latched``: the kill switch fired on an earlier timer.
         """
-        if timer == api.TIMER_QUOTE and not (kill_latched or ctrl[api.C_KILLED]):
-            ladder, n_bids, n_asks = self._round_ladder(quotes, ctrl)
-        else:
-            ladder, n_bids, n_asks = self._ladder, 0, 0  # no ladder is acted on: spare the rounding
+        ladder, n_bids, n_asks = self._ladder, 0, 0
+        if timer == api.TIMER_QUOTE and not (kill_latched or ctrl[api.C_KILLED]):  # else no ladder is acted on
+            n_want = [max(0, min(int(ctrl[k]), quotes.shape[1])) for k in (api.C_N_BIDS, api.C_N_ASKS)]
+            n_bids, n_asks = self.grid.ladder(quotes, n_want[0], n_want[1], self.min_notional, ladder)
         bid_exposure, ask_exposure, ioc_in_flight = self._fill_rows()
         n = intent_commands(timer, kill_latched, ioc_in_flight, self.position, ctrl, ladder, n_bids, n_asks,
                             self._rows, self.tol_bps, self.size_tol, self._commands, self._work)
@@ -404,7 +359,7 @@ class OrderManager:
 
     def _fit(self, side: int, px: float, sz: float, room: float) -> OrderSpec | None:
         """An order of at most ``room`` size (on the lot grid, above the minimum notional), or None."""
-        take = sz if sz <= room + _EPS else round_size(max(0.0, room), self.asset.sz_decimals)
+        take = sz if sz <= room + _EPS else self.grid.size(max(0.0, room))
         if take <= 0 or take * px < self.min_notional:
             return None
         return OrderSpec(self.asset.asset, side > 0, px, take, self.tif, False, self.new_cloid())
@@ -440,22 +395,20 @@ class OrderManager:
         return out
 
     def requests(self, plan: Plan) -> list[Request]:
-        """The plan as actions, each batch at most ``max_batch_size`` items (cancels first)."""
+        """The plan as venue requests, each at most ``max_batch_size`` items (cancels first)."""
         out: list[Request] = []
         b = self.max_batch_size
-        asset = self.asset.asset
         for i in range(0, len(plan.cancels), b):
             chunk = plan.cancels[i : i + b]
-            out.append(Request("cancel", cancel_by_cloid_action([(asset, c) for c in chunk]), chunk))
+            out.append(Request("cancel", chunk, chunk))
         if plan.taker is not None:
-            out.append(Request("order", order_action([plan.taker]), [plan.taker.cloid or ""]))
+            out.append(Request("order", [plan.taker], [plan.taker.cloid or ""]))
         for i in range(0, len(plan.modifies), b):
             mods = plan.modifies[i : i + b]
-            action = batch_modify_action([(old, spec) for old, spec in mods])
-            out.append(Request("modify", action, [old for old, _ in mods]))
+            out.append(Request("modify", mods, [old for old, _ in mods]))
         for i in range(0, len(plan.places), b):
             specs = plan.places[i : i + b]
-            out.append(Request("order", order_action(specs), [s.cloid or "" for s in specs]))
+            out.append(Request("order", specs, [s.cloid or "" for s in specs]))
         return out
 
     # ---- execution ------------------------------------------------------------------------------------
@@ -484,7 +437,7 @@ class OrderManager:
         if self.on_tracked is not None:
             self.on_tracked(t)
 
-    def _apply_place_status(self, t: TrackedOrder, st: m.OrderStatus) -> None:
+    def _apply_place_status(self, t: TrackedOrder, st: OrderStatus) -> None:
         if st.kind == "resting" and st.oid is not None:
             t.oid = st.oid
             self.by_oid[st.oid] = t.cloid
@@ -504,18 +457,17 @@ class OrderManager:
     async def _send(self, req: Request) -> None:
         n = len(req.cloids)
         try:
-            statuses = await self.venue.act(req.action, n)
-        except RateLimited as exc:
+            statuses = await self.venue.send(req.kind, req.items)
+        except ThrottledError as exc:
             log.warning("%s batch of %d refused by the rate limit: %s", req.kind, n, exc)
             self._undo(req, str(exc))
             return
-        except WalletError:
-            raise  # a configuration problem: nothing will work until a person fixes it
-        except HyperliquidError as exc:
+        except TransientError as exc:
             # Outcome unknown (timeout, unreadable answer) or refused as a whole: reconcile from the exchange.
+            # (A FatalError, a configuration problem nothing will survive, goes up to the loop.)
             log.warning("%s batch of %d failed (%s): reconciling", req.kind, n, exc)
             self.needs_reconcile = True
-            if isinstance(exc, ExchangeError):
+            if isinstance(exc, RefusedError):
                 self._undo(req, str(exc))
             return
         if req.kind == "cancel":
@@ -531,7 +483,7 @@ class OrderManager:
             for cloid, st in zip(req.cloids, statuses, strict=True):
                 self._apply_place_status(self.orders[cloid], st)
         else:  # modify: the old leg is gone on success; the new leg is a new order
-            for (old, spec), st in zip(self._modify_specs(req), statuses, strict=True):
+            for (old, spec), st in zip(req.items, statuses, strict=True):
                 new = self.orders[spec.cloid or ""]
                 old_t = self.orders.get(old)
                 if st.kind == "error":
@@ -540,13 +492,6 @@ class OrderManager:
                 if old_t is not None and old_t.live:
                     self._set_state(old_t, OrderState.CANCELLED)
                 self._apply_place_status(new, st)
-
-    def _modify_specs(self, req: Request) -> list[tuple[str, OrderSpec]]:
-        out = []
-        for old, mod in zip(req.cloids, req.action["modifies"], strict=True):
-            w = mod["order"]
-            out.append((old, OrderSpec(w["a"], w["b"], float(w["p"]), float(w["s"]), self.tif, w["r"], w.get("c"))))
-        return out
 
     def _undo(self, req: Request, error: str) -> None:
         """The request was refused as a whole: new orders were not placed, cancels did not happen."""
@@ -557,7 +502,7 @@ class OrderManager:
                     t.cancel_sent = False
             return
         if req.kind == "modify":
-            for old, spec in self._modify_specs(req):
+            for old, spec in req.items:
                 t = self.orders.get(old)
                 if t is not None and t.live:
                     t.cancel_sent = False
@@ -620,7 +565,7 @@ class OrderManager:
         key = cloid if cloid is not None and cloid in self.orders else self.by_oid.get(oid)
         return self.orders.get(key) if key is not None else None
 
-    def on_order_updates(self, updates: list[m.OrderUpdate]) -> None:
+    def on_order_updates(self, updates: list[OrderUpdate]) -> None:
         for u in updates:
             o = u.order
             t = self._find(o.oid, o.cloid)
@@ -641,7 +586,7 @@ class OrderManager:
                 # (an order we had written off, e.g. after a lost answer, is resting after all: revive it)
                 self._set_state(t, OrderState.PARTIAL if o.sz + _EPS < o.orig_sz else OrderState.RESTING)
 
-    def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
+    def on_fills(self, fills: list[Fill], is_snapshot: bool = False) -> None:
         """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set)."""
         for f in fills:
             if not self._seen_tids.add(f.tid):
@@ -658,7 +603,7 @@ class OrderManager:
             elif t.live:
                 self._set_state(t, OrderState.PARTIAL)
 
-    def on_user_event(self, event: m.UserEvent) -> None:
+    def on_user_event(self, event: UserEvent) -> None:
         for _coin, oid in event.non_user_cancels:
             t = self._find(oid, None)
             if t is not None and t.live:
@@ -684,7 +629,7 @@ class OrderManager:
             pos = await self.venue.position()
             self.position = pos.szi
             seen: set[str] = set()
-            unknown: list[m.OpenOrder] = []
+            unknown: list[OpenOrder] = []
             for o in opens:
                 t = self._find(o.oid, o.cloid)
                 if t is None:
@@ -702,12 +647,11 @@ class OrderManager:
             self.needs_reconcile = False
             if unknown:
                 log.warning("cancelling %d open order(s) this process did not place", len(unknown))
-                asset = self.asset.asset
                 for i in range(0, len(unknown), self.max_batch_size):
                     chunk = unknown[i : i + self.max_batch_size]
                     try:
-                        await self.venue.act(cancel_action([(asset, o.oid) for o in chunk]), len(chunk))
-                    except (TransportError, ExchangeError) as exc:
+                        await self.venue.send("cancel_oids", [o.oid for o in chunk])
+                    except TransientError as exc:
                         log.warning("cancelling unknown orders failed (%s): will retry", exc)
                         self.needs_reconcile = True
                 self.unknown_cancelled += len(unknown)
@@ -721,8 +665,8 @@ class OrderManager:
             return False
         when = self.clock_ns() // 1_000_000 + int(self.dead_man_s * 1000)
         try:
-            (st,) = await self.venue.act(schedule_cancel_action(when), 1)
-        except (TransportError, RateLimited) as exc:
+            st = await self.venue.schedule_cancel(when)
+        except TransientError as exc:
             log.warning("arming the dead-man's switch failed (%s): will retry", exc)
             return False
         if st.kind == "error":
@@ -741,8 +685,8 @@ class OrderManager:
 
     async def disarm_dead_man(self) -> None:
         if self.dead_man_available and self.dead_man_armed_until_ms:
-            with contextlib.suppress(TransportError, ExchangeError):
-                await self.venue.act(schedule_cancel_action(None), 1)
+            with contextlib.suppress(TransientError):
+                await self.venue.schedule_cancel(None)
             self.dead_man_armed_until_ms = 0
 
     async def maintain(self, rate_limit_every_s: float = 60.0) -> None:
@@ -751,11 +695,11 @@ class OrderManager:
         while True:
             now = time.monotonic()
             if now - last_rl >= rate_limit_every_s:
-                with contextlib.suppress(TransportError, ExchangeError, MessageError):
+                with contextlib.suppress(TransientError):
                     await self.venue.refresh_rate_limit()
                     last_rl = now
             if self.needs_reconcile:
-                with contextlib.suppress(TransportError, ExchangeError, MessageError):
+                with contextlib.suppress(TransientError):
                     await self.reconcile()
             await self.arm_dead_man()
             await asyncio.sleep(max(0.5, min(self.dead_man_s / 3, 5.0)))

@@ -9,13 +9,15 @@ Timers fire at their ``Config`` intervals (``execution.quote_refresh_interval``,
 ``execution.rebalance_interval``, ``trading.spread_recalc_interval``); when several are due at once
 they run in the backtester's order (spread, rebalance, quote). Before each call the view is filled
 from the client's book and a fill ledger (cash moved by every fill and its fee, so equity is exact
-between the account refreshes done on the spread timer). The quote timer sends the ladder; any other
-timer acts only when the strategy asks for something at once (a cancel-all, a reduce-only IOC, the
-kill switch), and then sends only that: the strategy builds its ladder on quote timers alone, and the
-backtester acts on nothing else between them either. Once the kill switch has
-latched, every timer cancels what rests and flattens reduce-only, nothing is quoted again, and the
-loop ends as soon as it is flat with nothing resting. On exit, whatever the reason (time, kill, Ctrl-C), every
-order is cancelled and the order manager reconciles against the exchange.
+between the account refreshes done on the spread timer). What each timer then sends is decided by
+the rule book the backtester runs (:func:`amm500.core.intent.intent_commands`, through
+:meth:`OrderManager.plan`): the ladder on quote timers only, a cancel-all or a reduce-only IOC on any
+timer. Once the kill switch has latched nothing is quoted again, whatever still rests is cancelled,
+the flatten is retried once per rebalance timer, and the loop ends as soon as it is flat with
+nothing resting. On exit, whatever the reason (time, kill, Ctrl-C), every order is cancelled and the
+order manager reconciles against the exchange. A :class:`~amm500.venues.errors.TransientError`
+from a timer makes the order manager reconcile; a :class:`~amm500.venues.errors.FatalError` ends
+the run (after the same clean shutdown).
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from amm500.live.gc_pacer import GcPacer
 from amm500.live.order_manager import OrderManager, Plan
 from amm500.live.recent_ids import RecentIds
 from amm500.strategy.mm import MarketMakingStrategy
+from amm500.venues.errors import TransientError
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import HyperliquidClient
-from amm500.venues.hyperliquid.errors import ExchangeError, HyperliquidError, MessageError, TransportError
+from amm500.venues.hyperliquid.errors import HyperliquidError
 from amm500.venues.hyperliquid.signing import update_leverage_action
 
 log = logging.getLogger(__name__)
@@ -219,7 +222,7 @@ class QuoteLoop:
         t0 = time.perf_counter_ns()
         now = self.clock_ns()
         if timer == api.TIMER_SPREAD:
-            with contextlib.suppress(TransportError, ExchangeError, MessageError):
+            with contextlib.suppress(TransientError):
                 await self.refresh_account()
             now = self.clock_ns()
         self.fill_view(now)
@@ -267,11 +270,11 @@ class QuoteLoop:
                             due[timer] = max(due[timer] + intervals[timer], now)  # never a burst of late timers
                             try:
                                 await self.on_timer(timer)
-                            except (TransportError, ExchangeError, MessageError) as exc:
+                            except TransientError as exc:
                                 log.warning("timer %d failed (%s): reconciling", timer, exc)
                                 self.om.needs_reconcile = True
                     if self.om.needs_reconcile:
-                        with contextlib.suppress(TransportError, ExchangeError, MessageError):
+                        with contextlib.suppress(TransientError):
                             await self.om.reconcile()
                     if progress is not None:
                         progress(min(clock() - start, seconds))

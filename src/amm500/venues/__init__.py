@@ -1,22 +1,55 @@
-"""Venues: where orders go (backtest matching engine, paper, Hyperliquid, the local exchange).
+"""Venues: where orders go (Hyperliquid, the local exchange, and next a paper venue).
 
-:class:`OrderVenue` is the small surface the order manager needs; the Hyperliquid client (pointed at
-mainnet, testnet or the local exchange) implements it.
+:class:`OrderVenue` is the whole surface the order manager needs, in venue-neutral terms
+(:mod:`amm500.venues.model` types, :mod:`amm500.venues.errors` kinds): requests by kind, the
+instrument's price grid, account reads and a dead-man's switch. The Hyperliquid client (mainnet,
+testnet or the local exchange) implements it through :class:`amm500.venues.hyperliquid.execution.ActionVenue`;
+a paper venue implements it without ever signing anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from amm500.venues.hyperliquid.messages import AssetInfo, OpenOrder, OrderStatus, Position, RateLimitState
+    import numpy as np
+
+    from amm500.venues.model import AssetInfo, OpenOrder, OrderStatus, Position, RateLimitState
+
+
+class PriceGrid(Protocol):
+    """The instrument's price and size rules."""
+
+    def ladder(self, quotes: np.ndarray, n_bids: int, n_asks: int, min_notional: float,
+               out: np.ndarray) -> tuple[int, int]:
+        """The ladder (api quotes layout) on the grid, never more aggressive than asked; the counts kept."""
+        ...
+
+    def price(self, px: float, up: bool) -> float: ...
+
+    def size(self, sz: float) -> float:
+        """Down onto the lot."""
+        ...
 
 
 class OrderVenue(Protocol):
     asset: AssetInfo | None
 
-    async def act(self, action: dict[str, Any], n_items: int = 1) -> list[OrderStatus]:
-        """Sign and send one action; one status per item, in order."""
+    @property
+    def grid(self) -> PriceGrid: ...
+
+    async def send(self, kind: str, items: Sequence[Any]) -> list[OrderStatus]:
+        """One request of ``kind`` ``order`` (OrderSpecs), ``cancel`` (client ids), ``cancel_oids``
+        (venue order ids) or ``modify`` ((old client id, OrderSpec) pairs): one status per item.
+
+        Raises a :class:`~amm500.venues.errors.TransientError` (retry; outcome unknown unless it is a
+        :class:`~amm500.venues.errors.RefusedError`) or a :class:`~amm500.venues.errors.FatalError`.
+        """
+        ...
+
+    async def schedule_cancel(self, until_ms: int | None) -> OrderStatus:
+        """Arm (or, with None, clear) the venue's dead-man's switch."""
         ...
 
     async def open_orders(self) -> list[OpenOrder]: ...

@@ -30,6 +30,7 @@ from amm500.venues.hyperliquid.errors import (
     TransportError,
     WalletError,
 )
+from amm500.venues.hyperliquid.execution import ActionVenue
 from amm500.venues.hyperliquid.ratelimit import AddressBudget, WeightBudget, exchange_weight
 from amm500.venues.hyperliquid.rest import RestClient
 from amm500.venues.hyperliquid.signing import Signer, describe_signer_error, is_mainnet_url
@@ -51,7 +52,7 @@ class Handlers:
     on_reconnect: Callable[[], Any] | None = None  # awaited when it returns an awaitable
 
 
-class HyperliquidClient:
+class HyperliquidClient(ActionVenue):
     def __init__(
         self,
         base_url: str,

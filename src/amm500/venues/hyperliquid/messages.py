@@ -18,6 +18,16 @@ import numpy as np
 
 from amm500.core.api import B_ASK_PX, B_ASK_SZ, B_BID_PX, B_BID_SZ, BOOK_DEPTH
 from amm500.venues.hyperliquid.errors import MessageError
+from amm500.venues.model import (
+    AssetInfo,
+    Fill,
+    OpenOrder,
+    OrderStatus,
+    OrderUpdate,
+    Position,
+    RateLimitState,
+    UserEvent,
+)
 
 # ---- primitive checks -----------------------------------------------------------------------------
 
@@ -218,18 +228,6 @@ def parse_trades(data: Any) -> list[Trade]:
 # ---- account ----------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class OpenOrder:
-    coin: str
-    side: int
-    limit_px: float
-    sz: float  # remaining
-    orig_sz: float
-    oid: int
-    timestamp_ms: int
-    cloid: str | None
-
-
 def _open_order(o: Any, p: str) -> OpenOrder:
     d = _obj(o, p)
     sz = _num(_get(d, "sz", p), p + ".sz")
@@ -249,13 +247,6 @@ def parse_open_orders(data: Any) -> list[OpenOrder]:
     return [_open_order(o, f"openOrders[{i}]") for i, o in enumerate(_list(data, "openOrders"))]
 
 
-@dataclass(slots=True)
-class OrderUpdate:
-    order: OpenOrder
-    status: str  # open, filled, canceled, rejected, scheduledCancel, ... (see orderStatus)
-    status_ms: int
-
-
 def parse_order_updates(data: Any) -> list[OrderUpdate]:
     out = []
     for i, u in enumerate(_list(data, "orderUpdates")):
@@ -269,21 +260,6 @@ def parse_order_updates(data: Any) -> list[OrderUpdate]:
             )
         )
     return out
-
-
-@dataclass(slots=True)
-class Fill:
-    coin: str
-    side: int
-    px: float
-    sz: float
-    time_ms: int
-    oid: int
-    tid: int
-    crossed: bool  # True: we were the taker
-    fee: float  # negative = rebate
-    start_position: float
-    cloid: str | None
 
 
 def _fill(f: Any, p: str) -> Fill:
@@ -316,13 +292,6 @@ def parse_user_fills(data: Any) -> tuple[bool, list[Fill]]:
     return bool(d.get("isSnapshot", False)), parse_fills(_get(d, "fills", "userFills"), "userFills.fills")
 
 
-@dataclass(slots=True)
-class UserEvent:
-    fills: list[Fill]
-    non_user_cancels: list[tuple[str, int]]  # (coin, oid) cancelled by the exchange (e.g. scheduleCancel)
-    liquidation: bool
-
-
 def parse_user_event(data: Any) -> UserEvent:
     """WS ``userEvents`` (channel ``user``): fills | funding | liquidation | nonUserCancel."""
     d = _obj(data, "user")
@@ -333,15 +302,6 @@ def parse_user_event(data: Any) -> UserEvent:
         o = _obj(c, p)
         cancels.append((_str(_get(o, "coin", p), p + ".coin"), _int(_get(o, "oid", p), p + ".oid")))
     return UserEvent(fills, cancels, "liquidation" in d)
-
-
-@dataclass(slots=True)
-class Position:
-    coin: str
-    szi: float  # signed size, + long
-    entry_px: float
-    account_value: float
-    margin_used: float
 
 
 def parse_clearinghouse_state(data: Any, coin: str) -> Position:
@@ -360,14 +320,6 @@ def parse_clearinghouse_state(data: Any, coin: str) -> Position:
     return Position(coin, 0.0, 0.0, av, mu)
 
 
-@dataclass(slots=True)
-class AssetInfo:
-    asset: int  # index in meta.universe (delisted entries keep their slot)
-    name: str
-    sz_decimals: int
-    max_leverage: int
-
-
 def parse_meta(data: Any) -> dict[str, AssetInfo]:
     d = _obj(data, "meta")
     out = {}
@@ -384,17 +336,6 @@ def parse_meta(data: Any) -> dict[str, AssetInfo]:
     return out
 
 
-@dataclass(slots=True)
-class RateLimitState:
-    cum_volume: float
-    used: int
-    cap: int
-
-    @property
-    def remaining(self) -> int:
-        return self.cap - self.used
-
-
 def parse_user_rate_limit(data: Any) -> RateLimitState:
     d = _obj(data, "userRateLimit")
     return RateLimitState(
@@ -405,18 +346,6 @@ def parse_user_rate_limit(data: Any) -> RateLimitState:
 
 
 # ---- /exchange answers --------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class OrderStatus:
-    """One per order in a batch: kind is resting | filled | error | waiting | success."""
-
-    kind: str
-    oid: int | None = None
-    cloid: str | None = None
-    total_sz: float = 0.0
-    avg_px: float = 0.0
-    error: str | None = None
 
 
 def _status(s: Any, p: str) -> OrderStatus:

@@ -212,3 +212,45 @@ def is_valid_size(wire: str, sz_decimals: int) -> bool:
     if not d.is_finite() or d < 0:
         return False
     return -int(d.normalize().as_tuple().exponent) <= sz_decimals or d == d.to_integral_value()
+
+
+class HyperliquidGrid:
+    """Hyperliquid's price and size rules for one perp, as the order manager asks for them
+    (:class:`amm500.venues.PriceGrid`): the order manager never sees ``szDecimals`` or sig figs."""
+
+    __slots__ = ("sz_decimals",)
+
+    def __init__(self, sz_decimals: int) -> None:
+        self.sz_decimals = sz_decimals
+
+    def ladder(self, quotes: np.ndarray, n_bids: int, n_asks: int, min_notional: float,
+               out: np.ndarray) -> tuple[int, int]:
+        """The ladder on the grid into ``out``: bids down, asks up (never more aggressive than asked),
+        sizes down; levels under the lot or ``min_notional`` dropped. Returns the (bids, asks) counts.
+
+        Strategies quote on the tick and lot, so one jitted call usually recognises and copies both
+        sides; a ladder that needs rounding goes through :func:`round_ladder_side` level by level.
+        """
+        szd = self.sz_decimals
+        nb, na = ladder_on_grid(quotes, n_bids, n_asks, szd, PERP_MAX_DECIMALS, min_notional, out)
+        if nb >= 0:
+            return nb, na
+        out[:] = 0.0
+        counts = []
+        for q, n_q, mode in ((0, n_bids, Rounding.DOWN), (1, n_asks, Rounding.UP)):
+            n = 0
+            for rpx, rsz in round_ladder_side(quotes[q, :n_q], szd, mode):
+                if rsz <= 0 or rpx * rsz < min_notional:
+                    continue
+                out[q, n, 0] = rpx
+                out[q, n, 1] = rsz
+                n += 1
+            counts.append(n)
+        return counts[0], counts[1]
+
+    def price(self, px: float, up: bool) -> float:
+        return round_price(px, self.sz_decimals, Rounding.UP if up else Rounding.DOWN)
+
+    def size(self, sz: float) -> float:
+        """Down onto the lot (an order never carries more risk than asked; may give 0)."""
+        return round_size(sz, self.sz_decimals)

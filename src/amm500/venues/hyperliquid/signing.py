@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import coincurve
 import msgpack
@@ -38,6 +38,7 @@ from hyperliquid.utils.signing import (
 from hyperliquid.utils.types import Cloid
 
 from amm500.venues.hyperliquid.errors import WalletError
+from amm500.venues.model import OrderSpec
 
 log = logging.getLogger(__name__)
 
@@ -83,22 +84,6 @@ class NonceCounter:
             now = time.time_ns() // 1_000_000
             self._last = now if now > self._last else self._last + 1
             return self._last
-
-
-class OrderSpec(NamedTuple):
-    """One order as the order manager means it; price and size already on the venue grid.
-
-    A NamedTuple (not a frozen dataclass): a requote builds up to 40 of them, and construction is
-    ~3x cheaper (~0.6 against ~1.9 us); the first six fields are also the wire cache's key as they stand.
-    """
-
-    asset: int
-    is_buy: bool
-    px: float
-    sz: float
-    tif: str = "Alo"  # "Alo" | "Ioc" | "Gtc"
-    reduce_only: bool = False
-    cloid: str | None = None  # "0x" + 32 hex
 
 
 def order_wire(order: OrderSpec) -> dict[str, Any]:
