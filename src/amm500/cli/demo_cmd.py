@@ -102,29 +102,18 @@ def rehearse(cfg: Config, market: Path, seconds: float, json_path: Path) -> None
 
 
 async def _rehearse(cfg: Config, market: Path, seconds: float) -> tuple[LoopStats, dict[str, dict[str, float]]]:
-    from eth_account import Account
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from amm500.exchange_sim.server import run_exchange
-    from amm500.live.quote_loop import QuoteLoop
-    from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
+    from amm500.runs.session import trading_session
 
-    wallet = Account.create()  # a throwaway key for this run only; never printed or stored
-    async with run_exchange({wallet.address.lower(): cfg.backtest.initial_equity}, data=market) as sim:
-        client = HyperliquidClient(sim.base_url, sim.ws_url, cfg.trading.symbol, private_key=wallet.key.hex(),
-                                   handlers=Handlers(), use_ws_post=cfg.execution.use_ws_post)
-        try:
-            await client.start()
-            loop = await QuoteLoop.create(client, cfg)
-            console.print(f"local exchange {sim.base_url}, paper account {wallet.address[:10]}... "
-                          f"(${cfg.backtest.initial_equity:,.0f}, key made for this run)")
-            with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-                          TimeRemainingColumn(), console=console, transient=True) as bar:
-                task = bar.add_task("rehearsal", total=seconds)
-                stats = await loop.run(seconds, progress=lambda t: bar.update(task, completed=t))
-        finally:
-            await client.close()
-    return stats, client.latency.summary()
+    async with trading_session(cfg, "rehearsal", market=market) as session:
+        console.print(f"local exchange {session.venue_url}, paper account {session.account[:10]}... "
+                      f"(${cfg.backtest.initial_equity:,.0f}, key made for this run)")
+        with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("rehearsal", total=seconds)
+            stats = await session.loop.run(seconds, progress=lambda t: bar.update(task, completed=t))
+    return stats, session.client.latency.summary()
 
 
 def _ms(latency: dict[str, dict[str, float]], name: str) -> tuple[float, float, int]:
