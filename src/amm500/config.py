@@ -204,7 +204,12 @@ class RiskConfig(_Section):
     max_net_exposure: float = Field(5000.0, gt=0, description="max |position| notional, USD")
     max_leverage_used: float = Field(5.0, gt=0, le=BTC_MAX_LEVERAGE, description="notional/equity cap")
     price_band_bps: float = Field(50.0, gt=0, le=10000, description="no quote farther from mid")
-    stale_data_ms: float = Field(3000.0, gt=0, description="no quoting on a book older than this")
+    stale_data_ms: float = Field(
+        3000.0, gt=0, description="no quoting on a book older than this (live: every order is pulled)"
+    )
+    max_margin_ratio: float = Field(
+        0.9, gt=0, le=1, description="live: above this share of equity used as margin, only reducing orders are sent"
+    )
     # Kill switch (seed 8C).
     kill_switch_enabled: bool = Field(
         True, description="off: never latch the kill switch (backtests of raw behaviour only)"

@@ -10,6 +10,9 @@ batched (cancels first, to free margin, then modifies and new orders, each batch
 
 Safety rules, all enforced here because this is the last code before the exchange:
 
+* **Trading state.** Only what :attr:`OrderManager.gate` lets through is sent: everything when
+  ACTIVE, only position-reducing orders when REDUCING, only cancels when HALTED
+  (:mod:`amm500.live.trading_state`). Cancels always pass.
 * **Position limit.** On each side, position + every order that could still fill (kept, pending,
   cancel in flight, the old leg of a modify) + the new orders stays within ``max_position``. New
   orders are cut from the outermost level inwards until it fits.
@@ -42,6 +45,7 @@ from amm500.core import order_diff as od
 from amm500.core.instrument import Instrument
 from amm500.core.intent import ACT_TAKE, intent_commands, new_commands
 from amm500.live.recent_ids import RecentIds
+from amm500.live.trading_state import TradingGate
 from amm500.venues import OrderVenue
 from amm500.venues.errors import RefusedError, ThrottledError, TransientError
 from amm500.venues.model import Fill, OpenOrder, OrderSpec, OrderStatus, OrderUpdate, UserEvent
@@ -175,6 +179,7 @@ class OrderManager:
         self._ladder = api.new_quotes()
         self._work = od.new_work()
         self._budget_warned = False
+        self.gate = TradingGate()
 
     @classmethod
     def from_config(cls, venue: OrderVenue, config: Config, mid: float | None = None, *,
@@ -511,11 +516,16 @@ class OrderManager:
         for cloid in req.cloids:
             self._set_state(self.orders[cloid], OrderState.REJECTED, error)
 
-    async def execute(self, plan: Plan) -> None:
-        """Send a plan: cancels first (awaited, to free margin and room), then modifies and new orders."""
+    async def execute(self, plan: Plan) -> Plan:
+        """Send a plan: cancels first (awaited, to free margin and room), then modifies and new orders.
+
+        Only what the trading state lets through is sent (:class:`~amm500.live.trading_state.TradingGate`:
+        cancels always pass); returns the plan as it went out (before the room re-check after the cancels).
+        """
         if plan.empty:
-            return
+            return plan
         async with self._lock:
+            plan = self.gate.filter(plan, self.position, self.exposures())
             budget = self.venue_budget()
             if budget is not None and budget.remaining < len(plan.modifies) + len(plan.places):
                 if not self._budget_warned:
@@ -538,6 +548,7 @@ class OrderManager:
             for spec in second.places:
                 self._track(spec)
             await self._send_all(self.requests(second))
+            return plan
 
     async def _send_all(self, reqs: list[Request]) -> None:
         """Requests concurrently; a lone one (the usual requote) is awaited directly, so it is signed and
@@ -552,9 +563,7 @@ class OrderManager:
 
     async def requote(self, quotes: np.ndarray, ctrl: np.ndarray, book: np.ndarray | None = None) -> Plan:
         """Plan and send one quote timer's answer."""
-        plan = self.plan(quotes, ctrl, book)
-        await self.execute(plan)
-        return plan
+        return await self.execute(self.plan(quotes, ctrl, book))
 
     async def cancel_all(self) -> None:
         await self.execute(Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent]))

@@ -39,8 +39,9 @@ from amm500.core.instrument import Instrument
 from amm500.live.gc_pacer import GcPacer
 from amm500.live.order_manager import OrderManager, Plan
 from amm500.live.recent_ids import RecentIds
+from amm500.live.trading_state import TradingState
 from amm500.strategy.mm import MarketMakingStrategy
-from amm500.venues.errors import TransientError
+from amm500.venues.errors import FatalError, TransientError
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import HyperliquidClient
 from amm500.venues.hyperliquid.errors import HyperliquidError
@@ -227,11 +228,13 @@ class QuoteLoop:
             now = self.clock_ns()
         self.fill_view(now)
         s, ctrl = self.strategy, self.strategy.ctrl
+        self.check_state()
         latched = self.stats.killed  # fired on an earlier timer: the commands no longer read ctrl
         s.on_timer(now, timer)
         self.stats.timers[timer] += 1
         if ctrl[api.C_KILLED] and not latched:
             self.stats.killed, self.stats.kill_reason = True, int(ctrl[api.C_KILL_REASON])
+            self.om.gate.raise_reason("kill switch", TradingState.REDUCING)
             log.warning("kill switch (%s): cancelling all, flattening, no more quotes",
                         KILL_REASONS.get(self.stats.kill_reason, "?"))
         elif timer == api.TIMER_QUOTE and not latched and ctrl[api.C_QUOTING]:
@@ -241,11 +244,20 @@ class QuoteLoop:
         if plan.empty:
             return plan
         self.client.mark_tick(t0)  # tick-to-order: timer fired -> first signed request at the transport
-        await self.om.execute(plan)
+        plan = await self.om.execute(plan)
         self.stats.placed += len(plan.places) + (plan.taker is not None)
         self.stats.modified += len(plan.modifies)
         self.stats.cancelled += len(plan.cancels)
         return plan
+
+    def check_state(self) -> None:
+        """Raise or clear the trading-state reasons this loop watches, from the view just filled."""
+        v, gate = self.strategy.view, self.om.gate
+        gate.set("stale feed", TradingState.HALTED, v[api.V_BOOK_AGE_MS] > self.config.risk.stale_data_ms)
+        gate.set("unreconciled", TradingState.HALTED, self.om.needs_reconcile)
+        equity = v[api.V_EQUITY]
+        gate.set("margin", TradingState.REDUCING,
+                 equity > 0 and v[api.V_MARGIN_USED] > self.config.risk.max_margin_ratio * equity)
 
     # ---- the run -----------------------------------------------------------------------------------
 
@@ -273,6 +285,9 @@ class QuoteLoop:
                             except TransientError as exc:
                                 log.warning("timer %d failed (%s): reconciling", timer, exc)
                                 self.om.needs_reconcile = True
+                            except FatalError as exc:
+                                self.om.gate.raise_reason(f"venue error: {exc}", TradingState.HALTED)
+                                raise
                     if self.om.needs_reconcile:
                         with contextlib.suppress(TransientError):
                             await self.om.reconcile()
