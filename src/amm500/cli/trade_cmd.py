@@ -23,8 +23,8 @@ journal_app = typer.Typer(help="Read a trading journal: summary, fills, export."
 app.add_typer(journal_app, name="journal")
 
 NetworkOption = Annotated[str | None, typer.Option(
-    "--network", "-n", help="mainnet, testnet, local (the exchange-sim on network.local_port) or an http(s):// URL; "
-    "default: the config's network.network.")]
+    "--network", "-n", help="mainnet, testnet, local (the exchange-sim on network.local_port), an http(s):// URL, "
+    "or sim (paper only: a local exchange started in this process, no internet); default: network.network.")]
 DurationOption = Annotated[float, typer.Option(
     "--duration", min=0, help="Seconds to trade, then stop cleanly (0: until Ctrl-C or SIGTERM).")]
 StateDirOption = Annotated[Path | None, typer.Option(
@@ -70,7 +70,8 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
             if log_file is None:  # the folder is known now: log there too
                 setup_logging(session.state_dir / sd.LOG, secrets)
             eng = session.engine
-            console.print(f"[bold]{mode}[/] on {net.name} ({net.api}), account {session.account}, "
+            where = session.network
+            console.print(f"[bold]{mode}[/] on {where.name} ({where.api}), account {session.account}, "
                           f"state folder [cyan]{session.state_dir}[/]" + (f", endpoint {eng.url}" if eng.url else ""))
             if eng.recovered:
                 console.print(f"recovered {eng.recovered} fill(s) made while the bot was down")
