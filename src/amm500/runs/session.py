@@ -27,6 +27,7 @@ from typing import Any
 
 from amm500.config import Config, ConfigError
 from amm500.core.instrument import Instrument
+from amm500.core.params import P_VOL_SOURCE
 from amm500.live.engine import Engine
 from amm500.live.quote_loop import QuoteLoop
 from amm500.store import state_dir as sd
@@ -104,9 +105,24 @@ def _paper_opening(path: Path, equity: float) -> tuple[float, float, float]:
 @contextlib.asynccontextmanager
 async def trading_session(config: Config, mode: str, *, market: Path | None = None, network: str | None = None,
                           state_dir: Path | None = None, metrics_port: int | None = 0,
-                          paper_equity: float | None = None, confirmed: bool = False) -> AsyncIterator[Session]:
+                          paper_equity: float | None = None, confirmed: bool = False,
+                          vol_model: Path | None = None) -> AsyncIterator[Session]:
     """Everything for one run of ``mode``, started and reconciled; on exit every order is cancelled,
-    the journal closed, the venue disconnected and any local exchange stopped."""
+    the journal closed, the venue disconnected and any local exchange stopped. ``vol_model``: a
+    VolatilityLSTM file whose forecasts set the spreads (``trading.volatility_source = "lstm"``)."""
+    async with _session(config, mode, market=market, network=network, state_dir=state_dir,
+                        metrics_port=metrics_port, paper_equity=paper_equity, confirmed=confirmed) as session:
+        if vol_model is not None:
+            from amm500.signals.ml.predictor import VolatilityPredictor
+
+            session.loop.vol_predictor = VolatilityPredictor(vol_model)
+            session.loop.strategy.params[P_VOL_SOURCE] = 1.0
+        yield session
+
+
+@contextlib.asynccontextmanager
+async def _session(config: Config, mode: str, *, market: Path | None, network: str | None, state_dir: Path | None,
+                   metrics_port: int | None, paper_equity: float | None, confirmed: bool) -> AsyncIterator[Session]:
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
     common: dict[str, Any] = {
