@@ -200,3 +200,45 @@ async def test_a_spent_budget_mid_run_pulls_every_quote_and_stops_quoting(tmp_pa
         result = await run
     assert resting == [] and "request budget spent" in gate.reasons
     assert result.stats.stopped_by == "time" and result.stats.resting_at_end == 0
+
+
+@pytest.mark.slow
+def test_paper_in_one_command_and_the_journal_commands(tmp_path: Path) -> None:
+    """What a newcomer types: ``amm500 paper --network sim`` (no key, no internet), then ``amm500 journal``."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "paper"
+    run = subprocess.run([sys.executable, "-m", "amm500", "paper", "--network", "sim", "--duration", "6",
+                          "--state-dir", str(folder)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "paper on sim" in run.stdout and "orders resting after shutdown" in run.stdout
+    path = folder / sd.JOURNAL
+    out = subprocess.run([sys.executable, "-m", "amm500", "journal", "summary", "--json", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["mode"] == "paper" and s["network"] == "sim" and s["runs"] == 1
+    csv_path = tmp_path / "fills.csv"
+    out = subprocess.run([sys.executable, "-m", "amm500", "journal", "export", str(path), "--out", str(csv_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and csv_path.read_text().splitlines()[0].startswith("tid,time_ms")
+    assert len(csv_path.read_text().splitlines()) == s["fills"] + 1
+    bad = subprocess.run([sys.executable, "-m", "amm500", "journal", "summary", str(tmp_path / "fills.csv")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "not a readable journal" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_live_on_mainnet_without_a_terminal_or_the_flag_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "AMM500_PRIVATE_KEY": KEY}
+    run = subprocess.run([sys.executable, "-m", "amm500", "live", "--network", "mainnet", "--state-dir",
+                          str(tmp_path)], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                         env=env)
+    assert run.returncode == 2 and "--i-understand-this-is-real-money" in run.stderr
+    assert KEY[2:] not in run.stdout + run.stderr and not (tmp_path / sd.JOURNAL).exists()
+    menu = subprocess.run(["bash", str(Path(__file__).parents[1] / "scripts" / "start_paper_trading.sh")],
+                          input="2\nmainnet\nyes\n", capture_output=True, text=True, timeout=60)
+    assert menu.returncode == 2 and "not confirmed" in menu.stderr
