@@ -242,3 +242,21 @@ def test_live_on_mainnet_without_a_terminal_or_the_flag_is_refused(tmp_path: Pat
     menu = subprocess.run(["bash", str(Path(__file__).parents[1] / "scripts" / "start_paper_trading.sh")],
                           input="2\nmainnet\nyes\n", capture_output=True, text=True, timeout=60)
     assert menu.returncode == 2 and "not confirmed" in menu.stderr
+
+
+@pytest.mark.slow
+async def test_funding_paid_on_the_position_lands_in_the_journal_once(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMM500_PRIVATE_KEY", KEY)
+    feed = RandomWalkFeed(seed=3, vol_bps_per_s=0.5)
+    async with (run_exchange({ADDR: 1000.0}, feed=feed, block_s=0.02, book_push_s=0.1) as sim,
+                trading_session(cfg(), "live", network=sim.base_url, state_dir=tmp_path) as session):
+        account = sim.exchange.accounts[ADDR]
+        account.position(0).szi, account.position(0).entry_px = 0.002, 100_000.0  # a position to pay on
+        sim.exchange.pay_funding(0, rate=0.0001)
+        await session.engine._journal_fundings()
+        await session.engine._journal_fundings()  # polled again: nothing twice
+    with reader(tmp_path / sd.JOURNAL) as conn:
+        rows = [dict(r) for r in conn.execute("SELECT rate, payment, position FROM funding")]
+    assert len(rows) == 1 and rows[0]["rate"] == pytest.approx(0.0001) and rows[0]["position"] == pytest.approx(0.002)
+    assert rows[0]["payment"] == pytest.approx(0.002 * sim.exchange.mark(0) * 0.0001, rel=1e-3)  # a long pays
