@@ -107,8 +107,8 @@ class Engine:
             engine.journal.open(json.dumps(config.masked_dict(), sort_keys=True), importlib.metadata.version("amm500"),
                                 os.getpid())
             try:
-                await venue.start()
                 try:
+                    await venue.start()
                     await engine._assemble(since)
                     yield engine
                 finally:
