@@ -80,7 +80,8 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
             console.print(f"[bold]{mode}[/] on {where.name} ({where.api}), account {session.account}, "
                           f"state folder [cyan]{session.state_dir}[/]" + (f", endpoint {eng.url}" if eng.url else ""))
             if eng.recovered:
-                console.print(f"recovered {eng.recovered} fill(s) made while the bot was down")
+                console.print(f"{eng.recovered} fill(s) since the last journalled one checked against the journal "
+                              "(made while the bot was down or starting; each lands once)")
             result = await eng.run(duration if duration > 0 else math.inf)
             return result, session.state_dir, eng.venue.latency.summary()
 

@@ -122,8 +122,6 @@ class Engine:
 
     async def _assemble(self, since_ms: int) -> None:
         v = self.venue
-        # fills the journal has not seen (the bot died between the exchange's fill and the writer's commit)
-        missed = await v.fills_since(since_ms) if since_ms else []  # inclusive: the journal dedupes by trade id
         for _ in range(100):  # a venue just connected may not have pushed its first book yet
             if v.book[api.B_BID_PX, 0] > 0 and v.book[api.B_ASK_PX, 0] > 0:
                 break
@@ -131,15 +129,19 @@ class Engine:
         with contextlib.suppress(TransientError):  # the budget is known before the first requote
             await v.refresh_rate_limit()
         self.loop = loop = await QuoteLoop.create(v, self.config)
-        for f in missed:
-            self._journal_fill(f, math.nan)
-        self.recovered = len(missed)
-        if missed:
-            log.info("recovered %d fill(s) made while the bot was down", len(missed))
         om = loop.om
         om.on_tracked = self._on_tracked
         om.gate.on_transition = self._on_transition
         loop.fill_hooks.append(self._on_loop_fill)
+        # Every fill since the last journalled one, asked for only now that each new fill is journalled as it
+        # arrives: whatever came before this point (while the bot was down, or while it was starting) is in
+        # the answer, whatever comes after is pushed; both land once (the journal keys fills by trade id).
+        missed = await v.fills_since(since_ms) if since_ms else []
+        for f in missed:
+            self._journal_fill(f, math.nan)
+        self.recovered = len(missed)
+        if missed:
+            log.info("asked the venue for %d fill(s) since the last journalled one", len(missed))
         self.metrics.position_limit.set(om.max_position)
         await self._serve()
         self._beat()
