@@ -310,6 +310,11 @@ class BacktestConfig(_Section):
     timer_offset_ms: float = Field(
         0.0, ge=0, le=3_600_000, description="shifts the whole timer grid later by this much (phase studies)"
     )
+    phases: int = Field(
+        1, ge=1, le=64, description="timer phases one evaluation spans (amm500 backtest / optimize --phases): the"
+        " run is repeated with timer_offset_ms moved by k/N of quote_refresh_interval and each metric's"
+        " min / median / max reported; 1 = one run",
+    )
 
     def fees(self) -> tuple[float, float]:
         """(maker, taker) fee rates after tier and overrides."""
