@@ -50,7 +50,8 @@ def backtest(
         "(implies trading.volatility_source=lstm).")] = None,
     phases: Annotated[int | None, typer.Option(
         "--phases", min=1, max=64, help="Also run N-1 more times with the timer grid shifted by k/N of the quote "
-        "interval, and report each metric's min / median / max over the N phases (backtest.phases).")] = None,
+        "interval, and report each metric's min / median / max over the N phases (backtest.phases; in --json "
+        "under 'phases'; the other outputs are the first phase's).")] = None,
 ) -> None:
     """Backtest the configured strategy on canonical data (tick: queue-aware L2; bar: LOW REALISM)."""
     from amm500.backtest.runner import run_backtest
@@ -99,7 +100,7 @@ def backtest(
         from amm500.backtest.report import summary_table
 
         console.print(summary_table(result.metrics))
-    if phase_run is not None:
+    if phase_run is not None and not quiet:
         console.print(phase_table(phase_run))
     if json_out is not None:
         write_json_atomic(json_out, payload)
@@ -113,6 +114,10 @@ def backtest(
 
 def _phase_progress(done: int, total: int) -> None:
     console.print(f"phase {done}/{total} done", highlight=False)
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
 def phase_table(run: Any) -> Any:
@@ -130,5 +135,5 @@ def phase_table(run: Any) -> Any:
     for name in SHOWN:
         if name in spread:
             s = spread[name]
-            table.add_row(name, *(f"{v:,.4g}" for v in (s["min"], s["median"], s["max"], s["max"] - s["min"])))
+            table.add_row(name, *(_num(v) for v in (s["min"], s["median"], s["max"], s["max"] - s["min"])))
     return table
