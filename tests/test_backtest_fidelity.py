@@ -149,3 +149,24 @@ def test_book_and_trades_imported_into_one_dir_put_prints_first(tmp_path: Path) 
     assert ev.kind.tolist() == [TRADE, BOOK_CLEAR, BOOK_LEVEL, BOOK_LEVEL]
     assert ev.side.tolist()[0] == SELL and ev.px[0] == 99_999
 
+
+
+def test_recorder_puts_prints_before_the_book_of_the_same_block(tmp_path: Path) -> None:
+    from amm500.data.recorder import Recorder, compact
+    from amm500.data.store import load_events
+
+    t_ms = T0 // MS
+    rec = Recorder(tmp_path)
+    rec.connected(first=True)
+    rec._since = T0
+    book_msg = {"channel": "l2Book", "data": {"coin": "BTC", "time": t_ms + 500, "levels": [
+        [{"px": "99999", "sz": "1.0", "n": 1}], [{"px": "100001", "sz": "1.0", "n": 1}]]}}
+    trades_msg = {"channel": "trades", "data": [{"coin": "BTC", "side": "A", "px": "99999", "sz": "0.5",
+                                                 "time": t_ms + 500, "hash": "0x", "tid": 7, "users": []}]}
+    rec.on_message(json.dumps(book_msg), T0 + 501 * MS)  # the book push arrives first, as on the wire
+    rec.on_message(json.dumps(trades_msg), T0 + 502 * MS)
+    rec.flush()
+    compact(tmp_path)
+    ev = load_events(tmp_path)
+    assert ev.kind.tolist() == [TRADE, BOOK_CLEAR, BOOK_LEVEL, BOOK_LEVEL]
+    assert ev.local_ts.tolist() == [T0 + 502 * MS, T0 + 501 * MS, T0 + 501 * MS, T0 + 501 * MS]
