@@ -83,3 +83,10 @@ def test_ranking_by_worst_or_median_phase(phase: str, direction: str, order: lis
 
 def test_a_result_without_phases_ranks_on_its_metric() -> None:
     assert Objective.parse("net_pnl", None, "worst").value({"net_pnl": 3.0}) == 3.0
+
+
+def test_bar_mode_refuses_phases(tmp_path: Path) -> None:
+    from amm500.config import ConfigError
+
+    with pytest.raises(ConfigError, match="bar mode has no timer grid"):
+        run_phases(config("backtest.fill_model=bar"), tmp_path, 3)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amm500.backtest.runner import BacktestResult, run_backtest
-from amm500.config import Config
+from amm500.config import Config, ConfigError
 
 #: metrics whose spread ``--phases`` prints (every numeric scalar metric is summarised in the JSON)
 SHOWN = ("fills", "volume_btc", "net_pnl", "fees", "spread_capture", "inventory_pnl", "sharpe", "max_drawdown",
@@ -80,6 +80,8 @@ def run_phases(config: Config, data: Any, n: int, *, days: int | None = None, vo
     """Backtest ``config`` at ``n`` timer phases over the same data (loaded once)."""
     from amm500.backtest.market import Market, load_market
 
+    if config.backtest.fill_model == "bar" and n > 1:
+        raise ConfigError("backtest.phases: bar mode has no timer grid to shift (use a tick-mode backtest)")
     market = data if isinstance(data, Market) else load_market(data, days)
     offsets = phase_offsets_ms(config, n)
     results = []

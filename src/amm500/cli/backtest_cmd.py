@@ -60,8 +60,6 @@ def backtest(
     cfg = get_config(config, set_)
     if phases is not None:
         cfg.backtest.phases = phases
-    if cfg.backtest.phases > 1 and cfg.backtest.fill_model == "bar":
-        raise fail("--phases: bar mode has no timer grid to shift (use a tick-mode backtest)")
     if cfg.backtest.fill_model == "bar":
         console.print(f"[bold yellow]{LOW_REALISM}:[/] bar mode fills quotes by coin flip (fill_rate="
                       f"{cfg.backtest.fill_rate}) on candles: no queue, no latency, no adverse selection detail.")
