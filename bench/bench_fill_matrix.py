@@ -11,7 +11,9 @@ fixed-spread reference ladder of ``bench_backtest_vs_hftbacktest.py`` in both en
 no partial fills, 50 ms order and response latency, tier-0 fees, no funding (the generated data is
 written without its funding rows; the real sets have none). AMM-500 runs on
 hftbacktest's conventions (``backtest.timer_anchor=first_exchange``) and, to show what the
-convention is worth, on its live default (``first_local``) and on the ``epoch`` grid.
+convention is worth, on its live default (``first_local``) and on the ``epoch`` grid, and (real sets)
+on the same rows in the importers' order before issue 16 (book rows before the trades of their
+exchange time).
 
 Prints per run fills / volume / fees / PnL of both engines side by side, whether the two fill logs
 (exchange time, side, price, size of every fill) are identical, and the first differing fill when
@@ -51,7 +53,7 @@ from amm500.backtest.layout import F_PX, F_SIDE, F_SZ
 from amm500.backtest.market import Market, load_market
 from amm500.backtest.runner import run_backtest
 from amm500.config import load_config
-from amm500.data.schema import BOOK_LEVEL, FUNDING, NS_PER_MS, NS_PER_S, Events
+from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, NS_PER_MS, NS_PER_S, Events
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
@@ -67,6 +69,7 @@ HALF_SPREAD_TICKS = (2.0, 0.5)
 QUEUES = ("risk_averse", "prob")
 QUEUE_POWER = 2.0
 ANCHORS = ("first_local", "epoch")  # compared with hftbacktest besides its own convention
+BOOK_FIRST = "book-first rows"  # AMM-500 on first_exchange, the data in the importers' old order
 
 
 def import_real(name: str) -> Path:
@@ -74,7 +77,7 @@ def import_real(name: str) -> Path:
     from amm500.data.loaders import load
     from amm500.data.loaders.dataset import write_import
 
-    root = CACHE / "bench-real" / name
+    root = CACHE / "bench-real" / f"{name}-prints-first"  # the importers' order since issue 16
     if (root / "dataset.json").exists():
         return root
     tmp = root.with_name(root.name + ".tmp")
@@ -87,6 +90,27 @@ def import_real(name: str) -> Path:
         write_import(tmp, load(source, [path]), [path])
     tmp.rename(root)
     return root
+
+
+def book_first(root: Path) -> Path:
+    """The same rows in the importers' order before issue 16: at one exchange time, book rows before trades.
+
+    A Hyperliquid book push of a block already reflects the block's trades, so this order counts them
+    twice against the queue ahead (``docs/data.md``); the matrix shows what that did to the results.
+    """
+    from amm500.data import store
+
+    out = root.with_name(root.name.replace("-prints-first", "") + "-book-first")
+    if (out / "dataset.json").exists():
+        return out
+    src = load_market(root)
+    ev = Events.concat([e.take(slice(None)) for _, e in src.iter_days(len(src.days))])
+    book = (ev.kind == BOOK_LEVEL) | (ev.kind == BOOK_CLEAR)
+    store.write_events(out, ev.take(np.lexsort((~book, ev.ts))))
+    meta = store.read_dataset_meta(root)
+    store.write_dataset_meta(out, symbol=meta.get("symbol", "BTC"), tick_size=meta["tick_size"],
+                             sz_decimals=meta["sz_decimals"], source="book-first copy of " + root.name)
+    return out
 
 
 def generated(hours: int, seed: int) -> Path:
@@ -178,7 +202,8 @@ def amm_config(step: float, spread_bps: float, queue: str, anchor: str, tick: fl
     return load_config(None, sets)
 
 
-def run_matrix(name: str, market: Market, rows: list[dict[str, Any]]) -> None:
+def run_matrix(name: str, market: Market, rows: list[dict[str, Any]], old_order: Market | None = None) -> None:
+    """All cells for one data set; ``old_order``: the same data with book rows first (real sets only)."""
     ev = Events.concat([e.take(slice(None)) for _, e in market.iter_days(len(market.days))])
     tick = float(market.meta.get("tick_size", 1.0))
     sz_dec = int(market.meta.get("sz_decimals", 5))
@@ -210,6 +235,9 @@ def run_matrix(name: str, market: Market, rows: list[dict[str, Any]]) -> None:
                 for anchor in ANCHORS:
                     ma = run_backtest(amm_config(step, spread_bps, queue, anchor, tick, sz_dec), market).metrics
                     row["anchors"][anchor] = {"fills": ma["fills"], "pnl": ma["net_pnl"] + ma["funding"]}
+                if old_order is not None:
+                    mb = run_backtest(cfg, old_order).metrics
+                    row["anchors"][BOOK_FIRST] = {"fills": mb["fills"], "pnl": mb["net_pnl"] + mb["funding"]}
                 rows.append(row)
                 print_row(row, flush=True)
 
@@ -222,14 +250,14 @@ def _rel(x: float, y: float) -> str:
 
 HEADER = (f"{'data':24}{'step':>6}{'half':>6}{'queue':>12} | {'fills A/H':>13}{'volume A/H (BTC)':>22}"
           f"{'fees A/H ($)':>20}{'PnL A/H ($)':>22} | {'same':>5} | "
-          + " | ".join(f"{a}: fills, PnL vs H" for a in ANCHORS))
+          + " | ".join(f"{a}: fills, PnL vs H" for a in (*ANCHORS, BOOK_FIRST)))
 
 
 def print_row(row: dict[str, Any], flush: bool = False) -> None:
     a, h = row["amm"], row["hft"]
     conv = " | ".join(f"{row['anchors'][k]['fills']:>6} {_rel(row['anchors'][k]['fills'], h['fills']):>7}"
                       f" {row['anchors'][k]['pnl']:>9.2f} {_rel(row['anchors'][k]['pnl'], h['pnl']):>8}"
-                      for k in ANCHORS)
+                      if k in row["anchors"] else f"{'-':>32}" for k in (*ANCHORS, BOOK_FIRST))
     print(f"{row['data']:24}{row['step_ms']:>6}{row['half_ticks']:>6g}{row['queue']:>12} | "
           f"{a['fills']:>6}/{h['fills']:<6}{a['volume']:>10.5f}/{h['volume']:<10.5f}"
           f"{a['fees']:>9.3f}/{h['fees']:<9.3f}{a['pnl']:>10.3f}/{h['pnl']:<10.3f} | "
@@ -244,9 +272,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--only", default=None, help="run only the data sets whose name contains this")
     args = ap.parse_args()
-    sets: list[tuple[str, Path]] = [(n, import_real(n)) for n in REAL_SETS]
+    sets: list[tuple[str, Path, Path | None]] = [(n, import_real(n), None) for n in REAL_SETS]
+    sets = [(n, root, book_first(root)) for n, root, _ in sets]
     if args.gen_hours > 0:
-        sets.append((f"generated-{args.gen_hours}h-seed{args.seed}", generated(args.gen_hours, args.seed)))
+        sets.append((f"generated-{args.gen_hours}h-seed{args.seed}", generated(args.gen_hours, args.seed), None))
     if args.only:
         sets = [s for s in sets if args.only in s[0]]
     print(f"order/response latency {LATENCY_MS} ms, no partial fills, 3 levels a side 1 bps apart, $200 orders;"
@@ -254,8 +283,8 @@ def main() -> None:
     print(HEADER)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for name, root in sets:
-        run_matrix(name, load_market(root), rows)
+    for name, root, old_root in sets:
+        run_matrix(name, load_market(root), rows, None if old_root is None else load_market(old_root))
     same = sum(r["identical"] for r in rows)
     print(f"\n{same} of {len(rows)} runs with identical fill logs on hftbacktest's conventions"
           f" ({time.perf_counter() - t0:.0f} s)")
