@@ -30,6 +30,7 @@ from numba import njit
 from amm500.backtest.market import load_market
 from amm500.backtest.runner import run_backtest
 from amm500.config import load_config
+from amm500.core.instrument import Instrument
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, NS_PER_MS, TRADE, Events
 
 LEVELS = 3
@@ -188,7 +189,8 @@ def main() -> None:
     root = args.data or synthetic(args.days, args.seed)
     market = load_market(root, args.days)
     cfg = load_config(None, amm_sets())
-    maker, taker = cfg.backtest.fees()
+    ins = Instrument.from_config(cfg)
+    maker, taker = ins.maker_fee, ins.taker_fee
 
     ev = Events.concat([e.take(slice(None)) for _, e in market.iter_days(args.days)])
     hdata = to_hftbacktest(ev)

@@ -39,20 +39,10 @@ BTC_SZ_DECIMALS = 5
 BTC_TICK = 1.0
 MIN_ORDER_VALUE = 10.0
 
-#: Hyperliquid base-tier (tier 0) perp fees, as fractions of notional.
-HL_TIER0_MAKER_FEE = 0.00015
-HL_TIER0_TAKER_FEE = 0.00045
-
-#: Hyperliquid perp fee tiers by 14-day weighted volume: (min volume USD, taker, maker).
-HL_PERP_FEE_TIERS: tuple[tuple[float, float, float], ...] = (
-    (0.0, 0.00045, 0.00015),
-    (5e6, 0.00040, 0.00012),
-    (25e6, 0.00035, 0.00008),
-    (100e6, 0.00030, 0.00004),
-    (500e6, 0.00028, 0.0),
-    (2e9, 0.00026, 0.0),
-    (7e9, 0.00024, 0.0),
-)
+#: Fee tiers are chosen here by name; their rates live in ``core.instrument`` (one home).
+FeeTierName = Literal["tier0", "tier1", "tier2", "tier3", "tier4", "tier5", "tier6"]
+RebateTierName = Literal["none", "rebate1", "rebate2", "rebate3"]
+StakingTierName = Literal["none", "wood", "bronze", "silver", "gold", "platinum", "diamond"]
 
 SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key"})
 
@@ -286,8 +276,14 @@ class BacktestConfig(_Section):
         0.0, ge=0, le=60000, description="extra market-data delay on top of the data's local_ts"
     )
     latency_sigma: float = Field(0.3, ge=0, le=5, description="lognormal model: sigma of log latency")
-    fee_tier: int = Field(
-        0, ge=0, le=len(HL_PERP_FEE_TIERS) - 1, description="Hyperliquid perp tier (0 = base: maker 1.5, taker 4.5 bps)"
+    fee_tier: FeeTierName = Field(
+        "tier0", description="Hyperliquid perp volume tier (tier0: maker 1.5, taker 4.5 bps; 0..6 accepted)"
+    )
+    maker_rebate_tier: RebateTierName = Field(
+        "none", description="maker rebate by 14-day maker share: rebate1 -0.1, rebate2 -0.2, rebate3 -0.3 bps"
+    )
+    staking_tier: StakingTierName = Field(
+        "none", description="HYPE staking discount on fees paid: wood 5% .. diamond 40%"
     )
     maker_fee: float | None = Field(None, ge=-0.001, le=0.01, description="override; negative = rebate")
     taker_fee: float | None = Field(None, ge=0, le=0.01, description="override of the tier's taker fee")
@@ -302,13 +298,15 @@ class BacktestConfig(_Section):
     partial_fills: bool = Field(True, description="tick mode: a trade reaching us fills only its overflow")
     record_interval_s: float = Field(60.0, gt=0, le=86400, description="equity/inventory sampling step")
 
-    def fees(self) -> tuple[float, float]:
-        """(maker, taker) fee rates after tier and overrides."""
-        _, taker, maker = HL_PERP_FEE_TIERS[self.fee_tier]
-        return (
-            self.maker_fee if self.maker_fee is not None else maker,
-            self.taker_fee if self.taker_fee is not None else taker,
-        )
+    @field_validator("fee_tier", mode="before")
+    @classmethod
+    def _tier_number(cls, value: Any) -> Any:
+        """``fee_tier = 2`` (the number, as before tiers had names) means ``"tier2"``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"tier{value}"
+        if isinstance(value, str) and value.isdigit():
+            return f"tier{value}"
+        return value
 
 
 class AlertConfig(_Section):

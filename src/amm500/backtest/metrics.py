@@ -50,6 +50,7 @@ from amm500.backtest.layout import (
     ST_TAKER_ORDERS,
     ST_VOLUME,
 )
+from amm500.core.instrument import Instrument
 from amm500.data.schema import NS_PER_DAY, NS_PER_HOUR
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
         "fill_model": result.fill_model,
         "fill_model_description": FILL_MODEL_LABELS[result.fill_model],
         "strategy": cfg.trading.strategy,
+        "fee_tier": Instrument.from_config(cfg).fee_label,  # every report names the fee schedule it used
         "days": days,
         "span_days": span_days,
         "start_equity": start,
