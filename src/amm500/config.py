@@ -67,8 +67,10 @@ class TradingConfig(_Section):
     """What to quote: seed sections 1 (spreads) and the ladder shape."""
 
     symbol: str = Field("BTC", description="Hyperliquid perp coin name")
-    strategy: Literal["market_making", "fixed_spread"] = Field(
-        "market_making", description="fixed_spread = the reference N-level ladder used to validate engines"
+    strategy: Literal["market_making", "fixed_spread", "glft"] = Field(
+        "market_making",
+        description="market_making = the seed's ladder; fixed_spread = the reference ladder used to validate"
+        " engines; glft = the edge-aware GLFT quoter (section [glft])",
     )
     leverage: int = Field(10, ge=1, le=BTC_MAX_LEVERAGE, description="cross leverage (1..asset max)")
     min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps")
@@ -136,6 +138,44 @@ class TradingConfig(_Section):
 
     def band_edges(self) -> tuple[float, float, float, float]:
         return (self.ultra_low_vol_max, self.low_vol_max, self.normal_vol_max, self.high_vol_max)
+
+
+class GlftConfig(_Section):
+    """The edge-aware strategy (``trading.strategy = "glft"``): Gueant-Lehalle-Fernandez-Tapia quotes.
+
+    Depths are in bps of the mid, intensities per second, inventory in units of one order's size.
+    The seed's mechanisms still apply around it: spreads clamped to [min_spread_bps, max_spread_bps],
+    risk widening, delta rebalancing, position timeout, limits and the kill switch.
+    """
+
+    gamma: float = Field(0.1, gt=0, le=100, description="inventory risk aversion (1/bps per order-size unit)")
+    intensity_a: float = Field(
+        1.0, gt=0, le=1000, description="prior trade arrival rate at the mid, per second (used until calibrated)"
+    )
+    intensity_k: float = Field(1.0, gt=0, le=100, description="prior decay of arrivals with depth, 1/bps")
+    calibrate: bool = Field(True, description="fit (A, k) online from the trades seen at each depth")
+    calibration_halflife_s: float = Field(
+        600.0, gt=0, le=86400, description="half-life of the trade counts and alpha regression, seconds"
+    )
+    calibration_warmup_s: float = Field(60.0, ge=0, le=86400, description="seconds of tape before the fit is used")
+    depth_step_bps: float = Field(0.2, gt=0, le=100, description="spacing of the depth grid the intensity is fit on")
+    alpha_enabled: bool = Field(True, description="shift the fair price by the fitted short-horizon alpha")
+    alpha_horizon_s: float = Field(10.0, gt=0, le=3600, description="the mid move the alpha regression predicts")
+    alpha_max_bps: float = Field(2.0, ge=0, le=100, description="cap on the alpha's fair-price shift")
+    alpha_min_samples: int = Field(100, ge=3, le=100000, description="resolved samples before the alpha is used")
+    edge_gate: bool = Field(True, description="quote a side only where half-spread - adverse selection > maker fee")
+    min_edge_bps: float = Field(0.0, ge=-100, le=100, description="edge a side must clear on top of the maker fee")
+    adverse_prior_bps: float = Field(
+        0.5, ge=0, le=100, description="expected adverse move after a fill before any of our fills marked out"
+    )
+    adverse_halflife_fills: float = Field(50.0, gt=0, le=100000, description="fills over which mark-outs average")
+    adverse_forget_s: float = Field(
+        3600.0, gt=0, le=864000, description="half-life of the mark-out estimate's pull back to its prior (idle side)"
+    )
+    requote_bps: float = Field(
+        0.5, ge=0, le=100, description="keep a resting order unless its target moved more than this (a request costs)"
+    )
+    levels: int = Field(1, ge=1, le=100, description="quotes per side (spaced by trading.level_spacing_bps)")
 
 
 class ExecutionConfig(_Section):
@@ -355,6 +395,7 @@ class Config(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    glft: GlftConfig = Field(default_factory=GlftConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
 
     _toml_path: Path | None = None

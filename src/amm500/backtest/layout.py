@@ -70,6 +70,11 @@ A_LIQ_LOSS = 24  # equity lost to liquidations (mark - entry)
 A_START_EQUITY = 25
 A_KILL_REASON = 26
 A_MAX_ABS_POS = 27
+# the tape the strategy has seen since its previous timer call (view[V_TRADE_*]; reset after each call)
+A_L_TRADE_BUY_PX = 28  # highest buy-aggressor trade price (0: none)
+A_L_TRADE_SELL_PX = 29  # lowest sell-aggressor trade price (0: none)
+A_L_TRADE_BUY_SZ = 30
+A_L_TRADE_SELL_SZ = 31
 A_SIZE = 32
 
 # ---- st: float64 counters -------------------------------------------------------------------------

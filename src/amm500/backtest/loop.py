@@ -53,6 +53,10 @@ from amm500.backtest.layout import (
     A_L_FUNDING_RATE,
     A_L_MID,
     A_L_POS,
+    A_L_TRADE_BUY_PX,
+    A_L_TRADE_BUY_SZ,
+    A_L_TRADE_SELL_PX,
+    A_L_TRADE_SELL_SZ,
     A_LAST_REGIME,
     A_LAST_SPREAD,
     A_LAST_VOL,
@@ -846,6 +850,11 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
             n_open += 1
     view[api.V_OPEN_ORDERS] = n_open
     view[api.V_MARGIN_USED] = abs(pos) * mark / cfg[CF_LEVERAGE]
+    view[api.V_TRADE_BUY_PX] = acct[A_L_TRADE_BUY_PX]
+    view[api.V_TRADE_SELL_PX] = acct[A_L_TRADE_SELL_PX]
+    view[api.V_TRADE_BUY_SZ] = acct[A_L_TRADE_BUY_SZ]
+    view[api.V_TRADE_SELL_SZ] = acct[A_L_TRADE_SELL_SZ]
+    view[api.V_TRADES_KNOWN] = 1.0
 
 
 @njit(cache=True, inline="always")
@@ -863,6 +872,15 @@ def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, b
         if sd <= 0:
             clear_side(lv, bi, LOCAL, S_ASK)
         ist[I_LAST_BOOK_XTS] = t
+    elif k == TRADE:
+        if sd > 0:
+            acct[A_L_TRADE_BUY_SZ] += q
+            if p > acct[A_L_TRADE_BUY_PX]:
+                acct[A_L_TRADE_BUY_PX] = p
+        elif sd < 0:
+            acct[A_L_TRADE_SELL_SZ] += q
+            if acct[A_L_TRADE_SELL_PX] <= 0.0 or p < acct[A_L_TRADE_SELL_PX]:
+                acct[A_L_TRADE_SELL_PX] = p
     elif k == FUNDING:
         acct[A_L_FUNDING_RATE] = p
         acct[A_L_CASH] -= acct[A_L_POS] * acct[A_L_MID] * p
@@ -1015,6 +1033,8 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
         # rows from the high water on are all empty: the strategy need not scan them
         on_timer(now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
+        # the tape the strategy was just shown starts again from here
+        acct[A_L_TRADE_BUY_PX] = acct[A_L_TRADE_SELL_PX] = acct[A_L_TRADE_BUY_SZ] = acct[A_L_TRADE_SELL_SZ] = 0.0
         if ctrl[api.C_VOL] > 0.0:
             acct[A_LAST_VOL] = ctrl[api.C_VOL]
             acct[A_LAST_REGIME] = ctrl[api.C_REGIME]

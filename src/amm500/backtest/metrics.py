@@ -129,6 +129,21 @@ def markouts(fills: np.ndarray, horizons: tuple[float, ...]) -> dict[str, Any]:
     return out
 
 
+def glft_summary(state: np.ndarray) -> dict[str, Any]:
+    """What the GLFT strategy ended the run with: its calibration, alpha and edge-gate counts."""
+    from amm500.core import mm_state as g
+
+    return {
+        "intensity_a_per_s": _f(float(state[g.G_A])), "intensity_k_per_bps": _f(float(state[g.G_K])),
+        "intensity_fitted": bool(state[g.G_FIT_OK] > 0), "last_half_spread_bps": _f(float(state[g.G_HALF])),
+        "last_skew_bps_per_order": _f(float(state[g.G_SKEW])), "alpha_bps": _f(float(state[g.G_ALPHA_BPS])),
+        "alpha_weights": [_f(float(state[g.G_BETA + j])) for j in range(3)],
+        "adverse_bid_bps": _f(float(state[g.G_ADV_B])), "adverse_ask_bps": _f(float(state[g.G_ADV_A])),
+        "gated_bid_timers": int(state[g.G_N_GATED_B]), "gated_ask_timers": int(state[g.G_N_GATED_A]),
+        "quote_timers": int(state[g.G_N_QUOTE_CALLS]),
+    }
+
+
 def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[str, Any]:
     cfg = result.config
     st, acct = result.stats, result.acct
@@ -206,6 +221,8 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
         "events_per_cpu_sec": events / result.timing["kernel_cpu_s"] if result.timing.get("kernel_cpu_s") else None,
         "compile_s": result.timing.get("compile_s"),
     }
+    if cfg.trading.strategy == "glft" and result.sstate is not None:
+        m["glft"] = glft_summary(result.sstate)
     if fills.shape[0]:
         m["maker_fee_paid"] = float(fills[fills[:, F_MAKER] == 1, F_FEE].sum())
         m["taker_fee_paid"] = float(fills[fills[:, F_MAKER] == 0, F_FEE].sum())

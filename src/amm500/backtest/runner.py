@@ -100,6 +100,7 @@ class BacktestResult:
     acct: np.ndarray = field(repr=False)
     ist: np.ndarray = field(repr=False)
     timing: dict[str, float] = field(default_factory=dict)
+    sstate: np.ndarray | None = field(default=None, repr=False)  # the strategy's state at the end (reports)
 
 
 class KernelState:
@@ -364,7 +365,7 @@ def run_backtest(
     result = BacktestResult(
         metrics={}, config=config, fill_model="tick", fills_ts=ks.fills_ts[:nf].copy(), fills=ks.fills[:nf].copy(),
         rec_ts=ks.rec_ts[:nr].copy(), rec=ks.rec[:nr].copy(), stats=ks.st.copy(), acct=ks.acct.copy(),
-        ist=ks.ist.copy(), timing=timing)
+        ist=ks.ist.copy(), timing=timing, sstate=ks.sstate.copy())
     result.metrics = compute_metrics(result, events=int(ks.ist[I_EVENTS]), days=n_days)
     return result
 

@@ -61,3 +61,47 @@ S_ADV_BUF = S_VOL_BUF + 2 * VOL_CAP
 ROWS_CAP = 512
 S_ROWS = S_ADV_BUF + ADV_FIELDS * ADV_CAP
 STATE_MIN_SIZE = S_ROWS + 2 * ROWS_CAP
+
+# ---- GLFT (amm500.strategy.glft): after everything the MarketMakingStrategy uses, which it reuses ----
+G0 = STATE_MIN_SIZE
+G_LAST_T = G0 + 0  # seconds of the last quote-timer calibration step (0: none yet)
+G_TIME = G0 + 1  # decayed seconds of tape observed (the intensity's denominator)
+G_PREV_MID = G0 + 2  # mid at the last calibration step: trade depths are measured from it
+G_ACC_BUY_PX = G0 + 3  # highest buy trade price since the last calibration step (0: none)
+G_ACC_SELL_PX = G0 + 4  # lowest sell trade price since then (0: none)
+G_ACC_BUY_SZ = G0 + 5
+G_ACC_SELL_SZ = G0 + 6
+G_A = G0 + 7  # (A, k) in use: the fit once warm, the priors before
+G_K = G0 + 8
+G_FIT_OK = G0 + 9  # 1 when the last fit was used
+G_FLOW = G0 + 10  # decayed signed aggressor volume (buy - sell)
+G_FLOW_N = G0 + 11  # decayed aggressor volume
+G_ALPHA_BPS = G0 + 12  # the alpha's fair-price shift in use, bps
+G_ALPHA_N = G0 + 13  # resolved regression samples (decayed count)
+G_XTX = G0 + 14  # 3x3 decayed X'X of the alpha regression (row-major)
+G_XTY = G0 + 23  # 3 decayed X'y
+G_BETA = G0 + 26  # 3 fitted weights
+G_PEND_HEAD = G0 + 29  # pending alpha samples (their horizon has not passed yet)
+G_PEND_COUNT = G0 + 30
+G_PEND_LAST_T = G0 + 31
+G_ADV_B = G0 + 32  # expected adverse move after a bid fill, bps (+ = against us)
+G_ADV_A = G0 + 33
+G_ADV_T = G0 + 34  # seconds of the last forgetting step
+G_FILL_HEAD = G0 + 35
+G_FILL_COUNT = G0 + 36
+G_N_GATED_B = G0 + 37  # quote timers where the edge gate kept the bid out (the ask: next slot)
+G_N_GATED_A = G0 + 38
+G_HALF = G0 + 39  # the last GLFT half-spread and inventory skew per unit, bps (reports)
+G_SKEW = G0 + 40
+G_N_QUOTE_CALLS = G0 + 41
+G_N_CAL = G0 + 42  # calibration steps taken
+G_ALPHA_T = G0 + 43  # seconds of the last regression decay step
+G_BINS = G0 + 64  # decayed counts of intervals whose trades reached depth >= d_i: bids then asks
+N_BINS = 16
+PEND_CAP = 128
+PEND_FIELDS = 5  # t_s, x_micro, x_imbalance, x_flow, mid
+G_PEND = G_BINS + 2 * N_BINS
+FILL_CAP = 64
+FILL_FIELDS = 3  # side, t_s, mid at the fill
+G_FILLS = G_PEND + PEND_CAP * PEND_FIELDS
+GLFT_STATE_MIN_SIZE = G_FILLS + FILL_CAP * FILL_FIELDS
