@@ -337,6 +337,13 @@ class BacktestConfig(_Section):
     )
     partial_fills: bool = Field(True, description="tick mode: a trade reaching us fills only its overflow")
     record_interval_s: float = Field(60.0, gt=0, le=86400, description="equity/inventory sampling step")
+    request_budget: bool = Field(
+        True, description="enforce Hyperliquid's address budget (10k + 1/USDC traded; then 1 per 10 s) and IP weight"
+    )
+    account_traded_volume_usd: float = Field(
+        0.0, ge=0, description="the account's cumulative traded volume before the run (0 = a new account)"
+    )
+    account_requests_used: int = Field(0, ge=0, description="address requests the account has used before the run")
 
     @field_validator("fee_tier", mode="before")
     @classmethod

@@ -27,9 +27,11 @@ from amm500.backtest.layout import (
     A_PEAK,
     A_SIZE,
     A_START_EQUITY,
+    CF_BUDGET_ON,
     CF_CANCEL_LAT,
     CF_FEED_LAT,
     CF_INITIAL_EQUITY,
+    CF_IP_LIMIT,
     CF_LAT_MODEL,
     CF_LAT_SIGMA,
     CF_LEVERAGE,
@@ -50,6 +52,7 @@ from amm500.backtest.layout import (
     CF_SIZE,
     CF_SIZE_TOL,
     CF_SPREAD_INT,
+    CF_START_VOLUME,
     CF_TAKER_FEE,
     CF_TAKER_SLIPPAGE,
     CF_TICK,
@@ -64,6 +67,7 @@ from amm500.backtest.layout import (
     I_NEXT_REC,
     I_NFILLS,
     I_NREC,
+    I_REQ_USED,
     I_SIZE,
     OD_SIZE,
     R_SIZE,
@@ -79,6 +83,7 @@ from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
 from amm500.core.order_diff import new_work
 from amm500.core.params import build_params
+from amm500.core.request_budget import IP_WEIGHT_PER_MIN
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
 from amm500.strategy.kernel import new_state
 
@@ -141,6 +146,7 @@ class KernelState:
         self.ist[I_NEXT_OID] = 1
         self.ist[I_NEXT_REC] = first_ts
         self.ist[I_FIRST_TS] = first_ts
+        self.ist[I_REQ_USED] = b.account_requests_used
         eq = b.initial_equity
         self.acct[A_CASH] = eq
         self.acct[A_L_CASH] = eq
@@ -222,6 +228,9 @@ def build_cfg(config: Config) -> np.ndarray:
     cfg[CF_SIZE_TOL] = e.size_tolerance
     cfg[CF_POST_ONLY] = 1.0 if e.post_only else 0.0
     cfg[CF_TAKER_SLIPPAGE] = e.taker_slippage
+    cfg[CF_BUDGET_ON] = 1.0 if b.request_budget else 0.0
+    cfg[CF_START_VOLUME] = b.account_traded_volume_usd
+    cfg[CF_IP_LIMIT] = IP_WEIGHT_PER_MIN
     return cfg
 
 
