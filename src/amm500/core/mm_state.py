@@ -96,12 +96,13 @@ G_SKEW = G0 + 40
 G_N_QUOTE_CALLS = G0 + 41
 G_N_CAL = G0 + 42  # calibration steps taken
 G_ALPHA_T = G0 + 43  # seconds of the last regression decay step
+G_QUOTE_MID = G0 + 44  # the mid at the last quote timer: what a resting quote's depth was measured from
 G_BINS = G0 + 64  # decayed counts of intervals whose trades reached depth >= d_i: bids then asks
 N_BINS = 16
 PEND_CAP = 128
 PEND_FIELDS = 5  # t_s, x_micro, x_imbalance, x_flow, mid
 G_PEND = G_BINS + 2 * N_BINS
 FILL_CAP = 64
-FILL_FIELDS = 3  # side, t_s, mid at the fill
+FILL_FIELDS = 3  # side, t_s, the mid the filled quote was placed against (last quote timer)
 G_FILLS = G_PEND + PEND_CAP * PEND_FIELDS
 GLFT_STATE_MIN_SIZE = G_FILLS + FILL_CAP * FILL_FIELDS

@@ -20,8 +20,9 @@ so the only new decisions are *where* to quote and *whether* a side pays:
    (ridge, decayed) on the mid's move ``alpha_horizon_s`` later. A sample enters the regression only
    once its horizon has passed, so the weights at ``t`` use no mid after ``t``.
 4. **Edge gate**: a side that would open or grow the position is quoted only where its distance from
-   the mid beats the adverse move learned from our own fills on that side (mark-out after
-   ``risk.adverse_markout_s``, averaged over ``adverse_halflife_fills``, forgotten back to a prior
+   the mid beats the adverse move learned from our own fills on that side (the mid's move against
+   us from the quote's reference mid to ``risk.adverse_markout_s`` after the fill, averaged over
+   ``adverse_halflife_fills``, forgotten back to a prior
    while idle) plus the tier's maker fee (``params[P_MAKER_FEE_BPS]``, from the Instrument) plus
    ``min_edge_bps``; if that depth is wider than ``max_spread_bps`` the side is not quoted. A
    reducing side is left to GLFT's skew (holding the inventory is the larger risk).
@@ -74,6 +75,7 @@ from amm500.core.mm_state import (
     G_PEND_HEAD,
     G_PEND_LAST_T,
     G_PREV_MID,
+    G_QUOTE_MID,
     G_SKEW,
     G_TIME,
     G_XTX,
@@ -354,7 +356,9 @@ def record_maker_fill(t_s: float, side: int, mid: float, state: np.ndarray) -> N
 @array_kernel
 def adverse_step(t_s: float, mid: float, params: np.ndarray, state: np.ndarray) -> None:
     """Forget toward the prior while idle, then average in fills whose mark-out horizon has passed:
-    ``side * (mid at fill - mid now) / mid at fill`` in bps, positive when the market went against us."""
+    ``side * (ref - mid now) / ref`` in bps with ``ref`` the mid the filled quote was placed against,
+    positive when the market went against us. A quote ``d`` bps from the mid then earns ``d - this``
+    before fees: the edge the gate asks for."""
     prior = params[P_GLFT_ADV_PRIOR]
     if state[G_ADV_T] <= 0.0:
         state[G_ADV_B] = prior
@@ -409,6 +413,7 @@ def glft_on_timer(
         state[G_K] = params[P_GLFT_K]
     if timer == api.TIMER_QUOTE:
         state[G_N_QUOTE_CALLS] += 1.0
+        state[G_QUOTE_MID] = mid
         if view[api.V_TRADES_KNOWN] > 0.0:
             calibrate_step(t_s, mid, params, state)
         x1, x2, x3 = alpha_features(mid, book, params, state)
@@ -475,5 +480,7 @@ def glft_on_fill(
 ) -> None:
     mm_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
     if is_maker:
-        mid = view[api.V_MID] if view[api.V_MID] > 0.0 else px
-        record_maker_fill(now_ns * 1e-9, side, mid, state)
+        # adverse selection is measured from the mid our quote was placed against, not the mid at the
+        # fill: a resting quote is filled when the market moves through it, and that move is the cost
+        ref = state[G_QUOTE_MID] if state[G_QUOTE_MID] > 0.0 else px
+        record_maker_fill(now_ns * 1e-9, side, ref, state)
