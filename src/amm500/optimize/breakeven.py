@@ -63,7 +63,8 @@ class Point:
         w = f"{self.width_bps:g}"
         out = [f"trading.strategy={self.strategy}", "risk.kill_switch_enabled=false", *tier_sets(self.tier)]
         if self.strategy == "fixed_spread":
-            out += ["trading.order_levels=1", f"trading.min_spread_bps={w}"]
+            out += ["trading.order_levels=1", f"trading.min_spread_bps={w}",
+                    f"trading.max_spread_bps={max(self.width_bps, 10.0):g}"]
         elif self.strategy == "market_making":
             out += ["trading.vol_adaptive_enabled=false", f"trading.min_spread_bps={w}",
                     f"trading.max_spread_bps={max(self.width_bps, 10.0):g}",
