@@ -73,4 +73,9 @@ def test_walk_forward_picks_the_in_sample_best_and_reports_it_out_of_sample(monk
     assert wf["is_net_usd_per_day"] == pytest.approx(20.0) and wf["oos_net_usd_per_day"] == pytest.approx(-20.0)
     assert out["rank_correlation"][str(tmp_path)] == pytest.approx(-1.0)
     text = be.markdown(out)
-    assert "amm500 backtest --data" in text and "rank correlation" in text
+    assert "amm500 analyze breakeven --data" in text and "--train-days 2" in text and "rank correlation" in text
+    # without a walk-forward each row is one plain backtest
+    whole = be.breakeven_map([tmp_path], pts[:1], run=fake_run)
+    assert whole["rows"][0]["window"] == "whole" and whole["walk_forward"] == []
+    cmd = whole["rows"][0]["command"]
+    assert cmd.startswith(f"amm500 backtest --data {tmp_path} --set trading.strategy=fixed_spread")

@@ -98,16 +98,31 @@ def grid(strategies: Sequence[str], tiers: Sequence[str], widths: Sequence[float
     return pts
 
 
-def command(data: Path, days: Sequence[str], base_sets: Sequence[str], point: Point, config: Path | None) -> str:
-    """The ``amm500 backtest`` command that reproduces one row (the window as --days where it starts
-    the dataset; otherwise the days are named)."""
-    parts = ["amm500", "backtest", "--data", str(data)]
-    if config is not None:
-        parts += ["--config", str(config)]
-    for s in [*base_sets, *point.sets()]:
-        parts += ["--set", s]
-    cmd = " ".join(shlex.quote(p) for p in parts)
-    return f"{cmd}  # days {days[0]}..{days[-1]}" if days else cmd
+def command(data: Path, n_days: int | None, base_sets: Sequence[str], point: Point, config: Path | None,
+            train_days: int | None = None) -> str:
+    """The command that reproduces one row: ``amm500 backtest`` for a whole dataset (or its first
+    ``n_days``); for a walk-forward row, the one-point ``amm500 analyze breakeven`` that prints its
+    in-sample and out-of-sample rows (a backtest cannot start at a later day of a dataset)."""
+    if train_days is None:
+        parts = ["amm500", "backtest", "--data", str(data)]
+        if n_days is not None:
+            parts += ["--days", str(n_days)]
+        if config is not None:
+            parts += ["--config", str(config)]
+        for s in [*base_sets, *point.sets()]:
+            parts += ["--set", s]
+    else:
+        parts = ["amm500", "analyze", "breakeven", "--data", str(data), "--train-days", str(train_days),
+                 "--strategy", point.strategy, "--tier", point.tier, "--width", f"{point.width_bps:g}"]
+        if n_days is not None:
+            parts += ["--days", str(n_days)]
+        if point.alpha is not None:
+            parts += ["--alpha", "on" if point.alpha else "off"]
+        if config is not None:
+            parts += ["--config", str(config)]
+        for s in base_sets:
+            parts += ["--set", s]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def row_metrics(m: dict[str, Any], initial_equity: float) -> dict[str, Any]:
@@ -179,24 +194,26 @@ def breakeven_map(
     rows: list[dict[str, Any]] = []
     wf: list[dict[str, Any]] = []
     corr: dict[str, float | None] = {}
-    jobs: list[tuple[Path, str, Any, tuple[str, ...]]] = []
+    jobs: list[tuple[Path, str, Any, tuple[str, ...], int | None]] = []
     for data in data_dirs:
         full = load_market(Path(data), days)
         all_days = tuple(d.isoformat() for d in full.days)
         if train_days is not None and len(all_days) > train_days:
-            jobs.append((Path(data), "in-sample", _window(full, all_days[:train_days]), all_days[:train_days]))
-            jobs.append((Path(data), "out-of-sample", _window(full, all_days[train_days:]), all_days[train_days:]))
+            jobs.append((Path(data), "in-sample", _window(full, all_days[:train_days]), all_days[:train_days],
+                         train_days))
+            jobs.append((Path(data), "out-of-sample", _window(full, all_days[train_days:]), all_days[train_days:],
+                         train_days))
         else:
-            jobs.append((Path(data), "whole (no out-of-sample: too short)", full, all_days))
+            jobs.append((Path(data), "whole", full, all_days, None))
     total = len(jobs) * len(points)
     done = 0
-    for data, window, market, wdays in jobs:
+    for data, window, market, wdays, wf_days in jobs:
         for pt in points:
             cfg = load_config(config_path, [*base_sets, *pt.sets()])
             metrics = run(cfg, market)
             row = {"data": str(data), "window": window, "window_days": f"{wdays[0]}..{wdays[-1]}", **pt.label(),
                    **row_metrics(metrics, cfg.backtest.initial_equity),
-                   "command": command(data, wdays, base_sets, pt, config_path)}
+                   "command": command(data, days, base_sets, pt, config_path, wf_days)}
             rows.append(row)
             done += 1
             if progress is not None:
@@ -247,17 +264,21 @@ def _f(v: Any, nd: int = 2) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The map as Markdown tables (docs/edge.md embeds this), each row followed by its command."""
     lines = []
-    head = ("| # | data | window | strategy | tier | width | alpha | fills | net bps/$ | net $/day | net bps cap/day |"
-            " spread bps | mk 1s | mk 10s | mk 60s | fees bps | funding bps | requests | out of budget s |")
+    head = ("| # | data | window | strategy | tier | width | alpha | fills | maker % | net bps/$ | net $/day |"
+            " net bps cap/day |"
+            " spread bps | mk 1s | mk 10s | mk 60s | inventory bps | fees bps | funding bps | requests |"
+            " out of budget s |")
     sep = "|" + "|".join("---" for _ in range(head.count("|") - 1)) + "|"
     lines += [head, sep]
     cmds = []
     for i, r in enumerate(result["rows"], 1):
         lines.append(
             f"| {i} | {Path(r['data']).name} | {r['window']} | {r['strategy']} | {r['tier']} | {r['width_bps']:g} |"
-            f" {r['alpha']} | {r['fills']} | {_f(r['net_bps_per_dollar_traded'])} | {_f(r['net_usd_per_day'])} |"
+            f" {r['alpha']} | {r['fills']} | {_f(None if r['maker_ratio'] is None else 100 * r['maker_ratio'], 0)} |"
+            f" {_f(r['net_bps_per_dollar_traded'])} | {_f(r['net_usd_per_day'])} |"
             f" {_f(r['net_bps_of_capital_per_day'], 1)} | {_f(r['spread_capture_bps'])} | {_f(r['markout_1s_bps'])} |"
-            f" {_f(r['markout_10s_bps'])} | {_f(r['markout_60s_bps'])} | {_f(r['fees_bps'])} |"
+            f" {_f(r['markout_10s_bps'])} | {_f(r['markout_60s_bps'])} | {_f(r['inventory_bps'])} |"
+            f" {_f(r['fees_bps'])} |"
             f" {_f(r['funding_bps'], 3)} | {r['requests_used']} | {_f(r['time_out_of_budget_s'], 0)} |")
         cmds.append(f"{i}. `{r['command']}`")
     out = "\n".join(lines)
