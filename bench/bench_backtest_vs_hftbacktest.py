@@ -52,6 +52,8 @@ def amm_sets() -> list[str]:
         f"backtest.order_latency_ms={LATENCY_MS}", f"backtest.cancel_latency_ms={LATENCY_MS}",
         f"backtest.response_latency_ms={LATENCY_MS}", "backtest.feed_latency_ms=0",
         "backtest.queue_model=risk_averse", "backtest.partial_fills=false",
+        # hftbacktest has no request budget: the two matching engines are compared on the same orders
+        "backtest.request_budget=false",
     ]
 
 
