@@ -108,7 +108,9 @@ class QuoteLoop:
         self._budget_slow_warned = False
         self.vol_predictor: Any = None  # signals.ml.predictor.VolatilityPredictor when --vol-model is given
         self.fill_hooks: list[Callable[[m.Fill], None]] = []  # each fresh fill of our coin (the journal)
+        self._tape = np.zeros(4)  # since the last timer: highest buy px, lowest sell px, buy size, sell size
         client.handlers.on_fills = self.on_fills
+        client.handlers.on_trades = self.on_trades
 
     @classmethod
     async def create(cls, client: LiveVenue, config: Config, **kwargs: Any) -> QuoteLoop:
@@ -185,6 +187,19 @@ class QuoteLoop:
             for hook in self.fill_hooks:
                 hook(f)
 
+    def on_trades(self, trades: list[m.Trade]) -> None:
+        """The market's prints, gathered for the strategy's view until the next timer (as the backtester does)."""
+        tape = self._tape
+        for t in trades:
+            if t.coin != self.client.coin:
+                continue
+            if t.side > 0:
+                tape[2] += t.sz
+                tape[0] = max(tape[0], t.px)
+            else:
+                tape[3] += t.sz
+                tape[1] = t.px if tape[1] <= 0.0 else min(tape[1], t.px)
+
     # ---- one timer -------------------------------------------------------------------------------
 
     def fill_view(self, now_ns: int) -> None:
@@ -204,6 +219,8 @@ class QuoteLoop:
         v[api.V_BOOK_AGE_MS] = now_ns / 1e6 - book_ms if book_ms > 0 else 1e12
         v[api.V_POSITION_AGE_S] = (now_ns - self.pos_open_ns) / 1e9 if pos != 0.0 and self.pos_open_ns else 0.0
         v[api.V_MARGIN_USED] = abs(pos) * mid / self.config.trading.leverage
+        v[api.V_TRADE_BUY_PX], v[api.V_TRADE_SELL_PX], v[api.V_TRADE_BUY_SZ], v[api.V_TRADE_SELL_SZ] = self._tape
+        v[api.V_TRADES_KNOWN] = 1.0
         if self.vol_predictor is not None and mid > 0:  # the LSTM's forecast, updated from every tick we see
             spread = (ask - bid) / mid * 1e4 if ask > bid > 0 else math.nan
             v[api.V_EXT_VOL] = self.vol_predictor.update(now_ns, mid, spread)
@@ -235,6 +252,7 @@ class QuoteLoop:
         self.check_state()
         latched = self.stats.killed  # fired on an earlier timer: the commands no longer read ctrl
         s.on_timer(now, timer)
+        self._tape[:] = 0.0  # the tape the strategy was just shown starts again from here
         self.stats.timers[timer] += 1
         if ctrl[api.C_KILLED] and not latched:
             self.stats.killed, self.stats.kill_reason = True, int(ctrl[api.C_KILL_REASON])

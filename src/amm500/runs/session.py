@@ -133,11 +133,14 @@ async def _session(config: Config, mode: str, *, market: Path | None, network: s
             raise ConfigError("rehearsal: a market folder to replay is needed")
         from eth_account import Account
 
+        from amm500.exchange_sim.exchange import SimConfig
         from amm500.exchange_sim.server import run_exchange
 
         wallet = Account.create()  # a throwaway key for this run only; never printed or stored
         address = wallet.address.lower()
-        async with run_exchange({address: config.backtest.initial_equity}, data=market) as sim:
+        fees = Instrument.from_config(config)  # the configured tier, as the backtest of the same settings pays
+        sim_config = SimConfig(maker_fee=fees.maker_fee, taker_fee=fees.taker_fee)
+        async with run_exchange({address: config.backtest.initial_equity}, data=market, config=sim_config) as sim:
             net = Network("local", sim.base_url, sim.ws_url)
             client = HyperliquidClient(sim.base_url, sim.ws_url, config.trading.symbol,
                                        private_key=wallet.key.hex(), **common)

@@ -140,6 +140,8 @@ class PaperVenue(ActionVenue):
         self.exchange.apply_market(ev)
         self.trades_applied += n
         self._deliver()
+        if self.handlers.on_trades is not None:  # the strategy's tape, as from a live client
+            self.handlers.on_trades(rows)
 
     def _deliver(self) -> None:
         """The exchange's pushes for the paper account, through the handlers the engine attached."""

@@ -14,18 +14,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from amm500.core.request_budget import IP_WEIGHT_PER_MIN, cancel_budget, exchange_weight
 from amm500.venues.hyperliquid.errors import RateLimited
 
-IP_WEIGHT_PER_MIN = 1200
+__all__ = ["IP_WEIGHT_PER_MIN", "AddressBudget", "WeightBudget", "exchange_weight", "info_weight"]
 _INFO_WEIGHT_2 = frozenset(
     {"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState", "exchangeStatus"}
 )
 _ITEM_PRICED = frozenset({"userFills", "userFillsByTime", "fundingHistory", "userFunding", "historicalOrders"})
-
-
-def exchange_weight(n_items: int) -> int:
-    """/exchange costs 1 + floor(batch length / 40)."""
-    return 1 + n_items // 40
 
 
 def info_weight(body: Mapping[str, Any]) -> int:
@@ -127,7 +123,7 @@ class AddressBudget:
 
     def cancel_remaining(self) -> int:
         """Cancels have more room: min(cap + 100000, 2 * cap)."""
-        return min(self.cap + 100_000, 2 * self.cap) - self.used
+        return int(cancel_budget(float(self.cap))) - self.used
 
     def spend(self, n_items: int) -> None:
         self.used += n_items
