@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +16,7 @@ import numpy as np
 from rich.table import Table
 
 from amm500.backtest.layout import F_LIQ, F_MK0, R_EQUITY, R_MID, R_POS, R_REGIME, R_SPREAD, R_VOL
+from amm500.core.files import write_text_atomic
 
 if TYPE_CHECKING:
     from amm500.backtest.runner import BacktestResult
@@ -173,16 +172,6 @@ def summary_table(metrics: dict[str, Any]) -> Table:
     return table
 
 
-def write_report(result: BacktestResult, path: Path) -> None:
+def write_report(result: BacktestResult, path: Path, flag: str | None = None) -> None:
     """Render and write atomically (a temporary file renamed into place: never half a report)."""
-    text = render_report(result)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, render_report(result), flag)

@@ -51,9 +51,13 @@ def backtest(
 ) -> None:
     """Backtest the configured strategy on canonical data (tick: queue-aware L2; bar: LOW REALISM)."""
     from amm500.backtest.runner import run_backtest
+    from amm500.core.files import check_output_file
     from amm500.data.store import write_json_atomic
 
     cfg = get_config(config, set_)
+    for path, flag in ((json_out, "--json"), (report, "--report")):  # before minutes of replay, not after
+        if path is not None:
+            check_output_file(path, flag)
     if cfg.backtest.fill_model == "bar":
         console.print(f"[bold yellow]{LOW_REALISM}:[/] bar mode fills quotes by coin flip (fill_rate="
                       f"{cfg.backtest.fill_rate}) on candles: no queue, no latency, no adverse selection detail.")
@@ -83,10 +87,10 @@ def backtest(
 
         console.print(summary_table(result.metrics))
     if json_out is not None:
-        write_json_atomic(json_out, payload)
+        write_json_atomic(json_out, payload, flag="--json")
         console.print(f"[green]wrote[/] {json_out}")
     if report is not None:
         from amm500.backtest.report import write_report
 
-        write_report(result, report)
+        write_report(result, report, flag="--report")
         console.print(f"[green]wrote[/] {report}")

@@ -29,11 +29,13 @@ def record(
     """Record l2Book and trades into canonical Parquet, rolling by UTC day; safe to kill at any moment."""
     import asyncio
 
+    from amm500.core.files import check_output_dir
     from amm500.data.recorder import RecorderStats
     from amm500.data.recorder import record as run
 
     if not url.startswith(("ws://", "wss://")):
         raise fail(f"--url {url!r} must start with ws:// or wss://")
+    check_output_dir(out, "--out")
     columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
     if duration is not None:
         columns.insert(2, BarColumn())
@@ -85,9 +87,11 @@ def fetch(
     s3_bucket: Annotated[str, typer.Option(help="Archive bucket.")] = "hyperliquid-archive",
 ) -> None:
     """Download candles, funding and (with --l2) archived order books into canonical Parquet; resumable."""
+    from amm500.core.files import check_output_dir
     from amm500.data.fetch import INTERVAL_MS, FetchResult, days_between, import_candles, import_funding, import_l2
 
     start, end = _date(from_, "--from"), _date(to, "--to")
+    check_output_dir(out, "--out")
     if interval not in INTERVAL_MS:
         raise fail(f"--interval {interval!r} is not supported; expected one of {', '.join(INTERVAL_MS)}")
     if not api_url.startswith(("http://", "https://")):

@@ -39,10 +39,12 @@ def demo(
     """Generate a synthetic BTC market, backtest it, write the report, rehearse on the local exchange."""
     from amm500.backtest.report import write_report
     from amm500.backtest.runner import print_summary, run_backtest
+    from amm500.core.files import check_output_dir
     from amm500.data.store import write_json_atomic
     from amm500.data.synthetic import generate_market
 
     cfg = get_config(config, set_)
+    check_output_dir(out, "--out")
     market = out / "market"
     started = time.perf_counter()
     n = 4 if rehearsal_seconds > 0 else 3

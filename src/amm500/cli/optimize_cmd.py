@@ -71,10 +71,13 @@ def _folds(days: tuple[str, ...], walk_forward: str | None, train_days: int | No
 def _check_out(out: Path, report: Path | None) -> None:
     if out.suffix != ".parquet":
         raise ConfigError(f"--out {out}: the results file must end in .parquet")
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: is a directory")
     if report is not None and report.suffix not in (".html", ".htm"):
         raise ConfigError(f"--report {report}: must end in .html")
+    from amm500.core.files import check_output_file
+
+    check_output_file(out, "--out")
+    if report is not None:
+        check_output_file(report, "--report")
 
 
 def _show(analysis: Analysis, top: int = 10) -> None:
@@ -266,8 +269,14 @@ def report_cmd(
     from amm500.optimize.results import read_rows
 
     try:
-        _check_out(results, out)
-        if not results.exists():
+        from amm500.core.files import check_output_file
+
+        if results.suffix != ".parquet":
+            raise ConfigError(f"{results}: the results file must end in .parquet")
+        if out.suffix not in (".html", ".htm"):
+            raise ConfigError(f"--out {out}: must end in .html")
+        check_output_file(out, "--out")
+        if not results.is_file():
             raise ConfigError(f"{results}: no such results file")
         rows, description = read_rows(results)
         if "folds" not in description:

@@ -49,8 +49,9 @@ def train_cmd(
     _require_torch()
     if device not in (None, "cpu", "cuda"):
         raise _fail(f"--device must be cpu or cuda (got {device!r})")
-    if out.exists() and out.is_dir():
-        raise _fail(f"--out {out} is a directory; give a file name such as {out / 'vol_lstm.pt'}")
+    from amm500.core.files import check_output_file
+
+    check_output_file(out, "--out")
     from amm500.signals.ml.dataset import load_dataset
     from amm500.signals.ml.model import save_model
     from amm500.signals.ml.train import TrainOptions, train_model
@@ -110,12 +111,13 @@ def eval_cmd(
 ) -> None:
     """Compare the LSTM with realized, rolling-std, EWMA and HAR-RV forecasts on the test split."""
     _require_torch()
+    from amm500.core.files import check_output_file
     from amm500.data.store import write_json_atomic
     from amm500.signals.ml import ModelError
     from amm500.signals.ml.evaluate import evaluate
 
-    if json_out is not None and json_out.is_dir():
-        raise _fail(f"--json {json_out} is a directory; give a file name")
+    if json_out is not None:
+        check_output_file(json_out, "--json")
     try:
         report = evaluate(data, model)
     except (DataError, ModelError) as exc:
@@ -126,7 +128,7 @@ def eval_cmd(
     if beaten:
         console.print(f"[yellow]the LSTM's QLIKE is worse than: {', '.join(beaten)}[/]")
     if json_out is not None:
-        write_json_atomic(json_out, report)
+        write_json_atomic(json_out, report, flag="--json")
         console.print(f"wrote {json_out}")
     else:
         console.print_json(json.dumps({"scores": report["scores"]}))

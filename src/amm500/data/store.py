@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from amm500.core.files import write_atomic, write_text_atomic
 from amm500.data.schema import (
     BAR_COLUMNS,
     BAR_SCHEMA,
@@ -54,16 +53,8 @@ def day_start_ns(day: dt.date) -> int:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same directory, then rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Never a half file: ``core.files.write_atomic`` (symlinks followed, special files refused)."""
+    write_atomic(path, write)
 
 
 def write_table_atomic(path: Path, table: pa.Table, metadata: Mapping[str, str] | None = None) -> None:
@@ -75,11 +66,9 @@ def write_table_atomic(path: Path, table: pa.Table, metadata: Mapping[str, str] 
                                                    use_dictionary=False))
 
 
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    def _write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-    _atomic_write(path, _write)
+def write_json_atomic(path: Path, data: Mapping[str, Any], flag: str | None = None) -> None:
+    """Pretty JSON, written atomically; ``flag`` names the option in an error (``--json out.json: ...``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", flag)
 
 
 def read_dataset_meta(root: Path) -> dict[str, Any]:

@@ -11,8 +11,6 @@ import datetime as dt
 import html
 import itertools
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -239,16 +237,7 @@ def render(analysis: Analysis, title: str = "AMM-500 parameter search") -> str:
 
 def write_report(path: Path, analysis: Analysis, title: str = "AMM-500 parameter search") -> Path:
     """Write through a temporary file and a rename: a stopped run never leaves half a page."""
-    path = Path(path)
-    text = render(analysis, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # a page to share, unlike mkstemp's private default
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from amm500.core.files import write_text_atomic
+
+    write_text_atomic(path, render(analysis, title))
+    return Path(path)
