@@ -32,7 +32,10 @@ config_app = typer.Typer(help="Show and validate configuration.", no_args_is_hel
 data_app = typer.Typer(help="Generate, import, record and inspect canonical market data.", no_args_is_help=True)
 vol_app = typer.Typer(help="Volatility forecasting: train and evaluate the LSTM.", no_args_is_help=True)
 optimize_app = typer.Typer(help="Parameter search: grid and Optuna, local or on Dask.", no_args_is_help=True)
+cache_app = typer.Typer(help="Show and clear AMM-500's caches (compiled kernels, memory-mapped data).",
+                        no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(cache_app, name="cache")
 app.add_typer(data_app, name="data")
 app.add_typer(vol_app, name="vol")
 app.add_typer(optimize_app, name="optimize")

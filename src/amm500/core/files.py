@@ -17,8 +17,17 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["OutputError", "cache_home", "check_output_dir", "check_output_file", "write_atomic", "write_bytes_atomic",
-           "write_text_atomic"]
+__all__ = [
+    "OutputError",
+    "cache_home",
+    "check_output_dir",
+    "check_output_file",
+    "compile_notice",
+    "kernels_cached",
+    "write_atomic",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 
 class OutputError(ValueError):
@@ -29,6 +38,21 @@ def cache_home() -> Path:
     """AMM-500's cache folder: ``$XDG_CACHE_HOME/amm500`` (default ``~/.cache/amm500``); Numba's compiled
     kernels (``numba/``) and the backtester's memory-mapped columns (``npy/``) live here, never beside data."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "amm500"
+
+
+def kernels_cached(module: str) -> bool:
+    """Whether Numba's cache (``NUMBA_CACHE_DIR``, pinned by ``amm500/__init__``) holds compiled code of
+    ``module`` (a file stem such as ``loop``): when not, the next run spends 1-2 minutes compiling."""
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    return root is not None and any(Path(root).rglob(f"{module}.*.nbi"))
+
+
+def compile_notice(module: str, what: str) -> str | None:
+    """The line to print before a cold compile of ``module`` (None when its cache is warm)."""
+    if kernels_cached(module):
+        return None
+    return (f"compiling the {what} with Numba (first run on this machine or after an update): about 1-2 minutes "
+            "with no progress shown; later runs load it from the cache in seconds")
 
 
 def _kind(mode: int) -> str:
