@@ -58,9 +58,14 @@ def record(
             return
         except DataError as exc:
             raise fail(str(exc)) from None
+    if stats.connects == 0:
+        raise fail(f"--url {url}: never connected ({stats.last_error or 'no answer'}); nothing recorded", code=1)
     console.print(f"recorded {stats.snapshots} book snapshots and {stats.trades} trades into {out} "
                   f"({stats.duplicate_trades} duplicate and {stats.history_trades} replayed trades dropped, "
                   f"{stats.bad_messages} bad messages)", highlight=False)
+    if stats.snapshots == 0 and stats.trades == 0:
+        raise fail(f"connected to {url} but received no {coin} book or trade in the time given; nothing recorded",
+                   code=1)
 
 
 def _date(text: str, flag: str) -> dt.date:
@@ -132,5 +137,15 @@ def fetch(
     for what, skipped in result.skipped.items():
         if skipped:
             console.print(f"{what}: {len(skipped)} day(s) already present, skipped", highlight=False)
+    for what, empty in result.empty.items():
+        if empty:
+            console.print(f"{what}: the source had nothing for {len(empty)} day(s): {', '.join(empty[:5])}"
+                          + (" ..." if len(empty) > 5 else ""), highlight=False)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+    wanted = [what for what, on in (("l2", l2), ("candles", candles), ("funding", funding)) if on]
+    if not wanted:
+        raise fail("nothing to fetch: --no-candles and --no-funding without --l2 leave no source")
+    if not any(result.days_written.values()) and not any(result.skipped.values()):
+        raise fail(f"nothing fetched: the source returned no {' / '.join(wanted)} data for {start} to {end}; "
+                   f"nothing was written to {out}", code=1)

@@ -44,6 +44,19 @@ FORMAT_NAME = "amm500-canonical"
 FORMAT_VERSION = 1
 
 
+#: dataset.json fields the code reads, with the JSON types allowed (checked on every read, so a hand-edited
+#: file fails in one sentence naming the field instead of deep inside a loader or the backtester).
+META_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "symbol": (str, "a coin name string such as \"BTC\""),
+    "tick_size": ((int, float), "a number > 0"),
+    "sz_decimals": (int, "an integer number of size decimals"),
+    "source": (str, "a string"),
+    "imports": (list, "a list of import records"),
+    "fetched": (dict, "an object"),
+    "days_written": (int, "an integer"),
+}
+
+
 def day_of(ts_ns: int) -> dt.date:
     return dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date()
 
@@ -81,6 +94,12 @@ def read_dataset_meta(root: Path) -> dict[str, Any]:
         raise DataError(f"{path}: unreadable dataset description ({exc})") from None
     if not isinstance(meta, dict):
         raise DataError(f"{path}: expected a JSON object")
+    for key, (types, allowed) in META_FIELDS.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise DataError(f"{path}: field {key!r} is {json.dumps(value)}; expected {allowed}")
+    if isinstance(meta.get("tick_size"), int | float) and not meta["tick_size"] > 0:
+        raise DataError(f"{path}: field 'tick_size' is {meta['tick_size']}; expected a number > 0")
     return meta
 
 
