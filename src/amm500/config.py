@@ -215,7 +215,9 @@ class RiskConfig(_Section):
         True, description="off: never latch the kill switch (backtests of raw behaviour only)"
     )
     max_drawdown: float = Field(0.05, gt=0, le=1, description="fraction of peak equity")
-    max_consecutive_losses: int = Field(10, ge=1, description="losing round trips in a row")
+    max_consecutive_losses: int = Field(
+        10, ge=0, description="losing round trips in a row; 0 disables only this rule (drawdown and session loss stay)"
+    )
     max_session_loss: float = Field(100.0, gt=0, description="USD lost since start")
 
 

@@ -68,6 +68,12 @@ def _folds(days: tuple[str, ...], walk_forward: str | None, train_days: int | No
     return None
 
 
+def _check_defined(obj: Objective, days: tuple[str, ...], folds: list[Fold] | None) -> None:
+    from amm500.optimize.objective import check_defined
+
+    check_defined(obj, [w for f in folds for w in (f.train, f.test)] if folds else [days])
+
+
 def _check_out(out: Path, report: Path | None) -> None:
     if out.suffix != ".parquet":
         raise ConfigError(f"--out {out}: the results file must end in .parquet")
@@ -172,6 +178,7 @@ def grid(
         space = SearchSpace.build([parse_grid_axis(p) for p in param], config, set_ or [])
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)
+        _check_defined(obj, dataset.days, folds)
         plan = plan_grid(space, dataset, obj, cons, folds)
         store = ResultStore(out, flush_interval=flush_every)
         for note in relevance_warnings(space):
@@ -242,6 +249,7 @@ def tune(
         space.check_tune_bounds()
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)
+        _check_defined(obj, dataset.days, folds)
         url = storage or f"sqlite:///{out.with_suffix('.optuna.db').resolve()}"
         settings = TuneSettings(trials, url, study, multi_objective, sampler, seed)
         store = ResultStore(out)
