@@ -9,6 +9,7 @@ file that contains one is refused, and every printed or serialized form masks th
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 import tomllib
@@ -65,6 +66,17 @@ class _Section(BaseModel):
     """Config sections forbid unknown keys: a typo must fail loudly, not be ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any, info: Any) -> Any:
+        """A boolean is true or false (any case, as TOML, env or --set text), never "yes", "on" or 1:
+        pydantic's lax parsing would read a typo such as ``yes`` as a decision the user never wrote."""
+        if cls.model_fields[info.field_name].annotation is not bool or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError("must be true or false")
 
 
 def _positive(name: str, value: float) -> float:
@@ -473,6 +485,29 @@ def load_toml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def resolve_field(name: str, flag: str) -> Any:
+    """The pydantic ``FieldInfo`` of ``section.field``; raises ConfigError naming the bad part with a
+    "did you mean" hint. The one check behind ``--set``, ``optimize --param``, ``AMM500_*`` and TOML keys."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{flag} {name!r}: the name must be section.field (e.g. trading.leverage)")
+    section, fname = parts
+    sections = Config.model_fields
+    if section not in sections:
+        raise ConfigError(f"{flag} {name}: unknown section {section!r}{_did_you_mean(section, sections)}; "
+                          f"allowed: {', '.join(sections)}")
+    fields = getattr(sections[section].annotation, "model_fields", {})
+    if fname not in fields:
+        raise ConfigError(f"{flag} {name}: {section} has no field {fname!r}{_did_you_mean(fname, fields)}; "
+                          "see `amm500 config show` for every field")
+    return fields[fname]
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """Turn ``section.field=value`` strings into nested dicts; values are parsed as TOML literals."""
     out: dict[str, Any] = {}
@@ -484,12 +519,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         if len(parts) != 2 or not all(parts):
             raise ConfigError(f"--set {item!r}: the key must be section.field (e.g. trading.leverage=5)")
         section, field = parts
-        if section not in Config.model_fields:
-            raise ConfigError(
-                f"--set {key}: unknown section {section!r}; allowed: {', '.join(Config.model_fields)}"
-            )
         if field in SECRET_FIELDS:
             raise ConfigError(f"--set {key}: secrets are not accepted on the command line")
+        resolve_field(key.strip(), "--set")
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -510,12 +542,10 @@ def _check_env() -> None:
         parts = rest.split(ENV_NESTED_DELIMITER)
         section = parts[0].lower()
         if section not in Config.model_fields:
-            raise ConfigError(f"environment {name}: unknown section {section!r}")
-        if len(parts) == 2:
-            model = Config.model_fields[section].annotation
-            fields = getattr(model, "model_fields", {})
-            if parts[1].lower() not in fields:
-                raise ConfigError(f"environment {name}: {section} has no field {parts[1].lower()!r}")
+            raise ConfigError(f"environment {name}: unknown section {section!r}"
+                              f"{_did_you_mean(section, Config.model_fields)}")
+        if len(parts) == 2 and parts[1].lower() not in SECRET_FIELDS:
+            resolve_field(f"{section}.{parts[1].lower()}", f"environment {name}:")
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -536,7 +566,14 @@ def format_validation_error(exc: ValidationError) -> str:
         msg = err["msg"]
         ctx = err.get("ctx") or {}
         if err["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key (typo?)")
+            parts = loc.split(".")
+            choices: Iterable[str] = Config.model_fields
+            if len(parts) == 2 and parts[0] in Config.model_fields:
+                choices = getattr(Config.model_fields[parts[0]].annotation, "model_fields", {})
+            lines.append(f"{loc}: unknown key{_did_you_mean(parts[-1], choices) or ' (typo?)'}")
+            continue
+        if err["type"] == "bool_type" or (err["type"] == "value_error" and "true or false" in msg):
+            lines.append(f"{loc} = {err.get('input')!r}: must be true or false")
             continue
         if err["type"] in ("less_than_equal", "greater_than_equal", "greater_than", "less_than"):
             bound = next(iter(ctx.values()), None)

@@ -27,18 +27,38 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain Click help: Typer's rich help shows a ``<bool>`` placeholder after on/off flags that the
+    # parser then refuses (``--synthetic true`` is an error), which misleads more than boxes help.
+    rich_markup_mode=None,
 )
-config_app = typer.Typer(help="Show and validate configuration.", no_args_is_help=True)
-data_app = typer.Typer(help="Generate, import, record and inspect canonical market data.", no_args_is_help=True)
-vol_app = typer.Typer(help="Volatility forecasting: train and evaluate the LSTM.", no_args_is_help=True)
-optimize_app = typer.Typer(help="Parameter search: grid and Optuna, local or on Dask.", no_args_is_help=True)
-cache_app = typer.Typer(help="Show and clear AMM-500's caches (compiled kernels, memory-mapped data).",
-                        no_args_is_help=True)
+
+
+def _group(text: str) -> typer.Typer:
+    return typer.Typer(help=text, no_args_is_help=True, rich_markup_mode=None)
+
+
+config_app = _group("Show, validate and document configuration.")
+data_app = _group("Generate, import, record and inspect canonical market data.")
+vol_app = _group("Volatility forecasting: train and evaluate the LSTM.")
+optimize_app = _group("Parameter search: grid and Optuna, local or on Dask.")
+cache_app = _group("Show and clear AMM-500's caches (compiled kernels, memory-mapped data).")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
 app.add_typer(data_app, name="data")
 app.add_typer(vol_app, name="vol")
 app.add_typer(optimize_app, name="optimize")
+
+def _usage_name(self: Any) -> str:
+    """Click's convention in the usage line: ``FILE`` (required), ``[FILE]`` (optional), ``...`` when repeated.
+
+    Typer 0.29 writes a required argument as ``{file}``, which reads like an unfilled template.
+    """
+    name = self.metavar or self.name.upper()
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 and not name.endswith("...") else "")
+
+
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 console = Console()
 err_console = Console(stderr=True)

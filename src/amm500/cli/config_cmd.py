@@ -35,7 +35,7 @@ def show(
 
 
 @config_app.command("check")
-def check(file: Annotated[Path, typer.Argument(help="TOML config file to validate.")]) -> None:
+def check(file: Annotated[Path, typer.Argument(metavar="FILE", help="TOML config file to validate.")]) -> None:
     """Validate a config file; exit non-zero naming each bad field."""
     try:
         load_config(file)

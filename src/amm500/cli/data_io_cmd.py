@@ -131,7 +131,7 @@ def _print_import(summary: dict, out: Path) -> None:
 
 @data_app.command("info")
 def info(
-    directory: Annotated[Path, typer.Argument(help="Canonical data directory.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="Canonical data directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     gap: Annotated[float, typer.Option(help="Report intra-day gaps in the event stream longer than this (seconds).")]
     = 60.0,
@@ -153,7 +153,7 @@ def info(
 
 @data_app.command("bars")
 def bars(
-    data: Annotated[Path, typer.Argument(help="Data directory with events/ day files.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Data directory with events/ day files.")],
 ) -> None:
     """Build 1-minute candles (bars/) from the trades of DATA, so it can also run in bar mode."""
     from amm500.core.files import check_output_dir

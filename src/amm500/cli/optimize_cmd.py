@@ -268,7 +268,7 @@ def tune(
 
 @optimize_app.command("report")
 def report_cmd(
-    results: Annotated[Path, typer.Argument(help="Results Parquet file written by grid or tune.")],
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results Parquet file written by grid or tune.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
 ) -> None:
     """Rebuild the HTML report (and print the summary) from a results file."""

@@ -37,7 +37,7 @@ def train_cmd(
     epochs: Annotated[int, typer.Option(min=1, max=1000, help="Most epochs (early stopping may end sooner).")] = 30,
     seed: Annotated[int, typer.Option(min=0, help="Seed for weights and batch order.")] = 0,
     lookback: Annotated[int, typer.Option(min=1, max=1440, help="Minutes of feature rows per sample.")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1, max=65536)] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, max=65536, help="Samples per training step.")] = 256,
     lr: Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(min=1, max=1000, help="Epochs without validation gain before stopping.")] = 5,
     threads: Annotated[
