@@ -350,7 +350,7 @@ def _toml_source_factory(path: Path | None) -> type[PydanticBaseSettingsSource]:
             return None, field_name, False
 
         def __call__(self) -> dict[str, Any]:
-            return load_toml(path) if path is not None else {}
+            return load_toml(path, strict=False) if path is not None else {}
 
     return _TomlSource
 
@@ -406,10 +406,20 @@ class Config(BaseSettings):
             return self.network.private_key.get_secret_value()
         env = os.environ.get(ENV_PREFIX + "PRIVATE_KEY")
         if env:
-            return env.strip()
+            return check_private_key(env, ENV_PREFIX + "PRIVATE_KEY")
         if self.network.keystore_path is not None:
             return read_keystore(self.network.keystore_path)
         return None
+
+    def signer_address(self) -> str | None:
+        """The address the key signs as (derived, safe to show), or None without a key; raises ConfigError
+        for a malformed key or an unreadable keystore, so ``config show`` catches them before a run."""
+        key = self.private_key()
+        if key is None:
+            return None
+        from eth_account import Account
+
+        return str(Account.from_key(key).address)
 
     def masked_dict(self) -> dict[str, Any]:
         """The effective config as plain data with every secret replaced by a mask."""
@@ -457,14 +467,44 @@ def read_keystore(path: Path) -> str:
         except Exception:
             raise ConfigError("network.keystore_path: could not decrypt the keystore (wrong password?)") from None
         return "0x" + bytes(key_bytes).hex()
-    key = text.splitlines()[0].strip()
+    return check_private_key(text.splitlines()[0] if text else "", "network.keystore_path: the file")
+
+
+def check_private_key(key: str, where: str) -> str:
+    """``0x`` + 64 hex digits, lower case; the error names where the key came from, never the key."""
+    key = key.strip()
     body = key[2:] if key.startswith("0x") else key
-    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
-        raise ConfigError("network.keystore_path: the file does not hold a 32-byte hex private key")
+    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body) or not int(body, 16):
+        raise ConfigError(f"{where} does not hold a 32-byte hex private key (0x + 64 hex digits); "
+                          f"got {len(body)} characters")
     return "0x" + body.lower()
 
 
-def load_toml(path: Path) -> dict[str, Any]:
+def keystore_warning(path: Path | None) -> str | None:
+    """A warning when the keystore file can be read by other users (it should be chmod 600)."""
+    if path is None:
+        return None
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"network.keystore_path {path} is readable by other users (mode {mode & 0o777:o}); "
+                f"restrict it: chmod 600 {path}")
+    return None
+
+
+def load_toml(path: Path, strict: bool = True) -> dict[str, Any]:
+    """Parse a config file; secrets in it are an error (``strict``) or dropped (the caller reports them)."""
+    data = _parse_toml(path)
+    errors = toml_secret_errors(data)
+    if errors and strict:
+        raise ConfigError("\n".join(errors))
+    return {s: ({k: v for k, v in vals.items() if k not in SECRET_FIELDS} if isinstance(vals, dict) else vals)
+            for s, vals in data.items()}
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -473,16 +513,20 @@ def load_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    return data
+
+
+def toml_secret_errors(data: Mapping[str, Any]) -> list[str]:
+    """One line per secret found in a config file (they are refused, but reported with the other errors)."""
+    errors = []
     for section, values in data.items():
         if isinstance(values, dict):
             for key in values:
                 if key in SECRET_FIELDS:
-                    raise ConfigError(
-                        f"{section}.{key}: secrets are not read from config files; set "
-                        f"AMM500_{'PRIVATE_KEY' if key == 'private_key' else section.upper() + '__' + key.upper()}"
-                        " in the environment or use network.keystore_path"
-                    )
-    return data
+                    env = "PRIVATE_KEY" if key == "private_key" else f"{section.upper()}__{key.upper()}"
+                    errors.append(f"{section}.{key}: secrets are not read from config files; set AMM500_{env} "
+                                  "in the environment or use network.keystore_path")
+    return errors
 
 
 def _did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -606,8 +650,9 @@ def load_config(
         toml_path = Path(os.environ[ENV_PREFIX + "CONFIG"])
     cli = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     _check_env()
-    if toml_path is not None:
-        load_toml(toml_path)  # early, readable errors for missing files and secrets
+    secret_errors: list[str] = []
+    if toml_path is not None:  # early, readable errors for a missing or unparsable file
+        secret_errors = toml_secret_errors(_parse_toml(toml_path))
     _CURRENT_TOML["path"] = toml_path
     try:
         # CLI values must merge over the environment and TOML field by field, so they are applied
@@ -616,8 +661,10 @@ def load_config(
         if cli:
             merged = _deep_merge(base.model_dump(), cli)
             base = Config.model_validate(merged)
-        return base
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError("\n".join([*secret_errors, format_validation_error(exc)])) from None
     finally:
         _CURRENT_TOML["path"] = None
+    if secret_errors:  # reported with every other problem above, not instead of them
+        raise ConfigError("\n".join(secret_errors))
+    return base
