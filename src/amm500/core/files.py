@@ -93,6 +93,8 @@ def check_output_file(path: Path | str, flag: str | None = None) -> Path:
     try:
         st = os.stat(real)
     except FileNotFoundError:
+        if real != path and not real.parent.is_dir():  # never create folders at the far end of a link
+            raise OutputError(f"{where}: is a dangling symlink (to {real})") from None
         _writable_parent(real.parent, where)
         return real
     except OSError as exc:
