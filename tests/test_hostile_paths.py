@@ -171,6 +171,6 @@ def test_the_writer_never_replaces_a_special_file(tmp_path: Path, kind: str) -> 
 
     out = make_hostile(tmp_path, "x.json", kind, want_dir=False)
     before = snapshot(tmp_path)
-    with pytest.raises(OutputError, match="FIFO|directory"):
+    with pytest.raises(OutputError, match=r"FIFO|directory"):
         write_text_atomic(out, "{}")
     assert snapshot(tmp_path) == before
