@@ -91,7 +91,8 @@ def user_error_text(exc: BaseException, config: Path | None = None) -> str | Non
     """
     if isinstance(exc, ConfigError):
         text = str(exc)
-        if config is not None and str(config) not in text:
+        about_a_field = text.split(".", 1)[0] in Config.model_fields  # "risk.max_drawdown: ...", not "--limit"
+        if config is not None and about_a_field and str(config) not in text:
             text += f" (config file {config})"
         return text
     if isinstance(exc, DataError | OutputError):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_config
+from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_config, user_error_text
 from amm500.config import ConfigError
 from amm500.data.schema import DataError
 
@@ -80,7 +80,7 @@ def backtest(
     try:
         result = run_backtest(cfg, data, days=days, vol_forecast=vol_forecast, progress=not quiet)
     except (DataError, ConfigError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     payload = result_json(result)
     if not quiet:
         from amm500.backtest.report import summary_table

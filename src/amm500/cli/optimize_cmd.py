@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from amm500.cli.app import ConfigOption, SetOption, console, err_console, fail, optimize_app
+from amm500.cli.app import ConfigOption, SetOption, console, err_console, fail, optimize_app, user_error_text
 from amm500.config import ConfigError
 from amm500.data.schema import DataError
 
@@ -185,7 +185,7 @@ def grid(
             err_console.print(f"[yellow]note:[/] {note}")
         executor = make_executor(engine, jobs, scheduler)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     done = sum(1 for t in plan.tasks if store.finished(t.key))
     console.print(f"grid: {plan.points} points x {len(plan.tasks) // max(plan.points, 1)} window(s) = "
                   f"{len(plan.tasks)} backtests, {done} already in {out}; running on {executor.description}")
@@ -193,7 +193,7 @@ def grid(
         with executor:
             outcome, analysis = run_grid(plan, executor, store, obj, cons, limit=limit, console=err_console)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     console.print(f"evaluated {outcome.evaluated} now, {outcome.reused} reused from earlier runs"
                   + (f", [red]{outcome.errors} failed[/] (see the error column)" if outcome.errors else ""))
     _finish(analysis, out, report, outcome.interrupted)
@@ -255,14 +255,14 @@ def tune(
         store = ResultStore(out)
         executor = make_executor(engine, jobs, scheduler)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     console.print(f"tune: study {study!r} in {url}, {trials} trials per fold on {executor.description}")
     try:
         with executor:
             analysis, interrupted = tune_search(space, dataset, folds, executor, store, obj, cons, settings,
                                                 console=err_console)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     _finish(analysis, out, report, interrupted)
 
 
