@@ -292,3 +292,15 @@ def test_importing_dunder_main_does_not_run_the_cli() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.returncode == 0 and out.stdout.strip() == "imported", out.stdout + out.stderr
+
+
+# -- 6 (search side). an objective undefined on the data is refused, not ranked as NaN -------------------
+def test_a_one_day_grid_refuses_the_daily_sharpe(tmp_path: Path) -> None:
+    data = _data(tmp_path / "d")
+    out = tmp_path / "r.parquet"
+    result = CliRunner().invoke(app, ["optimize", "grid", "--data", str(data), "--out", str(out),
+                                      "--param", "trading.leverage=5,6"])
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert "--objective sharpe" in line and "sharpe_hourly" in line
+    assert not out.exists()

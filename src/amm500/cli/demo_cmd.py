@@ -74,8 +74,8 @@ def demo(
         f"done in {time.perf_counter() - started:.1f} s. Synthetic results show what the code does, not what a "
         "market will pay: see docs/results.md."
     )
-    console.print_json(json.dumps({k: result.metrics[k] for k in ("sharpe", "net_pnl", "fills", "maker_ratio")
-                                   if k in result.metrics}))
+    console.print_json(json.dumps({k: result.metrics[k] for k in ("sharpe", "sharpe_note", "net_pnl", "fills",
+                                                                  "maker_ratio", "verdict") if k in result.metrics}))
 
 
 def rehearse(cfg: Config, market: Path, seconds: float, json_path: Path) -> None:

@@ -90,6 +90,7 @@ def _show(analysis: Analysis, top: int = 10) -> None:
     metric_cols = ["sharpe", "annual_roi", "max_drawdown", "net_pnl", "trades_per_day", "maker_ratio"]
     short = {"annual_roi": "roi", "max_drawdown": "max_dd", "trades_per_day": "trades/d", "maker_ratio": "maker"}
     axis_names = [a.split(".", 1)[1] for a in analysis.axes]  # full names are in the file and the report
+    from amm500.backtest.units import fmt_metric  # metrics with their units, as in every other summary
 
     def fmt(v: Any) -> str:
         if v is None:
@@ -105,8 +106,9 @@ def _show(analysis: Analysis, top: int = 10) -> None:
             table.add_column(c)
         for s in analysis.summary_rows():
             m = analysis.objective.metric
-            table.add_row(str(s["fold"]), s["test"], *(fmt(s[a]) for a in analysis.axes), fmt(s.get(f"is_{m}")),
-                          fmt(s.get(f"oos_{m}")), fmt(s.get("oos_max_drawdown")), fmt(s.get("is_oos_rank_corr")))
+            table.add_row(str(s["fold"]), s["test"], *(fmt(s[a]) for a in analysis.axes),
+                          fmt_metric(m, s.get(f"is_{m}")), fmt_metric(m, s.get(f"oos_{m}")),
+                          fmt_metric("max_drawdown", s.get("oos_max_drawdown")), fmt(s.get("is_oos_rank_corr")))
         console.print(table)
         return
     fold = analysis.folds[0]
@@ -115,8 +117,8 @@ def _show(analysis: Analysis, top: int = 10) -> None:
     for c in ["rank", *axis_names, *(short.get(m, m) for m in metric_cols), "ok"]:
         table.add_column(c)
     for r in fold.ranked[:top]:
-        table.add_row(str(r["rank"]), *(fmt(r.get(a)) for a in analysis.axes), *(fmt(r.get(m)) for m in metric_cols),
-                      "yes" if r["feasible"] else "no")
+        table.add_row(str(r["rank"]), *(fmt(r.get(a)) for a in analysis.axes),
+                      *(fmt_metric(m, r.get(m)) for m in metric_cols), "yes" if r["feasible"] else "no")
     console.print(table)
     if not fold.chosen:
         console.print("[yellow]no point meets every constraint with a finite objective[/]")
