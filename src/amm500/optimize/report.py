@@ -45,12 +45,20 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _cell(column: str, value: Any) -> str:
+    """A metric with its unit (``backtest/units.py``, as in every summary); axes and flags as they are."""
+    from amm500.backtest.units import METRICS, fmt_metric
+
+    metric = column.removeprefix("is_").removeprefix("oos_")
+    return fmt_metric(metric, value) if metric in METRICS and not isinstance(value, bool) else _fmt(value)
+
+
 def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for r in rows:
         cls = "" if r.get("feasible", True) else " class=bad"
-        cells = "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns)
+        cells = "".join(f"<td>{html.escape(_cell(c, r.get(c)))}</td>" for c in columns)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
