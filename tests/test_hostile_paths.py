@@ -174,3 +174,16 @@ def test_the_writer_never_replaces_a_special_file(tmp_path: Path, kind: str) -> 
     with pytest.raises(OutputError, match=r"FIFO|directory"):
         write_text_atomic(out, "{}")
     assert snapshot(tmp_path) == before
+
+
+def test_a_device_is_never_replaced_even_as_root(tmp_path: Path) -> None:
+    from amm500.core.files import OutputError, write_text_atomic
+
+    link = tmp_path / "out.json"
+    link.symlink_to("/dev/null")
+    for target in (Path("/dev/null"), link):
+        with pytest.raises(OutputError, match="character device"):
+            write_text_atomic(target, "{}")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and link.is_symlink()
+    result = CliRunner().invoke(app, ["backtest", "--data", str(_data(tmp_path)), "--json", "/dev/null"])
+    assert result.exit_code == 2 and "character device" in result.stderr and "wrote" not in result.output
