@@ -344,3 +344,10 @@ def test_every_command_and_flag_the_docs_show_exists() -> None:
                         if flag not in opts | {"--help", "--version"}:
                             bad.append(f"{doc.name}:{n}: amm500 {' '.join(path)} has no {flag}")
     assert not bad, "\n".join(bad)
+
+
+def test_an_error_shows_brackets_in_paths_literally(tmp_path: Path) -> None:
+    """Rich markup must not eat part of a path: ``d[red]x`` is a folder name, not a colour."""
+    missing = tmp_path / "d[red]x"
+    result = CliRunner().invoke(app, ["backtest", "--data", str(missing)])
+    assert result.exit_code == 2 and f"{missing}: no such data directory" in _one_error_line(result)

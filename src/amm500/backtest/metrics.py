@@ -92,7 +92,7 @@ def stop_sentence(m: dict[str, Any], cfg: Config) -> str | None:
         "drawdown": f"drawdown above risk.max_drawdown = {r.max_drawdown:.0%} of peak equity",
         "consecutive_losses": f"{r.max_consecutive_losses} losing round trips in a row "
                               f"(risk.max_consecutive_losses = {r.max_consecutive_losses})",
-        "session_loss": f"session loss above risk.max_session_loss = ${r.max_session_loss:,.0f}",
+        "session_loss": f"session loss above risk.max_session_loss = ${r.max_session_loss:,.2f}",
     }.get(m["kill_reason"], m["kill_reason"])
     hint = (" To watch the strategy quote through while keeping the drawdown and session-loss limits, "
             "disable only this rule: --set risk.max_consecutive_losses=0." if m["kill_reason"] == "consecutive_losses"

@@ -184,10 +184,10 @@ def render_report(result: BacktestResult) -> str:
     )
 
 
-def _headline_value(m: dict[str, Any], key: str) -> str:
-    """One summary value with its unit; an undefined Sharpe says why."""
+def _headline_value(m: dict[str, Any], key: str, short: bool = False) -> str:
+    """One summary value with its unit; an undefined Sharpe says why (in brief for the terminal)."""
     if key == "sharpe" and m.get("sharpe") is None and m.get("sharpe_note"):
-        return f"- ({m['sharpe_note']})"
+        return "- (undefined: see sharpe_note in the JSON)" if short else f"- ({m['sharpe_note']})"
     if key == "killed":
         return stopped_text(m)
     return fmt_metric(key, m.get(key))
@@ -218,12 +218,12 @@ def summary_table(metrics: dict[str, Any]) -> Table:
             "trades_per_day", "maker_ratio", "maker_ratio_volume", "spread_capture", "inventory_pnl", "fees",
             "funding", "killed", "quote_uptime", "liquidations")
     for key in keys:
-        table.add_row(label(key), _headline_value(metrics, key))
+        table.add_row(label(key), _headline_value(metrics, key, short=True))
     table.add_row(label("rejects"), fmt_metric("rejects", sum(metrics["rejects"].values())))
     for key in ("events", "events_per_sec", "compile_s"):
         table.add_row(label(key), fmt_metric(key, metrics.get(key)))
     for key, h in metrics["markouts"].items():
-        table.add_row(f"mark-out {key} (mean, + good for us)", fmt_value(h["mean_bps"], "bps"))
+        table.add_row(f"mark-out {key} (mean, + good)", fmt_value(h["mean_bps"], "bps"))
     v = metrics.get("verdict")
     if v:
         style = {"red": "bold red", "amber": "bold yellow"}.get(v["level"], "green")

@@ -8,17 +8,7 @@ import sys
 
 from rich.markup import escape
 
-from amm500.cli.app import (
-    app,
-    cache_app,
-    config_app,
-    data_app,
-    err_console,
-    guard_all,
-    optimize_app,
-    user_error_text,
-    vol_app,
-)
+from amm500.cli.app import app, err_console, guard_all, user_error_text
 
 __all__ = ["app", "main"]
 
@@ -30,8 +20,7 @@ def _register_commands() -> None:
 
 
 _register_commands()
-guard_all(app, cache_app, config_app, data_app, vol_app, optimize_app, *[g.typer_instance for g in app.registered_groups
-                                                             if g.typer_instance is not None])
+guard_all(app)  # every command, in every group: one line and exit 2 for a user error
 
 
 def main() -> None:

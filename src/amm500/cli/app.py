@@ -48,6 +48,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(vol_app, name="vol")
 app.add_typer(optimize_app, name="optimize")
 
+
 def _usage_name(self: Any) -> str:
     """Click's convention in the usage line: ``FILE`` (required), ``[FILE]`` (optional), ``...`` when repeated.
 
@@ -121,12 +122,14 @@ def guard(callback: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def guard_all(*apps: typer.Typer) -> None:
-    """Apply :func:`guard` to every registered command of ``apps`` (called once all are registered)."""
-    for a in apps:
-        for cmd in a.registered_commands:
-            if cmd.callback is not None:
-                cmd.callback = guard(cmd.callback)
+def guard_all(root: typer.Typer) -> None:
+    """Apply :func:`guard` to every command of ``root`` and its groups (called once all are registered)."""
+    for cmd in root.registered_commands:
+        if cmd.callback is not None:
+            cmd.callback = guard(cmd.callback)
+    for group in root.registered_groups:
+        if group.typer_instance is not None:
+            guard_all(group.typer_instance)
 
 
 def get_config(config: Path | None, overrides: list[str] | None) -> Config:

@@ -63,8 +63,6 @@ def backtest(
                       f"{cfg.backtest.fill_rate}) on candles: no queue, no latency, no adverse selection detail.")
     vol_forecast = None
     if vol_model is not None:
-        from rich.markup import escape
-
         from amm500.signals.ml import ModelError
         from amm500.signals.ml.predictor import forecast_series
 
@@ -73,9 +71,9 @@ def backtest(
         try:
             vol_forecast = forecast_series(data, vol_model)
         except ModelError as exc:
-            raise fail(escape(f"--vol-model: {exc}")) from None
+            raise fail(f"--vol-model: {exc}") from None
         except DataError as exc:
-            raise fail(escape(str(exc))) from None
+            raise fail(str(exc)) from None
         cfg.trading.volatility_source = "lstm"
     try:
         result = run_backtest(cfg, data, days=days, vol_forecast=vol_forecast, progress=not quiet)

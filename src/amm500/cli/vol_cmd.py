@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -19,8 +18,8 @@ NO_TORCH = "torch is not installed; the volatility LSTM needs the ml extra: pip 
 
 
 def _fail(message: str) -> typer.Exit:
-    """``fail`` for text that may hold brackets (paths, feature names such as ``spread_bps[...]``)."""
-    return fail(escape(message))
+    """``fail`` (which shows brackets such as ``spread_bps[...]`` or ``amm500[ml]`` literally)."""
+    return fail(message)
 
 
 def _require_torch() -> None:
