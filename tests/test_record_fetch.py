@@ -159,7 +159,7 @@ def test_record_against_an_address_that_refuses_connections_fails(tmp_path: Path
         port = s.getsockname()[1]
     result = CliRunner().invoke(app, ["data", "record", "--url", f"ws://127.0.0.1:{port}/ws", "--out",
                                       str(tmp_path / "rec"), "--duration", "2"])
-    assert result.exit_code == 2 and "no answer" in result.output, result.output
+    assert result.exit_code == 1 and "never connected" in result.output, result.output
     assert not list((tmp_path / "rec").rglob("*.parquet"))
 
 

@@ -9,6 +9,7 @@ file that contains one is refused, and every printed or serialized form masks th
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 import tomllib
@@ -55,6 +56,17 @@ class _Section(BaseModel):
     """Config sections forbid unknown keys: a typo must fail loudly, not be ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any, info: Any) -> Any:
+        """A boolean is true or false (any case, as TOML, env or --set text), never "yes", "on" or 1:
+        pydantic's lax parsing would read a typo such as ``yes`` as a decision the user never wrote."""
+        if cls.model_fields[info.field_name].annotation is not bool or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError("must be true or false")
 
 
 def _positive(name: str, value: float) -> float:
@@ -252,7 +264,9 @@ class RiskConfig(_Section):
         True, description="off: never latch the kill switch (backtests of raw behaviour only)"
     )
     max_drawdown: float = Field(0.05, gt=0, le=1, description="fraction of peak equity")
-    max_consecutive_losses: int = Field(10, ge=1, description="losing round trips in a row")
+    max_consecutive_losses: int = Field(
+        10, ge=0, description="losing round trips in a row; 0 disables only this rule (drawdown and session loss stay)"
+    )
     max_session_loss: float = Field(100.0, gt=0, description="USD lost since start")
 
 
@@ -402,7 +416,7 @@ def _toml_source_factory(path: Path | None) -> type[PydanticBaseSettingsSource]:
             return None, field_name, False
 
         def __call__(self) -> dict[str, Any]:
-            return load_toml(path) if path is not None else {}
+            return load_toml(path, strict=False) if path is not None else {}
 
     return _TomlSource
 
@@ -459,10 +473,20 @@ class Config(BaseSettings):
             return self.network.private_key.get_secret_value()
         env = os.environ.get(ENV_PREFIX + "PRIVATE_KEY")
         if env:
-            return env.strip()
+            return check_private_key(env, ENV_PREFIX + "PRIVATE_KEY")
         if self.network.keystore_path is not None:
             return read_keystore(self.network.keystore_path)
         return None
+
+    def signer_address(self) -> str | None:
+        """The address the key signs as (derived, safe to show), or None without a key; raises ConfigError
+        for a malformed key or an unreadable keystore, so ``config show`` catches them before a run."""
+        key = self.private_key()
+        if key is None:
+            return None
+        from eth_account import Account
+
+        return str(Account.from_key(key).address)
 
     def masked_dict(self) -> dict[str, Any]:
         """The effective config as plain data with every secret replaced by a mask."""
@@ -510,14 +534,44 @@ def read_keystore(path: Path) -> str:
         except Exception:
             raise ConfigError("network.keystore_path: could not decrypt the keystore (wrong password?)") from None
         return "0x" + bytes(key_bytes).hex()
-    key = text.splitlines()[0].strip()
+    return check_private_key(text.splitlines()[0] if text else "", "network.keystore_path: the file")
+
+
+def check_private_key(key: str, where: str) -> str:
+    """``0x`` + 64 hex digits, lower case; the error names where the key came from, never the key."""
+    key = key.strip()
     body = key[2:] if key.startswith("0x") else key
-    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body):
-        raise ConfigError("network.keystore_path: the file does not hold a 32-byte hex private key")
+    if len(body) != 64 or any(c not in "0123456789abcdefABCDEF" for c in body) or not int(body, 16):
+        raise ConfigError(f"{where} does not hold a 32-byte hex private key (0x + 64 hex digits); "
+                          f"got {len(body)} characters")
     return "0x" + body.lower()
 
 
-def load_toml(path: Path) -> dict[str, Any]:
+def keystore_warning(path: Path | None) -> str | None:
+    """A warning when the keystore file can be read by other users (it should be chmod 600)."""
+    if path is None:
+        return None
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (f"network.keystore_path {path} is readable by other users (mode {mode & 0o777:o}); "
+                f"restrict it: chmod 600 {path}")
+    return None
+
+
+def load_toml(path: Path, strict: bool = True) -> dict[str, Any]:
+    """Parse a config file; secrets in it are an error (``strict``) or dropped (the caller reports them)."""
+    data = _parse_toml(path)
+    errors = toml_secret_errors(data)
+    if errors and strict:
+        raise ConfigError("\n".join(errors))
+    return {s: ({k: v for k, v in vals.items() if k not in SECRET_FIELDS} if isinstance(vals, dict) else vals)
+            for s, vals in data.items()}
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -526,16 +580,43 @@ def load_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    return data
+
+
+def toml_secret_errors(data: Mapping[str, Any]) -> list[str]:
+    """One line per secret found in a config file (they are refused, but reported with the other errors)."""
+    errors = []
     for section, values in data.items():
         if isinstance(values, dict):
             for key in values:
                 if key in SECRET_FIELDS:
-                    raise ConfigError(
-                        f"{section}.{key}: secrets are not read from config files; set "
-                        f"AMM500_{'PRIVATE_KEY' if key == 'private_key' else section.upper() + '__' + key.upper()}"
-                        " in the environment or use network.keystore_path"
-                    )
-    return data
+                    env = "PRIVATE_KEY" if key == "private_key" else f"{section.upper()}__{key.upper()}"
+                    errors.append(f"{section}.{key}: secrets are not read from config files; set AMM500_{env} "
+                                  "in the environment or use network.keystore_path")
+    return errors
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def resolve_field(name: str, flag: str) -> Any:
+    """The pydantic ``FieldInfo`` of ``section.field``; raises ConfigError naming the bad part with a
+    "did you mean" hint. The one check behind ``--set``, ``optimize --param``, ``AMM500_*`` and TOML keys."""
+    parts = name.split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"{flag} {name!r}: the name must be section.field (e.g. trading.leverage)")
+    section, fname = parts
+    sections = Config.model_fields
+    if section not in sections:
+        raise ConfigError(f"{flag} {name}: unknown section {section!r}{_did_you_mean(section, sections)}; "
+                          f"allowed: {', '.join(sections)}")
+    fields = getattr(sections[section].annotation, "model_fields", {})
+    if fname not in fields:
+        raise ConfigError(f"{flag} {name}: {section} has no field {fname!r}{_did_you_mean(fname, fields)}; "
+                          "see `amm500 config show` for every field")
+    return fields[fname]
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
@@ -549,12 +630,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         if len(parts) != 2 or not all(parts):
             raise ConfigError(f"--set {item!r}: the key must be section.field (e.g. trading.leverage=5)")
         section, field = parts
-        if section not in Config.model_fields:
-            raise ConfigError(
-                f"--set {key}: unknown section {section!r}; allowed: {', '.join(Config.model_fields)}"
-            )
         if field in SECRET_FIELDS:
             raise ConfigError(f"--set {key}: secrets are not accepted on the command line")
+        resolve_field(key.strip(), "--set")
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -575,12 +653,10 @@ def _check_env() -> None:
         parts = rest.split(ENV_NESTED_DELIMITER)
         section = parts[0].lower()
         if section not in Config.model_fields:
-            raise ConfigError(f"environment {name}: unknown section {section!r}")
-        if len(parts) == 2:
-            model = Config.model_fields[section].annotation
-            fields = getattr(model, "model_fields", {})
-            if parts[1].lower() not in fields:
-                raise ConfigError(f"environment {name}: {section} has no field {parts[1].lower()!r}")
+            raise ConfigError(f"environment {name}: unknown section {section!r}"
+                              f"{_did_you_mean(section, Config.model_fields)}")
+        if len(parts) == 2 and parts[1].lower() not in SECRET_FIELDS:
+            resolve_field(f"{section}.{parts[1].lower()}", f"environment {name}:")
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -601,7 +677,14 @@ def format_validation_error(exc: ValidationError) -> str:
         msg = err["msg"]
         ctx = err.get("ctx") or {}
         if err["type"] == "extra_forbidden":
-            lines.append(f"{loc}: unknown key (typo?)")
+            parts = loc.split(".")
+            choices: Iterable[str] = Config.model_fields
+            if len(parts) == 2 and parts[0] in Config.model_fields:
+                choices = getattr(Config.model_fields[parts[0]].annotation, "model_fields", {})
+            lines.append(f"{loc}: unknown key{_did_you_mean(parts[-1], choices) or ' (typo?)'}")
+            continue
+        if err["type"] == "bool_type" or (err["type"] == "value_error" and "true or false" in msg):
+            lines.append(f"{loc} = {err.get('input')!r}: must be true or false")
             continue
         if err["type"] in ("less_than_equal", "greater_than_equal", "greater_than", "less_than"):
             bound = next(iter(ctx.values()), None)
@@ -634,8 +717,9 @@ def load_config(
         toml_path = Path(os.environ[ENV_PREFIX + "CONFIG"])
     cli = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(overrides)
     _check_env()
-    if toml_path is not None:
-        load_toml(toml_path)  # early, readable errors for missing files and secrets
+    secret_errors: list[str] = []
+    if toml_path is not None:  # early, readable errors for a missing or unparsable file
+        secret_errors = toml_secret_errors(_parse_toml(toml_path))
     _CURRENT_TOML["path"] = toml_path
     try:
         # CLI values must merge over the environment and TOML field by field, so they are applied
@@ -644,8 +728,10 @@ def load_config(
         if cli:
             merged = _deep_merge(base.model_dump(), cli)
             base = Config.model_validate(merged)
-        return base
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc)) from None
+        raise ConfigError("\n".join([*secret_errors, format_validation_error(exc)])) from None
     finally:
         _CURRENT_TOML["path"] = None
+    if secret_errors:  # reported with every other problem above, not instead of them
+        raise ConfigError("\n".join(secret_errors))
+    return base

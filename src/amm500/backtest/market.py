@@ -1,8 +1,9 @@
 """Market data for backtests: per-day event columns as memory-mapped ``.npy`` files.
 
-Parquet is read (and validated) once per day file; the columns are then cached as ``.npy`` next to
-the data (or in ``~/.cache/amm500`` when the data directory is read-only) and memory-mapped on every
-later run. Many backtests in one process, or parallel optimizer workers, therefore share the same
+Parquet is read (and validated) once per day file; the columns are then cached as ``.npy`` under
+the user's cache directory (``$XDG_CACHE_HOME/amm500/npy``, never inside the data folder: the cache is
+about five times the data's size) and memory-mapped on every later run; ``amm500 cache info|clear``
+shows and removes it. Many backtests in one process, or parallel optimizer workers, therefore share the same
 page cache instead of decoding Parquet again, and only the day being replayed is resident.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from amm500.core.files import OutputError, cache_home, write_atomic
 from amm500.data.schema import EVENT_COLUMNS, Bars, DataError, Events
 from amm500.data.store import (
     bar_days,
@@ -29,7 +29,6 @@ from amm500.data.store import (
     require_data_dir,
 )
 
-CACHE_DIR = ".amm500-npy"
 CACHE_VERSION = "1"
 
 
@@ -63,28 +62,17 @@ class Market:
 
 
 def _cache_root(root: Path) -> Path:
-    local = root / CACHE_DIR
-    try:
-        local.mkdir(exist_ok=True)
-        if os.access(local, os.W_OK):
-            return local
-    except OSError:
-        pass
+    """``<cache home>/npy/<hash of the data folder's real path>`` (created by the first day cached)."""
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]
-    fallback = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "amm500" / "npy" / digest
-    fallback.mkdir(parents=True, exist_ok=True)
-    return fallback
+    return cache_home() / "npy" / digest
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def _write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             np.save(fh, arr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic(path, _write)
 
 
 def _cached_day(parquet: Path, cache: Path) -> Path:
@@ -95,12 +83,16 @@ def _cached_day(parquet: Path, cache: Path) -> Path:
     if stamp_file.exists() and stamp_file.read_text() == stamp and all(
             (d / f"{n}.npy").exists() for n, _ in EVENT_COLUMNS):
         return d
-    ev = read_events_file(parquet)  # validates: columns, dtypes, sorted time, kinds, finite values
-    d.mkdir(parents=True, exist_ok=True)
-    stamp_file.unlink(missing_ok=True)
-    for (name, _), col in zip(EVENT_COLUMNS, ev, strict=True):
-        _save_atomic(d / f"{name}.npy", np.ascontiguousarray(col))
-    stamp_file.write_text(stamp)
+    ev = read_events_file(parquet)  # validates first: a bad file leaves no (empty) cache folder behind
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        stamp_file.unlink(missing_ok=True)
+        for (name, _), col in zip(EVENT_COLUMNS, ev, strict=True):
+            _save_atomic(d / f"{name}.npy", np.ascontiguousarray(col))
+        stamp_file.write_text(stamp)
+    except (OSError, OutputError) as exc:
+        raise DataError(f"cannot cache {parquet.name} under {cache} ({exc}); set XDG_CACHE_HOME to a writable "
+                        "folder") from None
     return d
 
 
@@ -110,6 +102,10 @@ def load_market(path: Path | str, days: int | None = None) -> Market:
     if days is not None and days < 1:
         raise DataError(f"days must be >= 1 (got {days})")
     meta = read_dataset_meta(root)
+    available = event_days(root) or bar_days(root)
+    if days is not None and days > len(available):
+        span = f" ({available[0][0]} to {available[-1][0]})" if available else ""
+        raise DataError(f"--days {days}: {root} holds only {len(available)} day(s){span}")
     files = event_days(root)[:days] if days is not None else event_days(root)
     dirs: list[Path] = []
     if files:

@@ -67,12 +67,68 @@ from amm500.data.schema import NS_PER_DAY, NS_PER_HOUR
 
 if TYPE_CHECKING:
     from amm500.backtest.runner import BacktestResult
+    from amm500.config import Config
 
 FILL_MODEL_LABELS = {
     "tick": "tick: queue-aware L2 matching with latency (hftbacktest-style)",
     "bar": "bar: LOW REALISM - fill_rate coin flips on 1-minute candles, no queue, no latency",
 }
 KILL_REASONS = {0: "none", 1: "drawdown", 2: "consecutive_losses", 3: "session_loss"}
+
+
+#: The run banner turns amber at a loss of LOSS_AMBER and red at LOSS_RED of the starting equity.
+LOSS_AMBER = 0.05
+LOSS_RED = 0.20
+
+
+def sharpe_note(n_daily: int) -> str:
+    """Why the daily Sharpe is null, in words (JSON has no NaN and a bare null explains nothing)."""
+    if n_daily < 2:
+        return (f"undefined: the daily Sharpe needs at least 2 daily returns and this run has {n_daily}; "
+                "see sharpe_hourly, or backtest more days")
+    return "undefined: equity did not vary from day to day (zero standard deviation)"
+
+
+def stop_sentence(m: dict[str, Any], cfg: Config) -> str | None:
+    """What stopped the strategy, which rule and setting did it, and how to see it quote on: or None."""
+    if m["killed"] == "no":
+        return None
+    after = m.get("stopped_after_s")
+    when = f" {after:,.0f} s into the run" if after is not None else ""
+    share = ""
+    if after is not None and m.get("span_days"):
+        share = f"; it did not quote for the remaining {max(0.0, 1 - after / (m['span_days'] * 86_400)):.1%} of it"
+    if m["killed"] == "liquidated":
+        return f"Liquidated{when}: equity fell below maintenance margin{share}."
+    r = cfg.risk
+    rule = {
+        "drawdown": f"drawdown above risk.max_drawdown = {r.max_drawdown:.0%} of peak equity",
+        "consecutive_losses": f"{r.max_consecutive_losses} losing round trips in a row "
+                              f"(risk.max_consecutive_losses = {r.max_consecutive_losses})",
+        "session_loss": f"session loss above risk.max_session_loss = ${r.max_session_loss:,.2f}",
+    }.get(m["kill_reason"], m["kill_reason"])
+    hint = (" To watch the strategy quote through while keeping the drawdown and session-loss limits, "
+            "disable only this rule: --set risk.max_consecutive_losses=0." if m["kill_reason"] == "consecutive_losses"
+            else "")
+    return f"Stopped by the kill switch{when}: {rule}{share}.{hint}"
+
+
+def verdict(m: dict[str, Any], cfg: Config) -> dict[str, str]:
+    """The run's banner: red for a liquidation or a loss >= LOSS_RED, amber for any stop or a loss >=
+    LOSS_AMBER, green otherwise; ``text`` says why in one or two sentences."""
+    ret = float(m["return"])
+    stop = stop_sentence(m, cfg)
+    loss = f"The run lost {-ret:.1%} of its starting equity (${-m['net_pnl']:,.2f})." if ret < 0 else ""
+    if m["killed"] == "liquidated" or ret <= -LOSS_RED:
+        level = "red"
+    elif stop or ret <= -LOSS_AMBER:
+        level = "amber"
+    else:
+        level = "green"
+    parts = [p for p in (stop, loss) if p]
+    if not parts:
+        parts = [f"Quoted through the whole run; return {ret:+.2%}."]
+    return {"level": level, "text": " ".join(parts)}
 
 
 def _f(x: float | None) -> float | None:
@@ -264,6 +320,9 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
     m["request_budget"] = request_budget_summary(result)
     if cfg.trading.strategy == "glft" and result.sstate is not None:
         m["glft"] = glft_summary(result.sstate)
+    if m["sharpe"] is None:
+        m["sharpe_note"] = sharpe_note(daily.size)
+    m["verdict"] = verdict(m, cfg)
     if fills.shape[0]:
         m["maker_fee_paid"] = float(fills[fills[:, F_MAKER] == 1, F_FEE].sum())
         m["taker_fee_paid"] = float(fills[fills[:, F_MAKER] == 0, F_FEE].sum())

@@ -8,16 +8,30 @@ histogram, and every config value the run used.
 from __future__ import annotations
 
 import html
+import itertools
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
-from amm500.backtest.layout import F_LIQ, F_MK0, R_EQUITY, R_MID, R_POS, R_REGIME, R_SPREAD, R_VOL
+from amm500.backtest.layout import (
+    F_LIQ,
+    F_MK0,
+    F_SIDE,
+    F_SZ,
+    R_EQUITY,
+    R_MID,
+    R_POS,
+    R_QUOTING,
+    R_REGIME,
+    R_SPREAD,
+    R_VOL,
+)
+from amm500.backtest.units import fmt_metric, fmt_value, label
+from amm500.core.files import write_text_atomic
 
 if TYPE_CHECKING:
     from amm500.backtest.runner import BacktestResult
@@ -36,49 +50,90 @@ table{border-collapse:collapse;margin:8px 0 24px}td,th{border:1px solid #ccc;pad
 td.v{text-align:right;font-family:monospace}.banner{padding:12px 16px;border-radius:6px;margin-bottom:16px}
 .low{background:#fde2e1;border:2px solid #c0392b;color:#922b21;font-weight:bold;font-size:1.2em}
 .ok{background:#e8f6ef;border:1px solid #27ae60}
+.green{background:#e8f6ef;border:1px solid #27ae60}
+.amber{background:#fff4d6;border:2px solid #d68910;color:#7e5109;font-weight:bold}
+.red{background:#fde2e1;border:2px solid #c0392b;color:#922b21;font-weight:bold}
 """
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:,.6g}"
-    return html.escape(str(v))
 
 
 def _time_axis(ts: np.ndarray) -> np.ndarray:
     return ts.astype("datetime64[ns]")
 
 
+def chart_series(result: BacktestResult) -> dict[str, np.ndarray]:
+    """The record columns as the charts should show them (why each mask: a chart must not lie).
+
+    - before the first book there is no mid: mid, spread, volatility and regime are NaN (a gap), not 0
+      (a 0 at the start stretched the price axis from 0 to 90k and flattened the price);
+    - while the strategy is not quoting (after a kill switch, on a stale book) spread and regime are NaN;
+    - ``position_ts``/``position`` is the position after every fill, so a round trip between two
+      once-a-minute records still shows (the records alone looked flat while the table's max did not).
+    """
+    rec = result.rec
+    mid = rec[:, R_MID].astype(float, copy=True)
+    no_book = ~(mid > 0)
+    mid[no_book] = np.nan
+    quoting = rec[:, R_QUOTING] > 0
+    spread = np.where(quoting & ~no_book, rec[:, R_SPREAD], np.nan)
+    regime = np.where(quoting & ~no_book, rec[:, R_REGIME], np.nan)
+    vol = np.where(no_book, np.nan, rec[:, R_VOL])
+    fills = result.fills
+    pos = np.cumsum(fills[:, F_SIDE] * fills[:, F_SZ]) if fills.shape[0] else np.zeros(0)
+    return {"ts": result.rec_ts, "equity": rec[:, R_EQUITY], "mid": mid, "spread": spread, "vol": vol,
+            "regime": regime, "record_position": rec[:, R_POS], "position_ts": result.fills_ts, "position": pos}
+
+
+def _envelope(ts: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ~2n points that keep every bucket's minimum and maximum (plain striding would drop spikes)."""
+    if ts.size <= 2 * n:
+        return ts, y
+    edges = np.linspace(0, ts.size, n + 1).astype(np.int64)
+    idx: list[int] = []
+    for a, b in itertools.pairwise(edges):
+        seg = y[a:b]
+        lo, hi = a + int(np.argmin(seg)), a + int(np.argmax(seg))
+        idx += sorted({lo, hi})
+    ix = np.asarray(idx)
+    return ts[ix], y[ix]
+
+
 def _figures(result: BacktestResult) -> list[Any]:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    s = chart_series(result)
     step = max(1, result.rec_ts.size // MAX_POINTS)  # keep the file small: every step-th record
-    t = _time_axis(result.rec_ts[::step])
-    rec = result.rec[::step]
-    eq = rec[:, R_EQUITY]
+    t = _time_axis(s["ts"][::step])
+    eq = s["equity"][::step]
     peak = np.maximum.accumulate(eq) if eq.size else eq  # drawdown of the plotted series
     dd = np.where(peak > 0, (peak - eq) / np.where(peak > 0, peak, 1.0), 0.0)
     figs = []
     f = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
-                      subplot_titles=("equity (USD)", "drawdown (fraction of peak)"))
+                      subplot_titles=("equity (USD)", "drawdown (% of peak equity)"))
     f.add_trace(go.Scatter(x=t, y=eq, name="equity"), row=1, col=1)
-    f.add_trace(go.Scatter(x=t, y=-dd, name="drawdown", fill="tozeroy"), row=2, col=1)
+    f.add_trace(go.Scatter(x=t, y=-dd * 100, name="drawdown", fill="tozeroy"), row=2, col=1)
+    f.update_yaxes(title_text="USD", row=1, col=1)
+    f.update_yaxes(title_text="% of peak", row=2, col=1)
     f.update_layout(height=520, showlegend=False)
     figs.append(f)
-    f = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("inventory (BTC)", "mid (USD)"))
-    f.add_trace(go.Scatter(x=t, y=rec[:, R_POS], name="position"), row=1, col=1)
-    f.add_trace(go.Scatter(x=t, y=rec[:, R_MID], name="mid"), row=2, col=1)
+    f = make_subplots(rows=2, cols=1, shared_xaxes=True,
+                      subplot_titles=("inventory (BTC, after every fill)", "mid (USD)"))
+    if s["position"].size:
+        pt, py = _envelope(s["position_ts"], s["position"], MAX_POINTS // 2)
+        f.add_trace(go.Scatter(x=_time_axis(pt), y=py, name="position", line={"shape": "hv"}), row=1, col=1)
+    else:
+        f.add_trace(go.Scatter(x=t, y=s["record_position"][::step], name="position"), row=1, col=1)
+    f.add_trace(go.Scatter(x=t, y=s["mid"][::step], name="mid"), row=2, col=1)
+    f.update_yaxes(title_text="BTC", row=1, col=1)
+    f.update_yaxes(title_text="USD", row=2, col=1)
     f.update_layout(height=480, showlegend=False)
     figs.append(f)
     f = make_subplots(rows=3, cols=1, shared_xaxes=True,
-                      subplot_titles=("quoted full spread (bps)", "volatility used (annualized)",
-                                      "volatility regime (0 ultra-low .. 4 extreme)"))
-    f.add_trace(go.Scatter(x=t, y=rec[:, R_SPREAD], name="spread"), row=1, col=1)
-    f.add_trace(go.Scatter(x=t, y=rec[:, R_VOL], name="vol"), row=2, col=1)
-    f.add_trace(go.Scatter(x=t, y=rec[:, R_REGIME], name="regime", line={"shape": "hv"}), row=3, col=1)
+                      subplot_titles=("quoted full spread (bps; gaps: not quoting)", "volatility used (annualized, %)",
+                                      "volatility regime (0 ultra-low .. 4 extreme; gaps: not quoting)"))
+    f.add_trace(go.Scatter(x=t, y=s["spread"][::step], name="spread"), row=1, col=1)
+    f.add_trace(go.Scatter(x=t, y=s["vol"][::step] * 100, name="vol"), row=2, col=1)
+    f.add_trace(go.Scatter(x=t, y=s["regime"][::step], name="regime", line={"shape": "hv"}), row=3, col=1)
     f.update_layout(height=620, showlegend=False)
     figs.append(f)
     f = go.Figure()
@@ -101,11 +156,16 @@ def render_report(result: BacktestResult) -> str:
     banner = (f'<div class="banner low">LOW REALISM - fill model "bar": {html.escape(m["fill_model_description"])}'
               "</div>" if low else
               f'<div class="banner ok">fill model "tick": {html.escape(m["fill_model_description"])}</div>')
-    rows = "".join(f"<tr><td>{k}</td><td class=v>{_fmt(m.get(k))}</td></tr>" for k in HEADLINE)
-    mk = "".join(f"<tr><td>{k}</td><td class=v>{_fmt(v['mean_bps'])}</td><td class=v>{_fmt(v['median_bps'])}</td>"
-                 f"<td class=v>{v['n']}</td></tr>" for k, v in m["markouts"].items())
-    rej = "".join(f"<tr><td>{k}</td><td class=v>{v}</td></tr>" for k, v in m["rejects"].items())
-    inv = "".join(f"<tr><td>{k}</td><td class=v>{_fmt(v)}</td></tr>" for k, v in m["inventory"].items())
+    v = m.get("verdict") or {"level": "green", "text": ""}
+    banner = f'<div class="banner {v["level"]}" id="verdict">{html.escape(v["text"])}</div>{banner}'
+    rows = "".join(f"<tr><td>{html.escape(label(k))}</td><td class=v>{html.escape(_headline_value(m, k))}</td></tr>"
+                   for k in HEADLINE)
+    mk = "".join(f"<tr><td>{k}</td><td class=v>{fmt_value(h['mean_bps'], 'bps')}</td>"
+                 f"<td class=v>{fmt_value(h['median_bps'], 'bps')}</td>"
+                 f"<td class=v>{h['n']}</td></tr>" for k, h in m["markouts"].items())
+    rej = "".join(f"<tr><td>{k}</td><td class=v>{n}</td></tr>" for k, n in m["rejects"].items())
+    inv = "".join(f"<tr><td>{html.escape(label(k))}</td><td class=v>{fmt_metric(k, x)}</td></tr>"
+                  for k, x in m["inventory"].items())
     cfg_rows = []
     for section, values in result.config.masked_dict().items():
         for key, value in values.items():
@@ -125,12 +185,13 @@ def render_report(result: BacktestResult) -> str:
     )
 
 
-def _fmt_term(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
+def _headline_value(m: dict[str, Any], key: str, short: bool = False) -> str:
+    """One summary value with its unit; an undefined Sharpe says why (in brief for the terminal)."""
+    if key == "sharpe" and m.get("sharpe") is None and m.get("sharpe_note"):
+        return "- (undefined: see sharpe_note in the JSON)" if short else f"- ({m['sharpe_note']})"
+    if key == "killed":
+        return stopped_text(m)
+    return fmt_metric(key, m.get(key))
 
 
 def stopped_text(metrics: dict[str, Any]) -> str:
@@ -154,37 +215,26 @@ def summary_table(metrics: dict[str, Any]) -> Table:
     table = Table(title=title, show_header=False)
     table.add_column("metric", style="cyan")
     table.add_column("value", justify="right")
-    rows = [
-        ("fees charged", metrics.get("fee_tier")),
-        ("days", metrics["days"]), ("net PnL (USD)", metrics["net_pnl"]), ("return", metrics["return"]),
-        ("annual ROI (simple)", metrics["annual_roi"]), ("Sharpe (daily, sqrt 365)", metrics["sharpe"]),
-        ("Sharpe (hourly)", metrics["sharpe_hourly"]), ("max drawdown", metrics["max_drawdown"]),
-        ("fills", metrics["fills"]), ("trades / day", metrics["trades_per_day"]),
-        ("maker ratio (count)", metrics["maker_ratio"]), ("maker ratio (volume)", metrics["maker_ratio_volume"]),
-        ("spread capture", metrics["spread_capture"]), ("inventory PnL", metrics["inventory_pnl"]),
-        ("fees", metrics["fees"]), ("funding", metrics["funding"]),
-        ("stopped", stopped_text(metrics)),
-        ("quote uptime", metrics["quote_uptime"]), ("liquidations", metrics["liquidations"]),
-        ("rejects", sum(metrics["rejects"].values())), ("events", metrics["events"]),
-        ("events / s (kernel)", metrics["events_per_sec"]), ("compile / cache load (s)", metrics["compile_s"]),
-    ]
+    if metrics.get("fee_tier"):
+        table.add_row("fees charged", str(metrics["fee_tier"]))
+    keys = ("days", "net_pnl", "return", "annual_roi", "sharpe", "sharpe_hourly", "max_drawdown", "fills",
+            "trades_per_day", "maker_ratio", "maker_ratio_volume", "spread_capture", "inventory_pnl", "fees",
+            "funding", "killed", "quote_uptime", "liquidations")
+    for key in keys:
+        table.add_row(label(key), _headline_value(metrics, key, short=True))
+    table.add_row(label("rejects"), fmt_metric("rejects", sum(metrics["rejects"].values())))
+    for key in ("events", "events_per_sec", "compile_s"):
+        table.add_row(label(key), fmt_metric(key, metrics.get(key)))
     for key, h in metrics["markouts"].items():
-        rows.append((f"mark-out {key} (bps, + good)", h["mean_bps"]))
-    for name, value in rows:
-        table.add_row(name, _fmt_term(value))
+        table.add_row(f"mark-out {key} (mean, + good)", fmt_value(h["mean_bps"], "bps"))
+    v = metrics.get("verdict")
+    if v:
+        style = {"red": "bold red", "amber": "bold yellow"}.get(v["level"], "green")
+        table.caption = f"[{style}]{escape(v['text'])}[/]"
+        table.caption_justify = "left"
     return table
 
 
-def write_report(result: BacktestResult, path: Path) -> None:
+def write_report(result: BacktestResult, path: Path, flag: str | None = None) -> None:
     """Render and write atomically (a temporary file renamed into place: never half a report)."""
-    text = render_report(result)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, render_report(result), flag)

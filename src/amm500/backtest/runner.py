@@ -82,6 +82,7 @@ from amm500.backtest.layout import (
 from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
 from amm500.core import api
+from amm500.core.files import compile_notice
 from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
 from amm500.core.order_diff import new_work
@@ -329,6 +330,12 @@ def run_backtest(
         raise DataError(f"{market.root}: no events/ day files for a tick-mode backtest (bars only? use"
                         " --set backtest.fill_model=bar)")
     vf = _check_vol_forecast(vol_forecast)
+    if progress is True and not _COMPILE_S:
+        notice = compile_notice("loop", "backtest kernel")
+        if notice:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"[yellow]{notice}[/]", highlight=False)
     compile_s = compile_kernel()
     n_days = len(market.day_dirs) if days is None else min(days, len(market.day_dirs))
     day_iter = market.iter_days(n_days)

@@ -6,9 +6,9 @@ import importlib
 import pkgutil
 import sys
 
-from amm500.cli.app import app, err_console
-from amm500.config import ConfigError
-from amm500.data.schema import DataError
+from rich.markup import escape
+
+from amm500.cli.app import app, err_console, guard_all, user_error_text
 
 __all__ = ["app", "main"]
 
@@ -20,14 +20,18 @@ def _register_commands() -> None:
 
 
 _register_commands()
+guard_all(app)  # every command, in every group: one line and exit 2 for a user error
 
 
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2, never a traceback."""
     try:
         app()
-    except (ConfigError, DataError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except (ValueError, OSError) as exc:
+        text = user_error_text(exc)
+        if text is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_config
+from amm500.cli.app import ConfigOption, SetOption, app, console, fail, get_config, user_error_text
 from amm500.config import ConfigError
 from amm500.data.schema import DataError
 
@@ -55,18 +55,20 @@ def backtest(
 ) -> None:
     """Backtest the configured strategy on canonical data (tick: queue-aware L2; bar: LOW REALISM)."""
     from amm500.backtest.runner import run_backtest
+    from amm500.core.files import check_output_file
     from amm500.data.store import write_json_atomic
 
     cfg = get_config(config, set_)
     if phases is not None:
         cfg.backtest.phases = phases
+    for path, flag in ((json_out, "--json"), (report, "--report")):  # before minutes of replay, not after
+        if path is not None:
+            check_output_file(path, flag)
     if cfg.backtest.fill_model == "bar":
         console.print(f"[bold yellow]{LOW_REALISM}:[/] bar mode fills quotes by coin flip (fill_rate="
                       f"{cfg.backtest.fill_rate}) on candles: no queue, no latency, no adverse selection detail.")
     vol_forecast = None
     if vol_model is not None:
-        from rich.markup import escape
-
         from amm500.signals.ml import ModelError
         from amm500.signals.ml.predictor import forecast_series
 
@@ -75,9 +77,9 @@ def backtest(
         try:
             vol_forecast = forecast_series(data, vol_model)
         except ModelError as exc:
-            raise fail(escape(f"--vol-model: {exc}")) from None
+            raise fail(f"--vol-model: {exc}") from None
         except DataError as exc:
-            raise fail(escape(str(exc))) from None
+            raise fail(str(exc)) from None
         cfg.trading.volatility_source = "lstm"
     phase_run = None
     try:
@@ -90,7 +92,7 @@ def backtest(
         else:
             result = run_backtest(cfg, data, days=days, vol_forecast=vol_forecast, progress=not quiet)
     except (DataError, ConfigError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     payload = result_json(result)
     if phase_run is not None:
         payload["phases"] = _clean(phase_run.to_json())
@@ -101,12 +103,12 @@ def backtest(
     if phase_run is not None and not quiet:
         console.print(phase_table(phase_run))
     if json_out is not None:
-        write_json_atomic(json_out, payload)
+        write_json_atomic(json_out, payload, flag="--json")
         console.print(f"[green]wrote[/] {json_out}")
     if report is not None:
         from amm500.backtest.report import write_report
 
-        write_report(result, report)
+        write_report(result, report, flag="--report")
         console.print(f"[green]wrote[/] {report}")
 
 

@@ -4,44 +4,97 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from amm500.cli.app import ConfigOption, SetOption, config_app, console, fail, get_config
-from amm500.config import ConfigError, load_config
+from amm500.cli.app import ConfigOption, SetOption, config_app, console, err_console, fail, get_config
+from amm500.config import SECRET_FIELDS, ConfigError, keystore_warning, load_config
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML literal for a config value (JSON's string escapes are valid TOML basic strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def to_toml(data: dict[str, dict[str, Any]], comments: dict[str, str] | None = None,
+            notes: dict[str, list[str]] | None = None) -> str:
+    """The config as a TOML file ``config check`` accepts: unset values and secrets become comments."""
+    lines: list[str] = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        lines += [f"# {n}" for n in (notes or {}).get(section, [])]
+        for key, value in values.items():
+            doc = (comments or {}).get(f"{section}.{key}")
+            if doc:
+                lines.append(f"# {doc}")
+            if key in SECRET_FIELDS:
+                env = "AMM500_PRIVATE_KEY" if key == "private_key" else f"AMM500_{section.upper()}__{key.upper()}"
+                state = "set" if value not in (None, "") else "not set"
+                lines.append(f"# {key}: {state}; secrets come from {env} or network.keystore_path only")
+            elif value is None:
+                lines.append(f"# {key} = (unset)")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 @config_app.command("show")
 def show(
     config: ConfigOption = None,
     set_: SetOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of TOML.")] = False,
 ) -> None:
-    """Print the effective configuration (secrets masked)."""
+    """Print the effective configuration as TOML you can save and edit (secrets never printed).
+
+    Also checks the signing key (AMM500_PRIVATE_KEY or network.keystore_path) and shows the address it
+    signs as, so a malformed key or a missing keystore fails here rather than at the first order.
+    """
     cfg = get_config(config, set_)
     data = cfg.masked_dict()
+    address = cfg.signer_address()  # ConfigError (bad key, missing keystore) -> one line via the guard
+    warning = keystore_warning(cfg.network.keystore_path)
+    if warning:
+        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if as_json:
-        console.print_json(json.dumps(data))
+        typer.echo(json.dumps({**data, "derived": {"signer_address": address}}, indent=2))
         return
-    for section, values in data.items():
-        table = Table(title=f"\\[{section}]", title_justify="left", show_header=False, box=None)
-        table.add_column("field", style="cyan")
-        table.add_column("value")
-        for key, value in values.items():
-            table.add_row(key, json.dumps(value))
-        console.print(table)
+    notes = {"network": [f"signer address (derived from the key): {address or 'no key configured'}"]}
+    typer.echo(to_toml(data, notes=notes), nl=False)
+
+
+@config_app.command("example")
+def example() -> None:
+    """Print a complete example config (every field at its default, with its meaning) to save and edit."""
+    from amm500.config import Config
+
+    comments = {f"{s}.{k}": (info.description or "") for s, f in Config.model_fields.items()
+                for k, info in f.annotation.model_fields.items()}  # type: ignore[union-attr]
+    typer.echo("# AMM-500 configuration: amm500 config example > amm500.toml; use with --config amm500.toml.\n"
+               "# Every field is at its default; delete what you do not change. Reference: docs/config.md\n")
+    typer.echo(to_toml(Config().model_dump(mode="json"), comments=comments), nl=False)
 
 
 @config_app.command("check")
-def check(file: Annotated[Path, typer.Argument(help="TOML config file to validate.")]) -> None:
+def check(file: Annotated[Path, typer.Argument(metavar="FILE", help="TOML config file to validate.")]) -> None:
     """Validate a config file; exit non-zero naming each bad field."""
     try:
-        load_config(file)
+        cfg = load_config(file)
+        cfg.signer_address()  # a key in the environment or a keystore named in the file must be usable
     except ConfigError as exc:
         raise fail(f"{file}:\n{exc}") from None
-    console.print(f"[green]ok[/] {file}")
+    warning = keystore_warning(cfg.network.keystore_path)
+    if warning:
+        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+    console.print(f"[green]ok[/] {escape(str(file))}")
 
 
 def reference_markdown() -> str:

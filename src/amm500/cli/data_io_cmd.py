@@ -41,6 +41,9 @@ def import_(
     for p in paths:
         if not p.is_file():
             raise fail(f"{p}: no such file")
+    from amm500.core.files import check_output_dir
+
+    check_output_dir(out, "--out")
     from amm500.data.loaders import hyperliquid_archive, load
     from amm500.data.loaders.dataset import file_sha256, imported_hashes, write_import
 
@@ -128,7 +131,7 @@ def _print_import(summary: dict, out: Path) -> None:
 
 @data_app.command("info")
 def info(
-    directory: Annotated[Path, typer.Argument(help="Canonical data directory.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIRECTORY", help="Canonical data directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     gap: Annotated[float, typer.Option(help="Report intra-day gaps in the event stream longer than this (seconds).")]
     = 60.0,
@@ -150,11 +153,14 @@ def info(
 
 @data_app.command("bars")
 def bars(
-    data: Annotated[Path, typer.Argument(help="Data directory with events/ day files.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Data directory with events/ day files.")],
 ) -> None:
     """Build 1-minute candles (bars/) from the trades of DATA, so it can also run in bar mode."""
+    from amm500.core.files import check_output_dir
     from amm500.data.bars import write_minute_bars
 
+    if data.is_dir():
+        check_output_dir(data / "bars", "DATA/bars")
     total = 0
     try:
         for day, n in write_minute_bars(data):

@@ -29,12 +29,14 @@ def record(
     """Record l2Book and trades into canonical Parquet, rolling by UTC day; safe to kill at any moment."""
     import asyncio
 
+    from amm500.core.files import check_output_dir
     from amm500.data.recorder import RecorderStats
     from amm500.runs.record import record as run
     from amm500.venues.errors import VenueError
 
     if not url.startswith(("ws://", "wss://")):
         raise fail(f"--url {url!r} must start with ws:// or wss://")
+    check_output_dir(out, "--out")
     columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
     if duration is not None:
         columns.insert(2, BarColumn())
@@ -58,10 +60,16 @@ def record(
         except DataError as exc:
             raise fail(str(exc)) from None
         except VenueError as exc:
-            raise fail(f"--url {url}: {exc}") from None
+            raise fail(f"--url {url}: never connected ({exc}); nothing recorded", code=1) from None
+    if stats.snapshots == 0 and stats.trades == 0:
+        raise fail(f"--url {url}: connected but received no book or trade ({stats.last_error or 'no data'}); "
+                   "nothing recorded", code=1)
     console.print(f"recorded {stats.snapshots} book snapshots and {stats.trades} trades into {out} "
                   f"({stats.duplicate_trades} duplicate and {stats.history_trades} replayed trades dropped, "
                   f"{stats.bad_messages} bad messages)", highlight=False)
+    if stats.snapshots == 0 and stats.trades == 0:
+        raise fail(f"connected to {url} but received no {coin} book or trade in the time given; nothing recorded",
+                   code=1)
 
 
 def _date(text: str, flag: str) -> dt.date:
@@ -88,9 +96,11 @@ def fetch(
     s3_bucket: Annotated[str, typer.Option(help="Archive bucket.")] = "hyperliquid-archive",
 ) -> None:
     """Download candles, funding and (with --l2) archived order books into canonical Parquet; resumable."""
+    from amm500.core.files import check_output_dir
     from amm500.data.fetch import INTERVAL_MS, FetchResult, days_between, import_candles, import_funding, import_l2
 
     start, end = _date(from_, "--from"), _date(to, "--to")
+    check_output_dir(out, "--out")
     if interval not in INTERVAL_MS:
         raise fail(f"--interval {interval!r} is not supported; expected one of {', '.join(INTERVAL_MS)}")
     if not api_url.startswith(("http://", "https://")):
@@ -131,5 +141,15 @@ def fetch(
     for what, skipped in result.skipped.items():
         if skipped:
             console.print(f"{what}: {len(skipped)} day(s) already present, skipped", highlight=False)
+    for what, empty in result.empty.items():
+        if empty:
+            console.print(f"{what}: the source had nothing for {len(empty)} day(s): {', '.join(empty[:5])}"
+                          + (" ..." if len(empty) > 5 else ""), highlight=False)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+    wanted = [what for what, on in (("l2", l2), ("candles", candles), ("funding", funding)) if on]
+    if not wanted:
+        raise fail("nothing to fetch: --no-candles and --no-funding without --l2 leave no source")
+    if not any(result.days_written.values()) and not any(result.skipped.values()):
+        raise fail(f"nothing fetched: the source returned no {' / '.join(wanted)} data for {start} to {end}; "
+                   f"nothing was written to {out}", code=1)

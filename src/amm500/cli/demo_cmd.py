@@ -40,10 +40,12 @@ def demo(
     """Generate a synthetic BTC market, backtest it, write the report, rehearse on the local exchange."""
     from amm500.backtest.report import write_report
     from amm500.backtest.runner import print_summary, run_backtest
+    from amm500.core.files import check_output_dir
     from amm500.data.store import write_json_atomic
     from amm500.data.synthetic import generate_market
 
     cfg = get_config(config, set_)
+    check_output_dir(out, "--out")
     market = out / "market"
     started = time.perf_counter()
     n = 4 if rehearsal_seconds > 0 else 3
@@ -73,8 +75,8 @@ def demo(
         f"done in {time.perf_counter() - started:.1f} s. Synthetic results show what the code does, not what a "
         "market will pay: see docs/results.md."
     )
-    console.print_json(json.dumps({k: result.metrics[k] for k in ("sharpe", "net_pnl", "fills", "maker_ratio")
-                                   if k in result.metrics}))
+    console.print_json(json.dumps({k: result.metrics[k] for k in ("sharpe", "sharpe_note", "net_pnl", "fills",
+                                                                  "maker_ratio", "verdict") if k in result.metrics}))
 
 
 def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dict[str, Any]) -> None:

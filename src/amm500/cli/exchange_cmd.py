@@ -22,10 +22,25 @@ def parse_account(spec: str) -> tuple[str, float, str | None]:
     return m.group(1).lower(), float(m.group(2)), m.group(3).lower() if m.group(3) else None
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @app.command("exchange-sim")
 def exchange_sim(
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one and prints it).", min=0, max=65535)] = 3001,
-    host: Annotated[str, typer.Option(help="Interface to bind; keep it on loopback.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs --allow-remote.")] = (
+        "127.0.0.1"),
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="Allow a non-loopback --host (anyone who can reach it may trade its accounts).")
+    ] = False,
     data: Annotated[Path | None, typer.Option(help="Replay this canonical data directory as the market.")] = None,
     synthetic: Annotated[bool, typer.Option(
         "--synthetic", help="The synthetic BTC market generator (default without --data; runs in a child process).")
@@ -51,6 +66,9 @@ def exchange_sim(
     from amm500.exchange_sim.faults import Faults, FaultSpecError
     from amm500.exchange_sim.server import run_exchange
 
+    if not _loopback(host) and not allow_remote:
+        raise fail(f"--host {host}: not a loopback address; the local exchange has no real authentication and "
+                   "its funded accounts would be open to the network. Use 127.0.0.1, or add --allow-remote")
     if sum((data is not None, synthetic, random_walk)) > 1:
         raise fail("--data, --synthetic and --random-walk are exclusive: pick one background market")
     if data is not None and not data.is_dir():

@@ -36,8 +36,9 @@ def generate(
     if seed < 0:
         raise fail(f"--seed must be >= 0 (got {seed})")
     first = _parse_date(start)
-    if out.exists() and not out.is_dir():
-        raise fail(f"--out {out} exists and is not a directory")
+    from amm500.core.files import check_output_dir
+
+    check_output_dir(out, "--out")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise fail(f"--out {out} is not empty; pass --force to replace the canonical data in it")
 

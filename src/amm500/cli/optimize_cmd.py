@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from amm500.cli.app import ConfigOption, SetOption, console, err_console, fail, optimize_app
+from amm500.cli.app import ConfigOption, SetOption, console, err_console, fail, optimize_app, user_error_text
 from amm500.config import ConfigError
 from amm500.data.schema import DataError
 
@@ -82,19 +82,29 @@ def _folds(days: tuple[str, ...], walk_forward: str | None, train_days: int | No
     return None
 
 
+def _check_defined(obj: Objective, days: tuple[str, ...], folds: list[Fold] | None) -> None:
+    from amm500.optimize.objective import check_defined
+
+    check_defined(obj, [w for f in folds for w in (f.train, f.test)] if folds else [days])
+
+
 def _check_out(out: Path, report: Path | None) -> None:
     if out.suffix != ".parquet":
         raise ConfigError(f"--out {out}: the results file must end in .parquet")
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: is a directory")
     if report is not None and report.suffix not in (".html", ".htm"):
         raise ConfigError(f"--report {report}: must end in .html")
+    from amm500.core.files import check_output_file
+
+    check_output_file(out, "--out")
+    if report is not None:
+        check_output_file(report, "--report")
 
 
 def _show(analysis: Analysis, top: int = 10) -> None:
     metric_cols = ["sharpe", "annual_roi", "max_drawdown", "net_pnl", "trades_per_day", "maker_ratio"]
     short = {"annual_roi": "roi", "max_drawdown": "max_dd", "trades_per_day": "trades/d", "maker_ratio": "maker"}
     axis_names = [a.split(".", 1)[1] for a in analysis.axes]  # full names are in the file and the report
+    from amm500.backtest.units import fmt_metric  # metrics with their units, as in every other summary
 
     def fmt(v: Any) -> str:
         if v is None:
@@ -110,8 +120,9 @@ def _show(analysis: Analysis, top: int = 10) -> None:
             table.add_column(c)
         for s in analysis.summary_rows():
             m = analysis.objective.metric
-            table.add_row(str(s["fold"]), s["test"], *(fmt(s[a]) for a in analysis.axes), fmt(s.get(f"is_{m}")),
-                          fmt(s.get(f"oos_{m}")), fmt(s.get("oos_max_drawdown")), fmt(s.get("is_oos_rank_corr")))
+            table.add_row(str(s["fold"]), s["test"], *(fmt(s[a]) for a in analysis.axes),
+                          fmt_metric(m, s.get(f"is_{m}")), fmt_metric(m, s.get(f"oos_{m}")),
+                          fmt_metric("max_drawdown", s.get("oos_max_drawdown")), fmt(s.get("is_oos_rank_corr")))
         console.print(table)
         return
     fold = analysis.folds[0]
@@ -124,8 +135,8 @@ def _show(analysis: Analysis, top: int = 10) -> None:
     for c in ["rank", *axis_names, *(short.get(m, m) for m in metric_cols), "ok"]:
         table.add_column(c)
     for r in fold.ranked[:top]:
-        table.add_row(str(r["rank"]), *(fmt(r.get(a)) for a in analysis.axes), *(fmt(r.get(m)) for m in metric_cols),
-                      "yes" if r["feasible"] else "no")
+        table.add_row(str(r["rank"]), *(fmt(r.get(a)) for a in analysis.axes),
+                      *(fmt_metric(m, r.get(m)) for m in metric_cols), "yes" if r["feasible"] else "no")
     console.print(table)
     if not fold.chosen:
         console.print("[yellow]no point meets every constraint with a finite objective[/]")
@@ -189,13 +200,14 @@ def grid(
         space = SearchSpace.build([parse_grid_axis(p) for p in param], config, _with_phases(set_, phases))
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)
+        _check_defined(obj, dataset.days, folds)
         plan = plan_grid(space, dataset, obj, cons, folds)
         store = ResultStore(out, flush_interval=flush_every)
         for note in relevance_warnings(space):
             err_console.print(f"[yellow]note:[/] {note}")
         executor = make_executor(engine, jobs, scheduler)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     done = sum(1 for t in plan.tasks if store.finished(t.key))
     console.print(f"grid: {plan.points} points x {len(plan.tasks) // max(plan.points, 1)} window(s) = "
                   f"{len(plan.tasks)} backtests, {done} already in {out}; running on {executor.description}")
@@ -203,7 +215,7 @@ def grid(
         with executor:
             outcome, analysis = run_grid(plan, executor, store, obj, cons, limit=limit, console=err_console)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     console.print(f"evaluated {outcome.evaluated} now, {outcome.reused} reused from earlier runs"
                   + (f", [red]{outcome.errors} failed[/] (see the error column)" if outcome.errors else ""))
     _finish(analysis, out, report, outcome.interrupted)
@@ -261,25 +273,26 @@ def tune(
         space.check_tune_bounds()
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)
+        _check_defined(obj, dataset.days, folds)
         url = storage or f"sqlite:///{out.with_suffix('.optuna.db').resolve()}"
         settings = TuneSettings(trials, url, study, multi_objective, sampler, seed)
         store = ResultStore(out)
         executor = make_executor(engine, jobs, scheduler)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     console.print(f"tune: study {study!r} in {url}, {trials} trials per fold on {executor.description}")
     try:
         with executor:
             analysis, interrupted = tune_search(space, dataset, folds, executor, store, obj, cons, settings,
                                                 console=err_console)
     except (ConfigError, DataError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(user_error_text(exc, config) or str(exc)) from None
     _finish(analysis, out, report, interrupted)
 
 
 @optimize_app.command("report")
 def report_cmd(
-    results: Annotated[Path, typer.Argument(help="Results Parquet file written by grid or tune.")],
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results Parquet file written by grid or tune.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
 ) -> None:
     """Rebuild the HTML report (and print the summary) from a results file."""
@@ -288,8 +301,14 @@ def report_cmd(
     from amm500.optimize.results import read_rows
 
     try:
-        _check_out(results, out)
-        if not results.exists():
+        from amm500.core.files import check_output_file
+
+        if results.suffix != ".parquet":
+            raise ConfigError(f"{results}: the results file must end in .parquet")
+        if out.suffix not in (".html", ".htm"):
+            raise ConfigError(f"--out {out}: must end in .html")
+        check_output_file(out, "--out")
+        if not results.is_file():
             raise ConfigError(f"{results}: no such results file")
         rows, description = read_rows(results)
         if "folds" not in description:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -19,8 +18,8 @@ NO_TORCH = "torch is not installed; the volatility LSTM needs the ml extra: pip 
 
 
 def _fail(message: str) -> typer.Exit:
-    """``fail`` for text that may hold brackets (paths, feature names such as ``spread_bps[...]``)."""
-    return fail(escape(message))
+    """``fail`` (which shows brackets such as ``spread_bps[...]`` or ``amm500[ml]`` literally)."""
+    return fail(message)
 
 
 def _require_torch() -> None:
@@ -37,7 +36,7 @@ def train_cmd(
     epochs: Annotated[int, typer.Option(min=1, max=1000, help="Most epochs (early stopping may end sooner).")] = 30,
     seed: Annotated[int, typer.Option(min=0, help="Seed for weights and batch order.")] = 0,
     lookback: Annotated[int, typer.Option(min=1, max=1440, help="Minutes of feature rows per sample.")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1, max=65536)] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, max=65536, help="Samples per training step.")] = 256,
     lr: Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam learning rate.")] = 1e-3,
     patience: Annotated[int, typer.Option(min=1, max=1000, help="Epochs without validation gain before stopping.")] = 5,
     threads: Annotated[
@@ -49,8 +48,9 @@ def train_cmd(
     _require_torch()
     if device not in (None, "cpu", "cuda"):
         raise _fail(f"--device must be cpu or cuda (got {device!r})")
-    if out.exists() and out.is_dir():
-        raise _fail(f"--out {out} is a directory; give a file name such as {out / 'vol_lstm.pt'}")
+    from amm500.core.files import check_output_file
+
+    check_output_file(out, "--out")
     from amm500.signals.ml.dataset import load_dataset
     from amm500.signals.ml.model import save_model
     from amm500.signals.ml.train import TrainOptions, train_model
@@ -110,12 +110,13 @@ def eval_cmd(
 ) -> None:
     """Compare the LSTM with realized, rolling-std, EWMA and HAR-RV forecasts on the test split."""
     _require_torch()
+    from amm500.core.files import check_output_file
     from amm500.data.store import write_json_atomic
     from amm500.signals.ml import ModelError
     from amm500.signals.ml.evaluate import evaluate
 
-    if json_out is not None and json_out.is_dir():
-        raise _fail(f"--json {json_out} is a directory; give a file name")
+    if json_out is not None:
+        check_output_file(json_out, "--json")
     try:
         report = evaluate(data, model)
     except (DataError, ModelError) as exc:
@@ -126,7 +127,7 @@ def eval_cmd(
     if beaten:
         console.print(f"[yellow]the LSTM's QLIKE is worse than: {', '.join(beaten)}[/]")
     if json_out is not None:
-        write_json_atomic(json_out, report)
+        write_json_atomic(json_out, report, flag="--json")
         console.print(f"wrote {json_out}")
     else:
         console.print_json(json.dumps({"scores": report["scores"]}))

@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from amm500.core.files import write_atomic, write_text_atomic
 from amm500.data.schema import (
     BAR_COLUMNS,
     BAR_SCHEMA,
@@ -45,6 +44,19 @@ FORMAT_NAME = "amm500-canonical"
 FORMAT_VERSION = 1
 
 
+#: dataset.json fields the code reads, with the JSON types allowed (checked on every read, so a hand-edited
+#: file fails in one sentence naming the field instead of deep inside a loader or the backtester).
+META_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "symbol": (str, "a coin name string such as \"BTC\""),
+    "tick_size": ((int, float), "a number > 0"),
+    "sz_decimals": (int, "an integer number of size decimals"),
+    "source": (str, "a string"),
+    "imports": (list, "a list of import records"),
+    "fetched": (dict, "an object"),
+    "days_written": (int, "an integer"),
+}
+
+
 def day_of(ts_ns: int) -> dt.date:
     return dt.datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=dt.UTC).date()
 
@@ -54,16 +66,8 @@ def day_start_ns(day: dt.date) -> int:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same directory, then rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Never a half file: ``core.files.write_atomic`` (symlinks followed, special files refused)."""
+    write_atomic(path, write)
 
 
 def write_table_atomic(path: Path, table: pa.Table, metadata: Mapping[str, str] | None = None) -> None:
@@ -75,12 +79,9 @@ def write_table_atomic(path: Path, table: pa.Table, metadata: Mapping[str, str] 
                                                    use_dictionary=False))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+def write_json_atomic(path: Path, data: Mapping[str, Any], flag: str | None = None) -> None:
+    """Pretty JSON, written atomically; ``flag`` names the option in an error (``--json out.json: ...``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n", flag)
 
 
 def read_dataset_meta(root: Path) -> dict[str, Any]:
@@ -93,6 +94,12 @@ def read_dataset_meta(root: Path) -> dict[str, Any]:
         raise DataError(f"{path}: unreadable dataset description ({exc})") from None
     if not isinstance(meta, dict):
         raise DataError(f"{path}: expected a JSON object")
+    for key, (types, allowed) in META_FIELDS.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            raise DataError(f"{path}: field {key!r} is {json.dumps(value)}; expected {allowed}")
+    if isinstance(meta.get("tick_size"), int | float) and not meta["tick_size"] > 0:
+        raise DataError(f"{path}: field 'tick_size' is {meta['tick_size']}; expected a number > 0")
     return meta
 
 

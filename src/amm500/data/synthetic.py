@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from amm500.core.files import compile_notice
 from amm500.data import store
 from amm500.data.book_diff import BookDiffer
 from amm500.data.schema import FUNDING, NS_PER_DAY, NS_PER_HOUR, TRADE, Events, make_events
@@ -398,6 +399,11 @@ def generate_market(out_dir: Path, days: int, seed: int, start: dt.date = DEFAUL
     out_dir = Path(out_dir)
     prepare_output(out_dir, force)
     store.write_dataset_meta(out_dir, **dataset_fields(seed, start, days, params), days_written=0)
+    notice = compile_notice("synthetic_kernels", "market generator") if progress else None
+    if notice:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[yellow]{notice}[/]", highlight=False)
     with _DayProgress(days, enabled=progress) as bar:
         for i in range(days):
             day, ev = sim.next_day(on_hour=bar.hour_done)

@@ -30,6 +30,9 @@ from amm500.exchange_sim.matching import BUY, SELL
 
 log = logging.getLogger(__name__)
 BAD_BODY = "Failed to deserialize the JSON body into the target type"
+#: What a pathological body can raise inside the handlers (wrong types, huge integers for msgpack,
+#: deep nesting): each is answered with 422 like any malformed body.
+MALFORMED = (BadRequest, ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError, RecursionError)
 SUBSCRIPTION_KEYS: dict[str, tuple[str, ...]] = {
     "allMids": (), "l2Book": ("coin",), "trades": ("coin",), "bbo": ("coin",), "orderUpdates": ("user",),
     "userFills": ("user",), "userEvents": ("user",), "userFundings": ("user",),
@@ -85,21 +88,27 @@ class ExchangeServer:
     async def _body(self, request: web.Request) -> Any:
         try:
             return json.loads(await request.text())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise BadRequest("not JSON") from None
+
+    def _refuse(self, path: str, exc: BaseException) -> web.Response:
+        """A body the handlers cannot use: HTTP 422 like Hyperliquid, one log line, never a 500 + traceback."""
+        if not isinstance(exc, BadRequest):
+            log.warning("%s: refused a malformed body (%s: %s)", path, type(exc).__name__, str(exc)[:200])
+        return web.Response(status=422, text=BAD_BODY)
 
     async def _http_info(self, request: web.Request) -> web.Response:
         try:
             result = self.exchange.info(await self._body(request))
-        except BadRequest:
-            return web.Response(status=422, text=BAD_BODY)
+        except MALFORMED as exc:
+            return self._refuse("/info", exc)
         return web.json_response(result)
 
     async def _http_exchange(self, request: web.Request) -> web.Response:
         try:
             result = self.exchange.action(await self._body(request))
-        except BadRequest:
-            return web.Response(status=422, text=BAD_BODY)
+        except MALFORMED as exc:
+            return self._refuse("/exchange", exc)
         finally:
             self._flush()
         return web.json_response(result)
@@ -196,7 +205,8 @@ class ExchangeServer:
             else:
                 response = {"type": "action", "payload": self.exchange.action(request.get("payload"))}
                 self._flush()
-        except (BadRequest, AttributeError, KeyError):
+        except MALFORMED as exc:
+            self._refuse("ws post", exc)
             response = {"type": "error", "payload": f"422 {BAD_BODY}"}
         await self._send(client, "post", {"id": req_id, "response": response})
 

@@ -90,6 +90,11 @@ class Dataset:
                 from amm500.config import ConfigError
 
                 raise ConfigError(f"--days {days}: must be >= 1")
+            if days > len(all_days):
+                from amm500.data.schema import DataError
+
+                raise DataError(f"--days {days}: {self.root} holds only {len(all_days)} day(s)"
+                                + (f" ({all_days[0]} to {all_days[-1]})" if all_days else ""))
             all_days = all_days[:days]
         self.days: tuple[str, ...] = tuple(all_days)
         self._fingerprints: dict[tuple[str, ...], str] = {}

@@ -56,6 +56,27 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>)\s*(\S+)\s*$")
 
 
+#: Metrics undefined on windows shorter than this many days (the daily Sharpe needs two daily returns).
+MIN_DAYS = {"sharpe": 2}
+
+
+def check_defined(objective: Objective, windows: Iterable[Sequence[str]]) -> None:
+    """Refuse an objective that is undefined (NaN) on some window a search would rank by it.
+
+    Ranking by a metric that is NaN everywhere silently picks an arbitrary point; say so up front.
+    """
+    need = MIN_DAYS.get(objective.metric)
+    if need is None:
+        return
+    short = [w for w in windows if w and len(w) < need]
+    if short:
+        w = short[0]
+        raise ConfigError(
+            f"--objective {objective.metric}: undefined on a {len(w)}-day window ({w[0]}"
+            f"{' to ' + w[-1] if len(w) > 1 else ''}); it needs at least {need} days per window. "
+            "Use --objective sharpe_hourly, or give more days (or longer --walk-forward / --train-days windows)")
+
+
 def check_metric_name(name: str, flag: str) -> str:
     if name not in KNOWN_METRICS:
         raise ConfigError(f"{flag} {name!r}: unknown metric; allowed: {', '.join(KNOWN_METRICS)}")

@@ -11,8 +11,6 @@ import datetime as dt
 import html
 import itertools
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,12 +45,20 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _cell(column: str, value: Any) -> str:
+    """A metric with its unit (``backtest/units.py``, as in every summary); axes and flags as they are."""
+    from amm500.backtest.units import METRICS, fmt_metric
+
+    metric = column.removeprefix("is_").removeprefix("oos_")
+    return fmt_metric(metric, value) if metric in METRICS and not isinstance(value, bool) else _fmt(value)
+
+
 def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
     for r in rows:
         cls = "" if r.get("feasible", True) else " class=bad"
-        cells = "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in columns)
+        cells = "".join(f"<td>{html.escape(_cell(c, r.get(c)))}</td>" for c in columns)
         body.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -239,16 +245,7 @@ def render(analysis: Analysis, title: str = "AMM-500 parameter search") -> str:
 
 def write_report(path: Path, analysis: Analysis, title: str = "AMM-500 parameter search") -> Path:
     """Write through a temporary file and a rename: a stopped run never leaves half a page."""
-    path = Path(path)
-    text = render(analysis, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # a page to share, unlike mkstemp's private default
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from amm500.core.files import write_text_atomic
+
+    write_text_atomic(path, render(analysis, title))
+    return Path(path)

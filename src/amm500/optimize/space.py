@@ -7,7 +7,6 @@ typo or an out-of-range value is one clear error up front, not a crash an hour i
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import tomllib
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from amm500.config import SECRET_FIELDS, Config, ConfigError, load_config, parse_overrides
+from amm500.config import SECRET_FIELDS, Config, ConfigError, load_config, parse_overrides, resolve_field
 
 Point = dict[str, Any]  # "section.field" -> value
 
@@ -62,30 +61,9 @@ def _parse_literal(raw: str) -> Any:
 
 def field_annotation(name: str, flag: str = "--param") -> Any:
     """The type annotation of ``section.field``; raises ConfigError naming the bad part."""
-    parts = name.split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"{flag} {name!r}: the name must be section.field (e.g. trading.leverage)")
-    section, fname = parts
-    sections = Config.model_fields
-    if section not in sections:
-        hint = difflib.get_close_matches(section, list(sections), n=1)
-        raise ConfigError(
-            f"{flag} {name}: unknown section {section!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + f"; allowed: {', '.join(sections)}"
-        )
-    if fname in SECRET_FIELDS:
+    if name.rpartition(".")[2] in SECRET_FIELDS:
         raise ConfigError(f"{flag} {name}: secrets cannot be searched over")
-    model = sections[section].annotation
-    fields = getattr(model, "model_fields", {})
-    if fname not in fields:
-        hint = difflib.get_close_matches(fname, list(fields), n=1)
-        raise ConfigError(
-            f"{flag} {name}: {section} has no field {fname!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else "")
-            + "; see `amm500 config show` for every field"
-        )
-    return fields[fname].annotation
+    return resolve_field(name, flag).annotation
 
 
 def _is_numeric(annotation: Any) -> Literal["int", "float"] | None:

@@ -1,10 +1,10 @@
 """Kill switch (seed 8C, KillSwitchManager semantics) as jitted checks over the strategy state.
 
 Triggers: drawdown above ``max_drawdown`` of peak equity, ``max_consecutive_losses`` losing round
-trips in a row, or a session loss above ``max_session_loss`` USD. Once fired the switch stays
-latched (the strategy cancels everything, flattens with reduce-only IOCs and quotes nothing) until
-:func:`kill_reset` is called explicitly by a person or the supervisor; a reset starts a new session,
-re-basing peak and session equity on the current equity so the same loss does not re-fire at once.
+trips in a row (0 turns only this rule off), or a session loss above ``max_session_loss`` USD. Once
+fired the switch stays latched (the strategy cancels everything, flattens with reduce-only IOCs and
+quotes nothing) until :func:`kill_reset` is called explicitly by a person or the supervisor; a reset
+starts a new session, re-basing peak and session equity on the current equity so the same loss does not re-fire at once.
 
 A *round trip* runs from flat back to flat (or through zero on a flip); its PnL is realized price
 PnL minus every fee paid inside it. The accounting is the strategy's own, from ``on_fill``, so it
@@ -97,7 +97,7 @@ def kill_check(equity: float, params: np.ndarray, state: np.ndarray) -> int:
     peak = state[S_PEAK_EQUITY]
     if peak > 0.0 and (peak - equity) / peak > params[P_MAX_DRAWDOWN]:
         return KILL_DRAWDOWN
-    if state[S_CONSEC_LOSSES] >= params[P_MAX_CONSEC_LOSSES]:
+    if params[P_MAX_CONSEC_LOSSES] > 0 and state[S_CONSEC_LOSSES] >= params[P_MAX_CONSEC_LOSSES]:
         return KILL_CONSECUTIVE_LOSSES
     if state[S_SESSION_START_EQUITY] - equity > params[P_MAX_SESSION_LOSS]:
         return KILL_SESSION_LOSS

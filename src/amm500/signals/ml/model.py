@@ -8,8 +8,6 @@ back into annualized volatility.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,22 +148,15 @@ class FastForward:
 
 def save_model(path: Path, model: VolatilityLSTM, spec: ModelSpec) -> None:
     """Write the model file atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from amm500.core.files import write_atomic
+
     blob = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "spec": {**spec.__dict__},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: torch.save(blob, tmp))
 
 
 def load_model(path: Path, features: tuple[str, ...] | list[str] | None = None,
