@@ -106,6 +106,8 @@ class KillSwitchManager:
         self.state_dir = state_dir
         self.mode = mode
         self.reasons: list[str] = []
+        if mode == "live":  # import the client (and the SDK) now, not in the seconds that count
+            import amm500.venues.hyperliquid.client  # noqa: F401
 
     # ---- the decision -----------------------------------------------------------------------------------
 
