@@ -109,7 +109,8 @@ def test_smtp_and_webhook_get_it_once_per_cooldown_also_after_a_restart(tmp_path
         msg = sink.messages[0]
         assert msg["Subject"] == "[AMM-500 paper-local-paper] drawdown 2.50%" and msg["To"] == "ops@localhost"
         assert "equity 975.00" in msg.get_payload()
-        assert hooks[0]["title"] == "[AMM-500 paper-local-paper] drawdown 2.50%" and "equity 975.00" in hooks[0]["message"]
+        assert hooks[0]["title"] == "[AMM-500 paper-local-paper] drawdown 2.50%"
+        assert "equity 975.00" in hooks[0]["message"]
         assert hooks[0]["path"] == "/hook/s3cretT0ken"
 
         assert not mgr.send_alert("drawdown", "drawdown 3%", "again")  # inside the cooldown
