@@ -25,15 +25,16 @@ from amm500.config import Config
 _USAGE = "usage: amm500 supervise [--state-dir DIR] -- paper|live BOT_ARGS... | reset [--terminal] | status"
 
 
-def config_args(bot_args: list[str]) -> tuple[Path | None, list[str]]:
-    """The ``--config`` file and ``--set`` overrides among the bot's arguments."""
+def config_args(bot_args: list[str]) -> tuple[Path | None, list[str], str | None]:
+    """The ``--config`` file, the ``--set`` overrides and the ``--network`` among the bot's arguments."""
     path: Path | None = None
     sets: list[str] = []
+    network: str | None = None
     i = 0
     while i < len(bot_args):
         arg = bot_args[i]
         value: str | None = None
-        for long, short in (("--config", "-c"), ("--set", "-s")):
+        for long, short in (("--config", "-c"), ("--set", "-s"), ("--network", "-n")):
             if arg in (long, short) and i + 1 < len(bot_args):
                 value, i = bot_args[i + 1], i + 1
             elif arg.startswith(long + "="):
@@ -42,11 +43,13 @@ def config_args(bot_args: list[str]) -> tuple[Path | None, list[str]]:
                 continue
             if long == "--config":
                 path = Path(value)
-            else:
+            elif long == "--set":
                 sets.append(value)
+            else:
+                network = value
             break
         i += 1
-    return path, sets
+    return path, sets, network
 
 
 def account_of(cfg: Config, mode: str) -> str:
@@ -67,14 +70,22 @@ def account_of(cfg: Config, mode: str) -> str:
 def _resolve(state_dir: Path | None, rest: list[str]) -> tuple[Config, Path, str | None, list[str]]:
     mode = rest[0] if rest and rest[0] in ("paper", "live") else None
     bot_args = rest[1:] if mode else rest
-    cfg_path, sets = config_args(bot_args)
+    cfg_path, sets, network = config_args(bot_args)
     cfg = get_config(cfg_path, sets)
+    from amm500.config import ConfigError
+    from amm500.runs.session import resolve_network
+
+    try:  # the bot's --network, resolved as the bot resolves it: the supervisor must watch the same venue
+        net = resolve_network(network, cfg)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    cfg.network = cfg.network.model_copy(update={"network": "custom", "api_url": net.api, "ws_url": net.ws})
     if state_dir is None:
         if mode is None:
             raise fail("give --state-dir, or the bot's mode and arguments (paper|live ...) to find its folder")
         from amm500.store.state_dir import default_state_dir
 
-        state_dir = default_state_dir(mode, cfg.network.network, account_of(cfg, mode))
+        state_dir = default_state_dir(mode, net.name, account_of(cfg, mode))
     return cfg, state_dir, mode, bot_args
 
 
