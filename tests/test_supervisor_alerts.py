@@ -167,9 +167,9 @@ def test_a_crash_alert_reaches_the_webhook_once_across_a_supervisor_restart(tmp_
     with webhook() as (url, hooks):
         args = ["--crash-after", "0.2", "-s", "supervisor.poll_interval_s=0.05", "-s",
                 "supervisor.restart_backoff_s=0.05", "-s", "supervisor.max_restarts_per_hour=100",
-                "-s", "alerts.enabled=true", "-s", f'alerts.apprise_urls=["{url}"]']
+                "-s", "alerts.enabled=true"]
         for run in (1, 2):
-            with supervisor(state, "paper", args, bot_cmd=FAKE_BOT):
+            with supervisor(state, "paper", args, {"AMM500_ALERTS__APPRISE_URLS": json.dumps([url])}, FAKE_BOT):
                 wait_for("a few crashes", lambda n=run: len(starts(state)) >= 3 * n)
             crashes = [h for h in hooks if "bot crashed" in h["title"]]
             assert len(crashes) == 1, [h["title"] for h in hooks]
@@ -188,3 +188,19 @@ def test_the_daily_summary_reads_the_journal(tmp_path: Path) -> None:
     sup = Supervisor(load_config(), tmp_path, "paper", ["true"])
     text = sup.summary_text()
     assert "net PnL +0.50" in text and "fills 2 (maker ratio 50.0%)" in text and "uptime" in text
+
+
+def test_apprise_urls_are_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amm500.config import ConfigError
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('[alerts]\napprise_urls = ["slack://T/B/XYZ"]\n')
+    with pytest.raises(ConfigError, match="AMM500_ALERTS__APPRISE_URLS"):
+        load_config(toml)
+    with pytest.raises(ConfigError, match="secrets"):
+        load_config(overrides=['alerts.apprise_urls=["slack://T/B/XYZ"]'])
+    monkeypatch.setenv("AMM500_ALERTS__APPRISE_URLS", '["slack://T/B/XYZ"]')
+    cfg = load_config()
+    assert cfg.alerts.apprise_urls[0].get_secret_value() == "slack://T/B/XYZ"
+    assert "XYZ" not in json.dumps(cfg.masked_dict()) and "XYZ" not in repr(cfg)
+    assert AlertManager(cfg).targets() == ["slack://***"]

@@ -54,7 +54,7 @@ HL_PERP_FEE_TIERS: tuple[tuple[float, float, float], ...] = (
     (7e9, 0.00024, 0.0),
 )
 
-SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key"})
+SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key", "apprise_urls"})
 
 
 class ConfigError(ValueError):
@@ -322,7 +322,11 @@ class AlertConfig(_Section):
     """Alert routing and thresholds (seed section 8B and the original monitor's alert levels)."""
 
     enabled: bool = Field(False, description="send alerts at all")
-    apprise_urls: list[str] = Field(default_factory=list, description="apprise targets (Slack, mailto...)")
+    apprise_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="secret (each URL holds its target's credentials): apprise targets (Slack, Telegram, json://, "
+        "mailto...), env AMM500_ALERTS__APPRISE_URLS only, as a JSON list",
+    )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
     smtp_user: str | None = Field(None, description="SMTP login")
@@ -456,7 +460,7 @@ _CURRENT_TOML: dict[str, Path | None] = {"path": None}
 def _mask(data: Any) -> Any:
     if isinstance(data, dict):
         return {
-            k: ("********" if (k in SECRET_FIELDS and v not in (None, "")) else _mask(v))
+            k: ("********" if (k in SECRET_FIELDS and v not in (None, "", [])) else _mask(v))
             for k, v in data.items()
         }
     if isinstance(data, list):

@@ -174,7 +174,7 @@ class AlertManager:
 
     def targets(self) -> list[str]:
         """Masked names of the configured targets (safe to print)."""
-        names = [mask_url(u) for u in self.config.apprise_urls]
+        names = [mask_url(u.get_secret_value()) for u in self.config.apprise_urls]
         if self.config.smtp_host and self.config.email_to:
             names.append(f"smtp:{len(self.config.email_to)} recipient(s)")
         return names
@@ -237,7 +237,8 @@ class AlertManager:
             log.warning("alert %s (alerts disabled, not sent): %s", alert_type, subject)
             return False
         delivered = 0
-        for url in self.config.apprise_urls:
+        for secret in self.config.apprise_urls:
+            url = secret.get_secret_value()
             delivered += self._with_retries(mask_url(url), functools.partial(self._send_apprise, url, title, body))
         if self.config.smtp_host and self.config.email_to:
             delivered += self._with_retries("smtp", lambda: self._send_smtp(title, body))
