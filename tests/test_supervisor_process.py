@@ -160,3 +160,23 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
     finally:
         sock.close()
     print("\nnotify messages:", json.dumps(got[:4]), "...")
+
+
+def test_the_systemd_unit_matches_the_supervisor() -> None:
+    """deploy/systemd/amm500-supervise.service: notify type, a watchdog the loop can feed, a stop timeout
+    longer than the supervisor's own SIGTERM grace for the bot, no restart on exit 2."""
+    from amm500.config import SupervisorConfig
+
+    unit = Path(__file__).resolve().parents[1] / "deploy" / "systemd" / "amm500-supervise.service"
+    keys: dict[str, list[str]] = {}
+    for line in unit.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "[")):
+            k, v = line.split("=", 1)
+            keys.setdefault(k.strip(), []).append(v.strip())
+    sup = SupervisorConfig()
+    assert keys["Type"] == ["notify"] and keys["NotifyAccess"] == ["main"]
+    assert float(keys["WatchdogSec"][0]) / 2 > 10 * sup.poll_interval_s
+    assert float(keys["TimeoutStopSec"][0]) > sup.stop_grace_s
+    assert keys["KillMode"] == ["mixed"] and keys["RestartPreventExitStatus"] == ["2"]
+    assert " supervise -- paper " in keys["ExecStart"][0]
+    assert "AMM500_HOME=/var/lib/amm500" in keys["Environment"]
