@@ -204,3 +204,21 @@ def test_apprise_urls_are_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert cfg.alerts.apprise_urls[0].get_secret_value() == "slack://T/B/XYZ"
     assert "XYZ" not in json.dumps(cfg.masked_dict()) and "XYZ" not in repr(cfg)
     assert AlertManager(cfg).targets() == ["slack://***"]
+
+
+def test_the_daily_summary_goes_out_once_a_day(tmp_path: Path) -> None:
+    with webhook() as (url, hooks):
+        hour = datetime.now(UTC).hour
+        cfg = alert_config(url, daily_summary_hour_utc=hour)
+        sup = Supervisor(cfg, tmp_path, "paper", ["true"])
+        sup._daily_summary()
+        sup._daily_summary()
+        sup.alerts.close()
+        again = Supervisor(cfg, tmp_path, "paper", ["true"])  # a restarted supervisor, same day
+        again._daily_summary()
+        again.alerts.close()
+        if datetime.now(UTC).hour != hour:  # the test straddled an hour boundary: nothing to check
+            return
+        assert [h["title"] for h in hooks] == [f"[AMM-500 {tmp_path.name}] daily summary "
+                                               f"{datetime.now(UTC).date().isoformat()}"]
+        assert "no journal yet" in hooks[0]["message"] and "uptime" in hooks[0]["message"]

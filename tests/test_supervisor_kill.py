@@ -126,3 +126,24 @@ def test_terminal_drawdown_needs_a_terminal_reset(tmp_path: Path) -> None:
             # the new session starts from the equity left, so the same loss does not fire again at once
             wait_for("the rebased session", lambda: (s := _session(state)) and s["first_equity"] < first * 0.9)
             assert read_latch(state) is None
+
+
+def test_a_person_kills_from_the_shell_while_the_supervisor_runs(tmp_path: Path) -> None:
+    state = tmp_path / "live"
+    with exchange_thread({ADDR: 10_000.0}) as sim:
+        asyncio.run(open_position_and_orders(sim, KEY))
+        net = ["-s", "network.network=custom", "-s", f"network.api_url={sim.base_url}"]
+        with supervisor(state, "live", [*net, "-s", "supervisor.poll_interval_s=0.05"],
+                        {"AMM500_PRIVATE_KEY": KEY}) as proc:
+            bot = wait_for("the bot", lambda: starts(state)[0] if starts(state) else None)
+            out = subprocess.run([sys.executable, "-m", "amm500", "supervise", "--state-dir", str(state), "kill",
+                                  "--reason", "going on holiday", "live", *net],
+                                 env=env(AMM500_PRIVATE_KEY=KEY), capture_output=True, text=True, timeout=120)
+            assert out.returncode == 0, out.stderr
+            assert "flat and no open order" in out.stdout
+            assert not alive(bot["pid"]) and proc.poll() is None
+            assert asyncio.run(account(sim, ADDR)) == (0.0, 0)
+            latch = read_latch(state)
+            assert latch is not None and latch.reason == "going on holiday" and latch.report["flat"]
+            time.sleep(0.5)  # many supervisor passes: latched, no restart
+            assert len(starts(state)) == 1

@@ -180,3 +180,24 @@ def test_the_systemd_unit_matches_the_supervisor() -> None:
     assert keys["KillMode"] == ["mixed"] and keys["RestartPreventExitStatus"] == ["2"]
     assert " supervise -- paper " in keys["ExecStart"][0]
     assert "AMM500_HOME=/var/lib/amm500" in keys["Environment"]
+
+
+def test_restart_limit_and_backoff_in_a_rolling_hour(tmp_path: Path) -> None:
+    """ProcessManager's schedule alone, on a clock the test moves (no process is started)."""
+    from amm500.config import SupervisorConfig
+    from amm500.supervisor.process import ProcessManager
+
+    now = [1000.0]
+    cfg = SupervisorConfig(max_restarts_per_hour=3, restart_backoff_s=2.0, restart_backoff_max_s=5.0)
+    pm = ProcessManager(["true"], tmp_path, cfg, clock=lambda: now[0])
+    dues = []
+    for _ in range(3):
+        assert pm.restart_bot("crash")
+        assert pm.start_due is not None
+        dues.append(pm.start_due - now[0])
+        now[0] += 60.0
+    assert dues == [2.0, 4.0, 5.0]  # doubling, capped
+    assert not pm.restart_bot("crash")  # the 4th within the hour
+    now[0] = 1000.0 + 3600.0  # the first restart leaves the window
+    assert pm.restart_bot("crash")
+    assert not pm.restart_bot("crash")

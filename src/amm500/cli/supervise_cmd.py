@@ -3,6 +3,7 @@
     amm500 supervise [--state-dir DIR] -- paper|live BOT_ARGS...
     amm500 supervise [--state-dir DIR] reset [--terminal] [paper|live BOT_ARGS...]
     amm500 supervise [--state-dir DIR] status [paper|live BOT_ARGS...]
+    amm500 supervise [--state-dir DIR] kill [--reason TEXT] [paper|live BOT_ARGS...]
 
 The supervisor reads the same config as the bot: the ``--config``/``-c`` and ``--set``/``-s`` found
 among BOT_ARGS (plus the shared ``AMM500_*`` environment), so a threshold has one home.
@@ -22,7 +23,8 @@ import typer
 from amm500.cli.app import app, console, fail, get_config
 from amm500.config import Config
 
-_USAGE = "usage: amm500 supervise [--state-dir DIR] -- paper|live BOT_ARGS... | reset [--terminal] | status"
+_USAGE = ("usage: amm500 supervise [--state-dir DIR] -- paper|live BOT_ARGS... | reset [--terminal] | status | "
+          "kill [--reason TEXT]")
 
 
 def config_args(bot_args: list[str]) -> tuple[Path | None, list[str], str | None]:
@@ -92,7 +94,8 @@ def _resolve(state_dir: Path | None, rest: list[str]) -> tuple[Config, Path, str
 @app.command("supervise", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def supervise(
     args: Annotated[list[str] | None, typer.Argument(
-        help="paper|live BOT_ARGS (after --), or reset [--terminal], or status", show_default=False)] = None,
+        help="paper|live BOT_ARGS (after --), or reset [--terminal], status, kill [--reason TEXT]",
+        show_default=False)] = None,
     state_dir: Annotated[Path | None, typer.Option(
         help="The bot's state folder (default: $AMM500_HOME/<mode>-<network>-<account>).")] = None,
     bot_cmd: Annotated[str | None, typer.Option(hidden=True, help="Command that runs the bot instead of "
@@ -110,8 +113,18 @@ def supervise(
     if action == "status":
         _status(state_dir, words[1:])
         return
+    if action == "kill":
+        rest, reason = list(words[1:]), "a person's kill (amm500 supervise kill)"
+        if "--reason" in rest:
+            i = rest.index("--reason")
+            if i + 1 >= len(rest):
+                raise fail("--reason needs a text")
+            reason = rest[i + 1]
+            del rest[i:i + 2]
+        _kill(state_dir, rest, reason)
+        return
     if action not in ("paper", "live"):
-        raise fail(f"{action!r}: expected paper or live (the bot's mode), reset or status\n{_USAGE}")
+        raise fail(f"{action!r}: expected paper or live (the bot's mode), reset, status or kill\n{_USAGE}")
     if any(w == "--state-dir" or w.startswith("--state-dir=") for w in words[1:]):
         raise fail("give --state-dir to supervise (before --), not to the bot: the supervisor passes it on")
     cfg, folder, mode, bot_args = _resolve(state_dir, words)
@@ -183,3 +196,46 @@ def _status(state_dir: Path | None, rest: list[str]) -> None:
         "session": session,
     }
     console.print_json(json.dumps(out))
+
+
+def _kill(state_dir: Path | None, rest: list[str], reason: str) -> None:
+    """A person's kill, from any shell: latch, stop the bot, cancel and flatten with this process's own client.
+
+    Works whether or not a supervisor runs (a running one sees the latch and stops its bot) and whether
+    or not the bot is alive.
+    """
+    import os
+    import signal
+
+    from amm500.obs.heartbeat import read_heartbeat
+    from amm500.store.state_dir import BOT_LOCK, HEARTBEAT, SUPERVISOR_LOCK, lock_holder
+    from amm500.supervisor.kill import KillSwitchManager, Latch, write_latch
+
+    cfg, folder, mode, _ = _resolve(state_dir, rest)
+    if mode is None:
+        beat = read_heartbeat(folder / HEARTBEAT)
+        mode = beat.mode if beat is not None and beat.mode in ("paper", "live") else None
+    if mode is None:
+        raise fail("say which bot: kill paper|live BOT_ARGS (the folder has no heartbeat to tell)")
+    t0 = time.time()
+    write_latch(folder, Latch(reason, t0))
+    supervisor_pid = lock_holder(folder / SUPERVISOR_LOCK)
+    bot_pid = lock_holder(folder / BOT_LOCK)
+    grace = cfg.supervisor.stop_grace_s
+    if bot_pid is not None and bot_pid > 0:
+        if supervisor_pid is None:  # nobody else will stop it
+            os.kill(bot_pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace + 5.0
+        while lock_holder(folder / BOT_LOCK) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if lock_holder(folder / BOT_LOCK) is not None:
+            os.kill(bot_pid, signal.SIGKILL)
+    report = KillSwitchManager(cfg, folder, mode).kill(reason, triggered_at=t0)
+    if not report.venue:
+        console.print(f"paper bot stopped; latched: {reason}", highlight=False)
+    elif report.flat:
+        console.print(f"flat and no open order {report.seconds:.2f} s after the kill ({report.cancelled} cancelled, "
+                      f"{report.iocs} IOC); latched until `amm500 supervise reset`", highlight=False)
+    else:
+        raise fail(f"NOT VERIFIED FLAT: {report.error}; position {report.final_position}, open orders "
+                   f"{report.open_orders}: act on the account by hand", code=1)

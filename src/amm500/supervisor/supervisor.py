@@ -139,8 +139,14 @@ class Supervisor:
             log.info("supervising %s (%s); alert targets: %s", self.state_dir, self.mode,
                      ", ".join(self.alerts.targets()) or "none")
             while not self._stop_requested:
-                self.notifier.ping()
-                self.step()
+                try:
+                    self.step()
+                except Exception:
+                    # a bug in one pass must not end the watch; but the watchdog is fed only by passes that
+                    # complete, so a supervisor failing on every pass is restarted by systemd
+                    log.exception("supervisor pass failed")
+                else:
+                    self.notifier.ping()
                 if self._stop_requested:
                     break
                 time.sleep(self.sup.poll_interval_s)
@@ -167,6 +173,7 @@ class Supervisor:
         if event is not None:
             self._on_event(event)
         if self.pm.tick():
+            self.notifier.status(f"bot pid {self.pm.pid}, restarts in the last hour {self.pm.restarts_last_hour()}")
             self.alerts.submit("restart", f"bot restarted (pid {self.pm.pid})",
                                f"reason: {self.pm.last_reason}\nrestarts in the last hour: "
                                f"{self.pm.restarts_last_hour()}/{self.sup.max_restarts_per_hour}")
@@ -194,6 +201,7 @@ class Supervisor:
             self._save_session()
             self.pm.reset_restarts()
             self.pm.start()
+            self.notifier.status(f"bot pid {self.pm.pid} (after a reset)")
         return False
 
     def trigger_kill(self, reason: str, terminal: bool = False) -> KillReport:
@@ -207,6 +215,7 @@ class Supervisor:
             self.pm.stop()
         report = self.kill_switch.kill(reason, terminal=terminal, triggered_at=t0)
         self.kill_reports.append(report)
+        self.notifier.status(f"KILL LATCHED: {reason} (amm500 supervise reset)")
         if not report.venue:
             log.error("KILL done: the paper bot is stopped (its paper orders and position end with it)")
         elif report.flat:
