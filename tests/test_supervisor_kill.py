@@ -147,3 +147,20 @@ def test_a_person_kills_from_the_shell_while_the_supervisor_runs(tmp_path: Path)
             assert latch is not None and latch.reason == "going on holiday" and latch.report["flat"]
             time.sleep(0.5)  # many supervisor passes: latched, no restart
             assert len(starts(state)) == 1
+
+
+def test_reset_new_session_starts_from_the_next_reading(tmp_path: Path) -> None:
+    from amm500.supervisor.wallet import Session
+
+    s = Session()
+    s.update(1000.0)
+    s.update(1200.0)
+    s.save(tmp_path)
+    base = [sys.executable, "-m", "amm500", "supervise", "--state-dir", str(tmp_path), "reset"]
+    out = subprocess.run(base, env=env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "nothing to reset" in out.stdout
+    assert Session.load(tmp_path).first_equity == 1000.0
+    out = subprocess.run([*base, "--new-session"], env=env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    loaded = Session.load(tmp_path)
+    assert loaded.first_equity is None and loaded.peak_equity is None and loaded.all_time_peak == 1200.0

@@ -1,7 +1,7 @@
 """``amm500 supervise``: run the bot under the supervisor, reset a latched kill, or show the state.
 
     amm500 supervise [--state-dir DIR] -- paper|live BOT_ARGS...
-    amm500 supervise [--state-dir DIR] reset [--terminal] [paper|live BOT_ARGS...]
+    amm500 supervise [--state-dir DIR] reset [--terminal] [--new-session] [paper|live BOT_ARGS...]
     amm500 supervise [--state-dir DIR] status [paper|live BOT_ARGS...]
     amm500 supervise [--state-dir DIR] kill [--reason TEXT] [paper|live BOT_ARGS...]
 
@@ -107,8 +107,9 @@ def supervise(
         raise fail(_USAGE)
     action = words[0]
     if action == "reset":
-        terminal = "--terminal" in words[1:]
-        _reset(state_dir, [w for w in words[1:] if w != "--terminal"], terminal)
+        flags = {"--terminal", "--new-session"}
+        _reset(state_dir, [w for w in words[1:] if w not in flags], "--terminal" in words[1:],
+               "--new-session" in words[1:])
         return
     if action == "status":
         _status(state_dir, words[1:])
@@ -150,7 +151,7 @@ def supervise(
     raise typer.Exit(code)
 
 
-def _reset(state_dir: Path | None, rest: list[str], terminal: bool) -> None:
+def _reset(state_dir: Path | None, rest: list[str], terminal: bool, new_session: bool = False) -> None:
     from amm500.store.state_dir import SUPERVISOR_LOCK, lock_holder
     from amm500.supervisor.kill import TerminalLatch, reset_latch
     from amm500.supervisor.wallet import Session
@@ -160,10 +161,19 @@ def _reset(state_dir: Path | None, rest: list[str], terminal: bool) -> None:
         latch = reset_latch(folder, terminal=terminal)
     except TerminalLatch as exc:
         raise fail(str(exc)) from None
-    if latch is None:
-        console.print(f"{folder}: not latched; nothing to reset", highlight=False)
-        return
     holder = lock_holder(folder / SUPERVISOR_LOCK)
+    if latch is None:
+        if not new_session:
+            console.print(f"{folder}: not latched; nothing to reset (--new-session starts a new session)",
+                          highlight=False)
+            return
+        if holder is not None:
+            raise fail(f"a supervisor (pid {holder}) runs on {folder}: stop it before starting a new session")
+        session = Session.load(folder)
+        session.rebase(None, keep_all_time=not terminal)
+        session.save(folder)
+        console.print(f"{folder}: the next `amm500 supervise` starts a new session", highlight=False)
+        return
     if holder is None:  # nobody will notice the reset: start the next session here
         session = Session.load(folder)
         session.rebase(None, keep_all_time=not terminal)
