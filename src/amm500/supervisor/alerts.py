@@ -77,6 +77,7 @@ class AlertState:
         object.__setattr__(self, "_clock", clock or (lambda: datetime.now(UTC)))
         object.__setattr__(self, "_last", {})
         object.__setattr__(self, "_extra", {})
+        object.__setattr__(self, "_io", threading.Lock())  # the alert worker and the loop both record
         self._load()
 
     # ---- persistence ------------------------------------------------------------------------------------
@@ -95,11 +96,12 @@ class AlertState:
     def _save(self) -> None:
         if self._path is None:
             return
-        data = {"last_sent": {k: v.isoformat() for k, v in self._last.items()}, "extra": self._extra}
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, self._path)
+        with self._io:
+            data = {"last_sent": {k: v.isoformat() for k, v in self._last.items()}, "extra": dict(self._extra)}
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, self._path)
 
     # ---- the seed's interface ------------------------------------------------------------------------------
 
