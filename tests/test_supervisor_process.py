@@ -201,3 +201,19 @@ def test_restart_limit_and_backoff_in_a_rolling_hour(tmp_path: Path) -> None:
     now[0] = 1000.0 + 3600.0  # the first restart leaves the window
     assert pm.restart_bot("crash")
     assert not pm.restart_bot("crash")
+
+
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    """``systemd-analyze verify`` where systemd is installed: the only complaint allowed is the venv's
+    absent executable (the unit names /opt/amm500, which does not exist here)."""
+    import shutil
+
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = tmp_path / "amm500-supervise.service"
+    unit.write_text((Path(__file__).resolve().parents[1] / "deploy" / "systemd" / unit.name).read_text())
+    out = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=120)
+    problems = [line for line in (out.stdout + out.stderr).splitlines()
+                if line.strip() and "/opt/amm500/.venv/bin/amm500 is not executable" not in line]
+    assert problems == []
