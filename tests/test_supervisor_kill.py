@@ -164,3 +164,13 @@ def test_reset_new_session_starts_from_the_next_reading(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     loaded = Session.load(tmp_path)
     assert loaded.first_equity is None and loaded.peak_equity is None and loaded.all_time_peak == 1200.0
+
+
+def test_status_shows_the_latch(tmp_path: Path) -> None:
+    write_latch(tmp_path, Latch("drawdown 6.00% > 5%", 1.0e9, report={"flat": True, "seconds": 0.05}))
+    out = subprocess.run([sys.executable, "-m", "amm500", "supervise", "--state-dir", str(tmp_path), "status"],
+                         env=env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["kill_latch"]["reason"] == "drawdown 6.00% > 5%" and status["kill_latch"]["report"]["flat"]
+    assert status["supervisor_pid"] is None and status["bot_pid"] is None
