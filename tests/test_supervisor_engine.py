@@ -70,15 +70,18 @@ def test_the_real_live_bot_sigkilled_then_the_supervisor_flattens(tmp_path: Path
                 if (state / SUPERVISOR_STATE).exists() else None)
             os.kill(beat.pid, signal.SIGKILL)
             wait_for("the bot to be gone", lambda: not alive(beat.pid))
-            asyncio.run(open_position_and_orders(sim, KEY, size=0.004, resting=2))  # inventory it died with
+            wait_for("its quotes pulled by the supervisor", lambda: asyncio.run(account(sim, ADDR))[1] == 0)
+            asyncio.run(open_position_and_orders(sim, KEY, size=0.004, resting=2))  # inventory, orders
             pos, orders = asyncio.run(account(sim, ADDR))
-            assert pos != 0 and orders >= 2
+            assert pos != 0 and orders == 2
             t0 = time.monotonic()
             sim.exchange.fund(ADDR, -0.08 * first)
             wait_for("a flat account", lambda: asyncio.run(account(sim, ADDR)) == (0.0, 0))
             seen = time.monotonic() - t0
             latch = wait_for("the latch report", lambda: (la if (la := read_latch(state)) and la.report else None))
             assert "drawdown" in latch.reason and latch.report["flat"] and proc.poll() is None
-            print(f"\nreal live bot SIGKILLed with {orders} open orders ({resting} of its quotes) and position {pos}: "
+            assert latch.report["cancelled"] == 2 and latch.report["iocs"] >= 1
+            print(f"\nreal live bot SIGKILLed with {resting} quotes (pulled at once), then {orders} orders and "
+                  f"position {pos}: "
                   f"trigger -> verified flat {latch.report['seconds']:.3f} s; equity drop -> test sees flat "
                   f"{seen:.3f} s ({latch.report['cancelled']} cancelled, {latch.report['iocs']} IOC)")

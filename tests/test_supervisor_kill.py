@@ -93,12 +93,17 @@ def test_with_the_bot_sigkilled_a_drawdown_kill_leaves_the_account_flat(tmp_path
             first = wait_for("the session's first equity", lambda: (_session(state) or {}).get("first_equity"))
             os.kill(bot["pid"], signal.SIGKILL)
             wait_for("the bot to be gone", lambda: not alive(bot["pid"]))
+            pos = wait_for("the dead bot's orders pulled", lambda: (p if (a := asyncio.run(account(sim, ADDR)))[1] == 0
+                                                                    and (p := a[0]) else None))
+            asyncio.run(open_position_and_orders(sim, KEY, size=0.0, resting=4))  # resting again: the kill's job
+            assert asyncio.run(account(sim, ADDR)) == (pos, 4)
             t_trigger = time.monotonic()
             sim.exchange.fund(ADDR, -0.08 * first)  # an 8% loss of equity: past the 5% drawdown
             flat_seen = wait_for("a flat account", lambda: asyncio.run(account(sim, ADDR)) == (0.0, 0))
             t_flat = time.monotonic() - t_trigger
             latch = wait_for("the latch report", lambda: (la if (la := read_latch(state)) and la.report else None))
             assert flat_seen and "drawdown" in latch.reason and latch.report["flat"]
+            assert latch.report["cancelled"] == 4 and latch.report["iocs"] >= 1
             assert len(starts(state)) == 1, "the dead bot must not have come back"
             assert proc.poll() is None
             print(f"\nbot SIGKILLed; equity -8%: supervisor trigger -> verified flat {latch.report['seconds']:.3f} s; "

@@ -147,9 +147,16 @@ class KillSwitchManager:
             write_latch(self.state_dir, Latch(reason, t0, terminal, asdict(report)))
         return report
 
-    async def cancel_and_flatten(self, reason: str = "manual", triggered_at: float | None = None) -> KillReport:
+    def cancel_orders(self, reason: str) -> KillReport:
+        """Cancel every order on the coin (no flatten, no latch): after a crash or hang, so quotes priced
+        by a dead bot do not rest on the book while it restarts. ``flat`` means: no order left."""
+        return asyncio.run(self.cancel_and_flatten(reason, flatten=False))
+
+    async def cancel_and_flatten(self, reason: str = "manual", triggered_at: float | None = None,
+                                 flatten: bool = True) -> KillReport:
         """Cancel every order on the coin and close its position with reduce-only IOCs until both are
-        verified gone on the exchange, or ``supervisor.flatten_timeout_s`` passes."""
+        verified gone on the exchange, or ``supervisor.flatten_timeout_s`` passes (``flatten=False``:
+        the orders only)."""
         from amm500.venues.hyperliquid.client import HyperliquidClient
 
         cfg = self.config
@@ -178,7 +185,7 @@ class KillSwitchManager:
                         await client.send("cancel_oids", chunk)
                         report.cancelled += len(chunk)
                     pos = await client.position()
-                    if abs(pos.szi) >= lot / 2:
+                    if flatten and abs(pos.szi) >= lot / 2:
                         book = m.parse_l2book(await client.rest.l2_book(cfg.trading.symbol)).book
                         is_buy = pos.szi < 0
                         ref = book[B_ASK_PX, 0] if is_buy else book[B_BID_PX, 0]
@@ -193,7 +200,7 @@ class KillSwitchManager:
                     left = await client.open_orders()
                     pos = await client.position()
                     report.final_position, report.open_orders = pos.szi, len(left)
-                    if not left and abs(pos.szi) < lot / 2:
+                    if not left and (abs(pos.szi) < lot / 2 or not flatten):
                         report.flat = True
                         report.seconds = time.time() - t0
                         return report

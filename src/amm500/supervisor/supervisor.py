@@ -255,6 +255,8 @@ class Supervisor:
         if event.kind == "hung":
             self.pm.stop()
         log.error("%s", what)
+        if self.mode == "live":
+            self._cancel_orphans(what)
         self.alerts.submit("crash", "bot hung" if event.kind == "hung" else "bot crashed",
                            f"{what}\nlast lines: see bot.out in {self.state_dir}")
         if not self.pm.restart_bot(what):
@@ -262,6 +264,16 @@ class Supervisor:
                                f"{self.pm.restarts_last_hour()} restarts in the last hour (limit "
                                f"{self.sup.max_restarts_per_hour}); last: {what}")
             self.trigger_kill(f"restart limit ({self.sup.max_restarts_per_hour}/hour) reached")
+
+    def _cancel_orphans(self, what: str) -> None:
+        """A dead or hung bot's quotes were priced for a market that moved on, and Hyperliquid's dead-man's
+        switch needs $1M of lifetime volume: cancel them now, before the backoff and the restart (the
+        position stays; the restarted bot reconciles and manages it)."""
+        report = self.kill_switch.cancel_orders(what)
+        if report.flat:
+            log.warning("cancelled %d order(s) the stopped bot left resting", report.cancelled)
+        else:
+            log.error("could not cancel the stopped bot's orders: %s (%s left)", report.error, report.open_orders)
 
     def _watch_heartbeat(self) -> None:
         beat = self.pm.heartbeat()
