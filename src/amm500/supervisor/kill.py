@@ -34,7 +34,6 @@ from amm500.venues.model import OrderSpec
 
 log = logging.getLogger(__name__)
 
-_FLAT_EPS = 1e-9
 
 
 class TerminalLatch(RuntimeError):
