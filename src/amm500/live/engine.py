@@ -70,6 +70,7 @@ class Engine:
     """One coin on one venue, journalled. Build with :meth:`start` (an async context manager)."""
 
     HEARTBEAT_S = 1.0
+    FUNDING_POLL_S = 60.0  # Hyperliquid settles hourly; a minute's delay in the journal is harmless
 
     def __init__(self, venue: LiveVenue, config: Config, identity: Identity, state_dir: Path, *,
                  metrics_port: int | None = 0) -> None:
@@ -89,7 +90,8 @@ class Engine:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
-        self._last_fill_count = 0
+        self._funding_ms = int(self.started * 1000)
+        self._next_funding_poll = 0.0
 
     # ---- assembly ---------------------------------------------------------------------------------------
 
@@ -139,8 +141,6 @@ class Engine:
         om.gate.on_transition = self._on_transition
         loop.fill_hooks.append(self._on_loop_fill)
         self.metrics.position_limit.set(om.max_position)
-        if hasattr(v, "on_funding"):  # the paper venue settles funding itself
-            v.on_funding = self.journal.record_funding
         await self._serve()
         self._beat()
         self._tasks = [asyncio.create_task(self._heartbeat_task(), name="heartbeat"),
@@ -156,6 +156,8 @@ class Engine:
         if self.loop is not None:
             with contextlib.suppress(Exception):
                 await self.loop.om.disarm_dead_man()
+            with contextlib.suppress(Exception):
+                await self._journal_fundings()
             self._snapshot()
         self._beat(state="STOPPED")
         if self._runner is not None:
@@ -220,6 +222,11 @@ class Engine:
         m.journal_rows.set(self.journal.written)
         m.killed.set(1.0 if st.killed else 0.0)
 
+    async def _journal_fundings(self) -> None:
+        for f in await self.venue.fundings_since(self._funding_ms):
+            self.journal.record_funding(f.time_ms, f.rate, f.paid, f.szi)  # keyed by time: once each
+            self._funding_ms = max(self._funding_ms, f.time_ms + 1)
+
     def _beat(self, state: str | None = None) -> None:
         loop = self.loop
         gate = loop.om.gate if loop else None
@@ -242,9 +249,13 @@ class Engine:
             await asyncio.sleep(self.HEARTBEAT_S)
             self._snapshot()
             self._beat()
-            pay = getattr(self.venue, "maybe_pay_funding", None)
+            pay = getattr(self.venue, "maybe_pay_funding", None)  # the paper venue settles funding itself
             if pay is not None:
                 pay()
+            if time.monotonic() >= self._next_funding_poll:
+                self._next_funding_poll = time.monotonic() + self.FUNDING_POLL_S
+                with contextlib.suppress(TransientError):
+                    await self._journal_fundings()
             if self.journal.failed is not None and self.loop is not None:
                 self.loop.om.gate.raise_reason("journal write failed", TradingState.HALTED)
 
