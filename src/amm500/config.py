@@ -349,6 +349,12 @@ class AlertConfig(_Section):
     retry_backoff_s: float = Field(1.0, ge=0, le=300, description="first retry delay, seconds (doubles)")
     daily_summary_hour_utc: int = Field(0, ge=0, le=23, description="UTC hour of the daily summary alert")
 
+    @field_validator("apprise_urls", mode="before")
+    @classmethod
+    def _no_urls(cls, value: Any) -> Any:
+        """None is "no targets": a config with its secrets blanked (optimize's payload) stays valid."""
+        return [] if value is None else value
+
 
 class SupervisorConfig(_Section):
     """``amm500 supervise``: restarting the bot, noticing a hung one, and its own kill procedure (seed 8A/8C)."""
