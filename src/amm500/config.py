@@ -45,7 +45,7 @@ FeeTierName = Literal["tier0", "tier1", "tier2", "tier3", "tier4", "tier5", "tie
 RebateTierName = Literal["none", "rebate1", "rebate2", "rebate3"]
 StakingTierName = Literal["none", "wood", "bronze", "silver", "gold", "platinum", "diamond"]
 
-SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key"})
+SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key", "apprise_urls"})
 
 
 class ConfigError(ValueError):
@@ -395,7 +395,11 @@ class AlertConfig(_Section):
     """Alert routing and thresholds (seed section 8B and the original monitor's alert levels)."""
 
     enabled: bool = Field(False, description="send alerts at all")
-    apprise_urls: list[str] = Field(default_factory=list, description="apprise targets (Slack, mailto...)")
+    apprise_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="secret (each URL holds its target's credentials): apprise targets (Slack, Telegram, json://, "
+        "mailto...), env AMM500_ALERTS__APPRISE_URLS only, as a JSON list",
+    )
     smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port")
     smtp_user: str | None = Field(None, description="SMTP login")
@@ -408,6 +412,47 @@ class AlertConfig(_Section):
     taker_ratio_alert: float = Field(0.30, gt=0, le=1, description="alert above this taker ratio")
     session_loss_alert: float = Field(50.0, gt=0, description="alert above this session loss, USD")
     margin_ratio_alert: float = Field(0.80, gt=0, le=1, description="alert above this margin usage")
+    stale_feed_alert_s: float = Field(
+        30.0, gt=0, description="alert when the bot's market data is older than this, seconds"
+    )
+    request_budget_alert: float = Field(
+        0.10, gt=0, le=1, description="alert when less than this share of the address request budget is left"
+    )
+    retries: int = Field(3, ge=0, le=10, description="delivery retries per target, with doubling backoff")
+    retry_backoff_s: float = Field(1.0, ge=0, le=300, description="first retry delay, seconds (doubles)")
+    daily_summary_hour_utc: int = Field(0, ge=0, le=23, description="UTC hour of the daily summary alert")
+
+    @field_validator("apprise_urls", mode="before")
+    @classmethod
+    def _no_urls(cls, value: Any) -> Any:
+        """None is "no targets": a config with its secrets blanked (optimize's payload) stays valid."""
+        return [] if value is None else value
+
+
+class SupervisorConfig(_Section):
+    """``amm500 supervise``: restarting the bot, noticing a hung one, and its own kill procedure (seed 8A/8C)."""
+
+    max_restarts_per_hour: int = Field(5, ge=0, le=1000, description="restarts in any rolling hour before giving up")
+    restart_backoff_s: float = Field(2.0, ge=0, le=3600, description="wait before the first restart (doubles)")
+    restart_backoff_max_s: float = Field(60.0, ge=0, le=3600, description="cap of the restart backoff")
+    heartbeat_timeout_s: float = Field(
+        20.0, gt=0, le=3600, description="a live bot whose heartbeat is older than this is hung: killed, restarted"
+    )
+    startup_timeout_s: float = Field(
+        300.0, gt=0, le=7200, description="time a new bot has to write its first heartbeat (Numba compiles)"
+    )
+    stop_grace_s: float = Field(10.0, gt=0, le=300, description="SIGTERM to SIGKILL, seconds")
+    poll_interval_s: float = Field(0.5, gt=0, le=60, description="how often the supervisor looks at the bot")
+    wallet_poll_s: float = Field(5.0, gt=0, le=3600, description="clearinghouseState poll period (weight 2)")
+    orders_poll_s: float = Field(30.0, gt=0, le=3600, description="openOrders poll period (weight 20)")
+    budget_poll_s: float = Field(60.0, gt=0, le=3600, description="userRateLimit poll period (weight 20)")
+    ip_weight_per_min: int = Field(
+        120, ge=10, le=1200, description="the supervisor's own share of the 1200/min IP weight budget"
+    )
+    flatten_timeout_s: float = Field(60.0, gt=0, le=3600, description="the kill procedure gives up after this")
+    terminal_drawdown: float = Field(
+        0.10, gt=0, le=1, description="drawdown from the all-time peak past which the bot is never restarted"
+    )
 
 
 def _toml_source_factory(path: Path | None) -> type[PydanticBaseSettingsSource]:
@@ -439,6 +484,7 @@ class Config(BaseSettings):
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
     glft: GlftConfig = Field(default_factory=GlftConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
 
     _toml_path: Path | None = None
 
@@ -504,7 +550,7 @@ _CURRENT_TOML: dict[str, Path | None] = {"path": None}
 def _mask(data: Any) -> Any:
     if isinstance(data, dict):
         return {
-            k: ("********" if (k in SECRET_FIELDS and v not in (None, "")) else _mask(v))
+            k: ("********" if (k in SECRET_FIELDS and v not in (None, "", [])) else _mask(v))
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -643,7 +689,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def _check_env() -> None:
     """Refuse ``AMM500_*`` variables that name no setting, instead of silently ignoring a typo."""
-    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG"}
+    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG", "HOME"}  # HOME: store/state_dir.home()
     for name in os.environ:
         if not name.upper().startswith(ENV_PREFIX):
             continue

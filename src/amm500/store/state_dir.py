@@ -10,6 +10,11 @@ Every process that deals with a running bot (the bot itself, the supervisor, the
 ``supervisor.lock``    held by the supervisor: a second supervisor refuses
 ``control.token``      the secret a local client shows to the bot's control endpoint (0600)
 ``engine.log``         structured JSON log lines, rotated
+``bot.out``            the bot's stdout and stderr when a supervisor started it (tracebacks)
+``supervisor.log``     the supervisor's JSON log lines, rotated
+``supervisor.json``    the supervisor's session: first and peak equity, restarts
+``alerts.json``        when each kind of alert was last sent (cooldowns survive restarts)
+``kill.latch``         present while the supervisor's kill switch is latched (``supervise reset``)
 =====================  ======================================================================
 """
 
@@ -26,6 +31,11 @@ BOT_LOCK = "bot.lock"
 SUPERVISOR_LOCK = "supervisor.lock"
 CONTROL_TOKEN = "control.token"
 LOG = "engine.log"
+BOT_OUTPUT = "bot.out"
+SUPERVISOR_LOG = "supervisor.log"
+SUPERVISOR_STATE = "supervisor.json"
+ALERT_STATE = "alerts.json"
+KILL_LATCH = "kill.latch"
 
 
 class LockHeld(RuntimeError):
