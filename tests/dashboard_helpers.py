@@ -45,6 +45,7 @@ class FakeBot:
         self.orders: list[dict[str, Any]] = []
         self.commands: list[tuple[str, str]] = []  # (command, Authorization header) as received
         self.n = 0
+        self.last_ns = 0
         self.tid = 1000
         self.fills = 0
         self.max_net_exposure = max_net_exposure
@@ -76,7 +77,8 @@ class FakeBot:
         with self.lock:
             for _ in range(n):
                 self.n += 1
-                now = self.t0 + self.n * 250_000_000  # ticks 0.25 s apart: fills and snapshots order cleanly
+                # at least 5 ms apart, so a fill's millisecond time never ties with another tick's snapshot
+                now = self.last_ns = max(time.time_ns(), self.last_ns + 5_000_000)
                 self.mid += (7.0 if (self.n // 5) % 2 == 0 else -6.0)
                 bid, ask = round(self.mid - 10.0, 1), round(self.mid + 10.0, 1)
                 if self.state == "ACTIVE":
@@ -172,7 +174,6 @@ class FakeBot:
     def start(self) -> FakeBot:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
-        self.t0 = time.time_ns() - 3_600_000_000_000  # the scripted session began an hour ago
         self._lock_fd = sd.acquire_lock(self.folder / sd.BOT_LOCK)
         token_path = self.folder / sd.CONTROL_TOKEN
         token_path.write_text(self.token)

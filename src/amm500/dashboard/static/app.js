@@ -5,6 +5,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const charts = {};
+  window.AMM500_CHARTS = charts; // for the browser tests (zoom is kept across updates)
   let last = null;
 
   // ---- formatting: every figure also keeps its raw value in data-value, so a test can compare exactly
@@ -46,6 +47,7 @@
       const opts = {
         width, height, series: [{}].concat(series),
         scales: { x: { time: true } },
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"), // UTC, like the tables and the journal
         axes: [{ stroke: "#8b98a5", grid: { stroke: "#2b3640" } }, { stroke: "#8b98a5", grid: { stroke: "#2b3640" }, size: 70 }],
         cursor: { drag: { x: true, y: false } },
         hooks: { setSelect: [(u) => { if (u.select.width > 0) u._zoomed = true; }] },
