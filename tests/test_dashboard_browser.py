@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.browser_helpers import browser, dashboard_process, save_screenshot, value
+from tests.dashboard_helpers import FakeBot
 
 from amm500.dashboard.bot import parse_metrics
 from amm500.dashboard.replay import write_static
 from amm500.store import journal as jr
-from tests.browser_helpers import browser, dashboard_process, save_screenshot, value
-from tests.dashboard_helpers import FakeBot
 
 pytestmark = pytest.mark.slow
-expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')").expect
+expect = pytest.importorskip("playwright.sync_api",
+                             reason="playwright is not installed (pip install -e '.[dev]')").expect
 
 
 @pytest.fixture
