@@ -26,6 +26,7 @@ $(FULL_STAMP): pyproject.toml | $(BIN)/python
 
 setup: $(CORE_STAMP)
 setup-full: $(FULL_STAMP)
+	sh scripts/install_chromium.sh
 
 ## The main job on the embedded default: no keys, no internet.
 demo: $(CORE_STAMP)
@@ -33,6 +34,7 @@ demo: $(CORE_STAMP)
 
 ## The whole test suite (what .ci/run calls).
 test: $(FULL_STAMP)
+	sh scripts/install_chromium.sh
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
