@@ -170,6 +170,13 @@ class ExecutionConfig(_Section):
         0.25, ge=0, le=1, description="keep a resting order whose size is within this fraction of the wanted size"
     )
     taker_slippage: float = Field(0.05, gt=0, le=0.5, description="IOC limit: best price +- this fraction")
+    flatten_on_stop: bool = Field(
+        False, description="live/paper: on Ctrl-C or SIGTERM, close the position (reduce-only IOC) after cancelling"
+    )
+    request_budget_low: int = Field(
+        2000, ge=0, le=1_000_000,
+        description="address requests left below which requotes are spaced out (x low/left, at most 60x)",
+    )
 
 
 class RiskConfig(_Section):

@@ -13,7 +13,7 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -67,7 +67,7 @@ def demo(
     console.print(f"metrics: [cyan]{json_path}[/]\nreport:  [cyan]{report_path}[/] (open it in a browser)")
     if rehearsal_seconds > 0:
         console.rule(f"[bold]4/{n} rehearsal[/]: {rehearsal_seconds:g} s on the local exchange, replaying this market")
-        rehearse(cfg, market, rehearsal_seconds, out / "rehearsal.json")
+        rehearse(cfg, market, rehearsal_seconds, out, result.metrics)
     console.print(
         f"done in {time.perf_counter() - started:.1f} s. Synthetic results show what the code does, not what a "
         "market will pay: see docs/results.md."
@@ -76,93 +76,84 @@ def demo(
                                    if k in result.metrics}))
 
 
-def rehearse(cfg: Config, market: Path, seconds: float, json_path: Path) -> None:
-    """Stage 4: run the QuoteLoop against the local exchange, print what it did, and check nothing is left resting."""
+def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dict[str, Any]) -> None:
+    """Stage 4: the trading engine against the local exchange replaying ``market``; its summary, its
+    journal, the backtest beside it, and a check that nothing is left resting."""
     import asyncio
 
+    from amm500.cli.session_view import session_metrics, session_table
+    from amm500.cli.trade_cmd import journal_table
     from amm500.config import ConfigError
     from amm500.data.store import write_json_atomic
-    from amm500.venues.hyperliquid.errors import HyperliquidError
+    from amm500.store import state_dir as sd
+    from amm500.store.journal import JournalError
+    from amm500.venues.errors import VenueError
 
+    folder = out / "engine"
     try:
-        stats, latency = asyncio.run(_rehearse(cfg, market, seconds))
+        stats, latency, budget_used = asyncio.run(_rehearse(cfg, market, seconds, folder))
     except KeyboardInterrupt:
         raise fail("rehearsal interrupted (orders were cancelled); the market, backtest.json and report.html "
                    "are complete", code=130) from None
-    except (HyperliquidError, ConfigError) as exc:
+    except (VenueError, ConfigError, JournalError, sd.LockHeld) as exc:
         raise fail(f"rehearsal on the local exchange failed: {exc}") from None
-    console.print(rehearsal_table(stats, latency))
+    console.print(session_table(stats, latency, title="engine on the local exchange"))
+    console.print(journal_table(folder / sd.JOURNAL))
+    console.print(side_by_side(backtest, stats, budget_used))
     if stats.fills == 0:
         console.print(f"No fills in {stats.seconds:.0f} s: the replayed flow never reached our quotes on this stretch. "
                       "That happens on quiet minutes; run longer (--rehearsal-seconds) to see fills.")
-    write_json_atomic(json_path, rehearsal_metrics(stats, latency))
-    console.print(f"rehearsal: [cyan]{json_path}[/]")
+    write_json_atomic(out / "rehearsal.json", {**session_metrics(stats, latency), "requests_used": budget_used})
+    console.print(f"rehearsal: [cyan]{out / 'rehearsal.json'}[/], journal: [cyan]{folder / sd.JOURNAL}[/]")
     if stats.resting_at_end != 0:
         raise fail(f"{stats.resting_at_end} order(s) still resting on the exchange after the final cancel", code=1)
 
 
-async def _rehearse(cfg: Config, market: Path, seconds: float) -> tuple[LoopStats, dict[str, dict[str, float]]]:
+async def _rehearse(cfg: Config, market: Path, seconds: float,
+                    folder: Path) -> tuple[LoopStats, dict[str, dict[str, float]], int]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from amm500.runs.session import trading_session
 
-    async with trading_session(cfg, "rehearsal", market=market) as session:
-        console.print(f"local exchange {session.venue_url}, paper account {session.account[:10]}... "
-                      f"(${cfg.backtest.initial_equity:,.0f}, key made for this run)")
+    async with trading_session(cfg, "rehearsal", market=market, state_dir=folder) as session:
+        eng = session.engine
+        console.print(f"local exchange {session.network.api}, account {session.account[:10]}... "
+                      f"(${cfg.backtest.initial_equity:,.0f}, key made for this run); engine endpoint {eng.url}")
+        used0 = await _budget_used(session)
         with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                       TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("rehearsal", total=seconds)
-            stats = await session.loop.run(seconds, progress=lambda t: bar.update(task, completed=t))
-    return stats, session.client.latency.summary()
+            result = await eng.run(seconds, progress=lambda t: bar.update(task, completed=t))
+        used = await _budget_used(session) - used0
+    return result.stats, eng.venue.latency.summary(), used
 
 
-def _ms(latency: dict[str, dict[str, float]], name: str) -> tuple[float, float, int]:
-    s = latency.get(name)
-    return (s["p50"] * 1e3, s["p99"] * 1e3, int(s["count"])) if s else (float("nan"), float("nan"), 0)
+async def _budget_used(session: Any) -> int:
+    state = await session.engine.venue.refresh_rate_limit()
+    return int(state.used)
 
 
-def rehearsal_metrics(stats: LoopStats, latency: dict[str, dict[str, float]]) -> dict[str, object]:
-    """The table's numbers for rehearsal.json (None where nothing was measured: strict JSON has no NaN)."""
-    out: dict[str, object] = {
-        "seconds": stats.seconds, "stopped_by": stats.stopped_by, "placed": stats.placed, "modified": stats.modified,
-        "cancelled": stats.cancelled, "rejected": stats.rejected, "fills": stats.fills,
-        "maker_fills": stats.maker_fills, "volume_usd": stats.volume_usd, "fees": stats.fees,
-        "position": stats.position, "max_abs_position": stats.max_abs_position, "start_equity": stats.start_equity,
-        "end_equity": stats.end_equity, "pnl": stats.pnl, "killed": stats.killed, "kill_reason": stats.kill_reason,
-        "resting_at_end": stats.resting_at_end,
-        "maker_ratio": stats.maker_ratio if stats.fills else None,
-        "spread_bps": stats.spread_bps if math.isfinite(stats.spread_bps) else None,
-    }
-    for key, name in (("tick_to_order_ms", "tick_to_order"), ("rest_action_rtt_ms", "rtt.rest.exchange"),
-                      ("ws_action_rtt_ms", "rtt.ws.action")):
-        p50, p99, count = _ms(latency, name)
-        out[key] = {"p50": p50, "p99": p99, "count": count} if count else None
-    return out
-
-
-def rehearsal_table(stats: LoopStats, latency: dict[str, dict[str, float]]) -> Table:
+def side_by_side(bt: dict[str, Any], st: LoopStats, requests: int) -> Table:
+    """The backtest of these settings and the engine's run, per hour of each (their spans differ)."""
     from amm500.live.quote_loop import KILL_REASONS
 
-    t = Table(title=f"paper rehearsal, {stats.seconds:.1f} s (stopped by {stats.stopped_by})", show_header=False)
-    t.add_column(style="bold")
-    t.add_column(justify="right")
-    t.add_row("orders placed / modified / cancelled", f"{stats.placed} / {stats.modified} / {stats.cancelled}")
-    t.add_row("rejected by the exchange", str(stats.rejected))
-    taker = stats.fills - stats.maker_fills
-    t.add_row("fills (maker / taker)", f"{stats.fills} ({stats.maker_fills} / {taker})")
-    t.add_row("maker ratio", f"{stats.maker_ratio:.0%}" if stats.fills else "-")
-    t.add_row("volume", f"${stats.volume_usd:,.0f}")
-    t.add_row("position at end", f"{stats.position:+.5f} BTC (max |{stats.max_abs_position:.5f}|)")
-    t.add_row("PnL (account value, after fees)", f"{stats.pnl:+,.2f} USD (fees {stats.fees:,.2f})")
-    regimes = ("ultra-low", "low", "normal", "high", "extreme")
-    regime = regimes[stats.regime] if 0 <= stats.regime < len(regimes) else "-"
-    t.add_row("spread quoted last (vol regime)", f"{stats.spread_bps:.1f} bps ({regime})")
-    t.add_row("kill switch", KILL_REASONS.get(stats.kill_reason, "?") if stats.killed else "not triggered")
-    rows = (("tick-to-order (timer -> request sent)", "tick_to_order"),
-            ("action round trip, REST", "rtt.rest.exchange"), ("action round trip, WebSocket", "rtt.ws.action"))
-    for label, name in rows:
-        p50, p99, count = _ms(latency, name)
-        t.add_row(f"{label} p50 / p99", f"{p50:.2f} / {p99:.2f} ms (n={count})" if count else "-")
-    ok = stats.resting_at_end == 0
-    t.add_row("orders resting after shutdown", "[green]0 OK[/]" if ok else f"[red]{stats.resting_at_end} FAIL[/]")
+    t = Table("per hour", "backtest (synthetic market, all of it)", "engine (local exchange, replaying it)",
+              title="same settings, two drivers")
+    bt_hours = max(float(bt.get("span_days", 0.0) or 0.0) * 24.0, 1e-9)
+    en_hours = max(st.seconds / 3600.0, 1e-9)
+
+    def rate(x: float | None, hours: float) -> str:
+        return "-" if x is None or not math.isfinite(x) else f"{x / hours:,.2f}"
+
+    t.add_row("fills", rate(bt.get("fills"), bt_hours), rate(float(st.fills), en_hours))
+    t.add_row("volume (USD)", rate(bt.get("notional_usd"), bt_hours), rate(st.volume_usd, en_hours))
+    t.add_row("net PnL (USD)", rate(bt.get("net_pnl"), bt_hours), rate(st.pnl, en_hours))
+    t.add_row("fees (USD)", rate(bt.get("fees"), bt_hours), rate(st.fees, en_hours))
+    mr = bt.get("maker_ratio")
+    t.add_row("maker ratio", "-" if mr is None else f"{mr:.0%}", f"{st.maker_ratio:.0%}" if st.fills else "-")
+    sent = (bt.get("orders_sent") or 0) + (bt.get("cancels_sent") or 0)
+    t.add_row("orders + cancels sent", rate(float(sent), bt_hours), rate(float(requests), en_hours))
+    killed = bt.get("killed", "no")
+    t.add_row("stopped early", "no" if killed == "no" else f"{killed} ({bt.get('kill_reason')})",
+              f"kill switch ({KILL_REASONS.get(st.kill_reason, '?')})" if st.killed else "no")
     return t

@@ -75,11 +75,12 @@ def write_table_atomic(path: Path, table: pa.Table, metadata: Mapping[str, str] 
                                                    use_dictionary=False))
 
 
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    def _write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+def write_text_atomic(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
-    _atomic_write(path, _write)
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_dataset_meta(root: Path) -> dict[str, Any]:

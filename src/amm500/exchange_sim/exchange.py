@@ -418,6 +418,12 @@ class Exchange:
         if account.cash <= 0 and not account.positions and not account.fills:
             raise AuthError(f"Must deposit before performing actions. User: {user}")
         self.nonces.check_and_use(signer, nonce, now)
+        return self.act_as(account, action)
+
+    def act_as(self, account: Account, action: dict[str, Any]) -> dict[str, Any]:
+        """Run an action for ``account`` whose signature has been checked (or, for the paper venue, that
+        nobody signs): the address budget, then the action's handler."""
+        kind = action["type"]
         account.n_requests += self._weight(action)
         cap = 10_000 + int(account.volume)
         if account.n_requests > cap and kind not in ("cancel", "cancelByCloid"):

@@ -424,6 +424,8 @@ class OrderManager:
                          ioc=spec.tif == "Ioc")
         self.orders[spec.cloid] = t
         self._live[spec.cloid] = t
+        if self.on_tracked is not None:
+            self.on_tracked(t)
         return t
 
     def _set_state(self, t: TrackedOrder, state: OrderState, error: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """QuoteLoop: the strategy's timers driven against a live venue (the local exchange, testnet, mainnet).
 
 The loop owns the clock and the glue between three pieces that know nothing of each other:
-:class:`~amm500.venues.hyperliquid.client.HyperliquidClient` (book, fills, signed actions),
+:class:`~amm500.venues.LiveVenue` (the Hyperliquid client or the paper venue: book, fills, orders),
 :class:`~amm500.strategy.mm.MarketMakingStrategy` (the same jitted kernels the backtester runs) and
 :class:`~amm500.live.order_manager.OrderManager` (ladder -> fewest actions, limits, reconcile).
 
@@ -41,11 +41,10 @@ from amm500.live.order_manager import OrderManager, Plan
 from amm500.live.recent_ids import RecentIds
 from amm500.live.trading_state import TradingState
 from amm500.strategy.mm import MarketMakingStrategy
+from amm500.venues import LiveVenue
 from amm500.venues.errors import FatalError, TransientError
 from amm500.venues.hyperliquid import messages as m
-from amm500.venues.hyperliquid.client import HyperliquidClient
 from amm500.venues.hyperliquid.errors import HyperliquidError
-from amm500.venues.hyperliquid.signing import update_leverage_action
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class LoopStats:
 class QuoteLoop:
     """One strategy on one coin through one client. Build with :meth:`create` after ``client.start()``."""
 
-    def __init__(self, client: HyperliquidClient, strategy: MarketMakingStrategy, orders: OrderManager,
+    def __init__(self, client: LiveVenue, strategy: MarketMakingStrategy, orders: OrderManager,
                  config: Config, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.client = client
         self.strategy = strategy
@@ -106,10 +105,12 @@ class QuoteLoop:
         self.pos_open_ns = 0
         self._seen_tids = RecentIds()
         self._last_mid = math.nan
+        self._budget_slow_warned = False
+        self.fill_hooks: list[Callable[[m.Fill], None]] = []  # each fresh fill of our coin (the journal)
         client.handlers.on_fills = self.on_fills
 
     @classmethod
-    async def create(cls, client: HyperliquidClient, config: Config, **kwargs: Any) -> QuoteLoop:
+    async def create(cls, client: LiveVenue, config: Config, **kwargs: Any) -> QuoteLoop:
         """Strategy and order manager from ``config``; leverage set on the venue; orders reconciled."""
         if client.asset is None:
             raise ValueError("start the client (meta, book, subscriptions) before building a QuoteLoop")
@@ -124,7 +125,7 @@ class QuoteLoop:
         strategy = MarketMakingStrategy.from_config(config)
         warm_up(client, strategy.params, config)
         loop = cls(client, strategy, om, config, **kwargs)
-        (st,) = await client.act(update_leverage_action(client.asset.asset, config.trading.leverage))
+        st = await client.set_leverage(config.trading.leverage)
         if st.kind == "error":
             raise HyperliquidError(f"trading.leverage = {config.trading.leverage}: refused by the exchange: {st.error}")
         await om.reconcile()
@@ -143,12 +144,9 @@ class QuoteLoop:
 
         The exchange values the position at its mark, so the ledger's cash is account value - position x mark.
         """
-        assert self.client.asset is not None
-        mark = math.nan
-        with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
-            ctx = (await self.client.rest.info({"type": "metaAndAssetCtxs"}))[1][self.client.asset.asset]
-            self.funding_rate = float(ctx["funding"])
-            mark = float(ctx["markPx"])
+        funding, mark = await self.client.asset_context()
+        if math.isfinite(funding):
+            self.funding_rate = funding
         pos = await self.client.position()
         if not mark > 0:
             mark = _mid(self.client.book)
@@ -183,6 +181,8 @@ class QuoteLoop:
             st.fees += f.fee
             st.max_abs_position = max(st.max_abs_position, abs(end))
             self.strategy.on_fill(f.time_ms * 1_000_000, f.side, f.px, f.sz, not f.crossed, f.fee)
+            for hook in self.fill_hooks:
+                hook(f)
 
     # ---- one timer -------------------------------------------------------------------------------
 
@@ -261,6 +261,20 @@ class QuoteLoop:
 
     # ---- the run -----------------------------------------------------------------------------------
 
+    def budget_stretch(self) -> float:
+        """How much to space requotes out so the address request budget lasts: 1 while more than
+        ``execution.request_budget_low`` requests are left, then low/left (at most 60x), so the bot slows
+        down long before the exchange would throttle it to one request per 10 s. Warned once."""
+        budget = self.om.venue_budget()
+        low = self.config.execution.request_budget_low
+        if budget is None or low <= 0 or budget.remaining > low:
+            return 1.0
+        if not self._budget_slow_warned:
+            self._budget_slow_warned = True
+            log.warning("address request budget low (%d of %d left): spacing requotes out; trading volume "
+                        "(1 request per USDC) or a quieter ladder frees it", budget.remaining, budget.cap)
+        return min(60.0, low / max(budget.remaining, 1))
+
     def _done_after_kill(self) -> bool:
         return self.stats.killed and abs(self.om.position) < _EPS and not self.om.live_orders()
 
@@ -277,6 +291,7 @@ class QuoteLoop:
             try:
                 while clock() - start < seconds and not self._done_after_kill():
                     now = clock()
+                    intervals[api.TIMER_QUOTE] = ex.quote_refresh_interval * self.budget_stretch()
                     for timer in (api.TIMER_SPREAD, api.TIMER_REBALANCE, api.TIMER_QUOTE):
                         if due[timer] <= now:
                             due[timer] = max(due[timer] + intervals[timer], now)  # never a burst of late timers
@@ -321,7 +336,7 @@ class QuoteLoop:
         st.rejected = sum(self.om.rejects.values())
 
 
-def warm_up(client: HyperliquidClient, params: np.ndarray, config: Config) -> None:
+def warm_up(client: LiveVenue, params: np.ndarray, config: Config) -> None:
     """Load (or, after an upgrade, compile) the jitted kernels — strategy, ladder rounding and diff — on
     throwaway copies, so the first real tick is not held up for seconds while the event loop compiles."""
     spare = MarketMakingStrategy(params.copy())

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from amm500.venues.model import AssetInfo, OpenOrder, OrderStatus, Position, RateLimitState
+    from amm500.venues.model import AssetInfo, Fill, OpenOrder, OrderStatus, Position, RateLimitState
 
 
 class PriceGrid(Protocol):
@@ -57,3 +57,41 @@ class OrderVenue(Protocol):
     async def position(self) -> Position: ...
 
     async def refresh_rate_limit(self) -> RateLimitState: ...
+
+
+class LiveVenue(OrderVenue, Protocol):
+    """What the live quote loop drives: an order venue that also carries the market view.
+
+    The Hyperliquid client (mainnet, testnet, the local exchange) is one; the paper venue (live data,
+    matching in process, nothing signed) is the other.
+    """
+
+    handlers: Any  # venues.hyperliquid.client.Handlers: pushed order updates and fills land here
+    latency: Any  # obs.latency.LatencyRecorder
+
+    @property
+    def coin(self) -> str: ...
+
+    @property
+    def book(self) -> np.ndarray:
+        """(4, BOOK_DEPTH) in the core.api layout."""
+        ...
+
+    @property
+    def book_time_ms(self) -> int: ...
+
+    async def start(self) -> None:
+        """Connect: meta, book, subscriptions."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def mark_tick(self, perf_ns: int | None = None) -> None: ...
+
+    async def asset_context(self) -> tuple[float, float]:
+        """(funding rate, mark price); NaN where unknown."""
+        ...
+
+    async def set_leverage(self, leverage: int) -> OrderStatus: ...
+
+    async def fills_since(self, since_ms: int) -> list[Fill]: ...

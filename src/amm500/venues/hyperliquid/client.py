@@ -10,6 +10,7 @@ the exchange executes it at most once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -33,7 +34,7 @@ from amm500.venues.hyperliquid.errors import (
 from amm500.venues.hyperliquid.execution import ActionVenue
 from amm500.venues.hyperliquid.ratelimit import AddressBudget, WeightBudget, exchange_weight
 from amm500.venues.hyperliquid.rest import RestClient
-from amm500.venues.hyperliquid.signing import Signer, describe_signer_error, is_mainnet_url
+from amm500.venues.hyperliquid.signing import Signer, describe_signer_error, is_mainnet_url, update_leverage_action
 from amm500.venues.hyperliquid.ws import WsClient
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,26 @@ class HyperliquidClient(ActionVenue):
         self.address_budget.sync(state.used, state.cap)
         return state
 
+    async def asset_context(self) -> tuple[float, float]:
+        """(funding rate, mark price) of the coin from ``metaAndAssetCtxs``; NaN where the venue has none."""
+        assert self.asset is not None
+        funding = mark = math.nan
+        with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
+            ctx = (await self.rest.info({"type": "metaAndAssetCtxs"}))[1][self.asset.asset]
+            funding, mark = float(ctx["funding"]), float(ctx["markPx"])
+        return funding, mark
+
+    async def fills_since(self, since_ms: int) -> list[m.Fill]:
+        """Our fills since ``since_ms`` (``userFillsByTime``; what a restarted bot asks for first)."""
+        data = await self.rest.info({"type": "userFillsByTime", "user": self._need_user(), "startTime": since_ms})
+        return [f for f in m.parse_fills(data, "userFillsByTime") if f.coin == self.coin]
+
     # ---- actions ----------------------------------------------------------------------------------------
+
+    async def set_leverage(self, leverage: int) -> m.OrderStatus:
+        assert self.asset is not None
+        (st,) = await self.act(update_leverage_action(self.asset.asset, leverage))
+        return st
 
     def _need_signer(self) -> Signer:
         if self.signer is None:
