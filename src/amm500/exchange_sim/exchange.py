@@ -888,6 +888,20 @@ class Exchange:
         return {"cumVlm": wire(vol, 6), "nRequestsUsed": used, "nRequestsCap": 10_000 + int(vol),
                 "nRequestsSurplus": 0}
 
+    def _info_userRole(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What an address is: an account (``user``, or a ``subAccount`` of its master), an approved API
+        wallet (``agent``, with the master it trades for) or unknown (``missing``)."""
+        user = str(body.get("user", "")).lower()
+        agent = self.agents.get(user)
+        if agent is not None and (agent[2] is None or self.now_ms() < agent[2]):
+            return {"role": "agent", "data": {"user": agent[0]}}
+        account = self.accounts.get(user)
+        if account is None:
+            return {"role": "missing"}
+        if account.leader is not None:
+            return {"role": "subAccount", "data": {"master": account.leader}}
+        return {"role": "user"}
+
 
 def _aggregate(levels: list[tuple[float, float, int]], side: int, n_sig: int) -> list[tuple[float, float, int]]:
     """Group levels to ``n_sig`` significant figures (bids round down, asks up), as nSigFigs does."""

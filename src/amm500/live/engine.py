@@ -21,8 +21,8 @@ the backtester's rule book. The engine adds, around it and never inside a tick:
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import contextlib
+import importlib.metadata
 import json
 import logging
 import math
@@ -48,6 +48,7 @@ from amm500.obs.metrics import EngineMetrics
 from amm500.store import state_dir as sd
 from amm500.store.journal import Identity, Journal, last_fill_ms
 from amm500.venues import LiveVenue
+from amm500.venues.errors import TransientError
 from amm500.venues.model import Fill
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,12 @@ class Engine:
         v = self.venue
         # fills the journal has not seen (the bot died between the exchange's fill and the writer's commit)
         missed = await v.fills_since(since_ms) if since_ms else []  # inclusive: the journal dedupes by trade id
+        for _ in range(100):  # a venue just connected may not have pushed its first book yet
+            if v.book[api.B_BID_PX, 0] > 0 and v.book[api.B_ASK_PX, 0] > 0:
+                break
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(TransientError):  # the budget is known before the first requote
+            await v.refresh_rate_limit()
         self.loop = loop = await QuoteLoop.create(v, self.config)
         for f in missed:
             self._journal_fill(f, math.nan)
@@ -273,7 +280,7 @@ class Engine:
         assert loop is not None
         v, st = loop.strategy.view, loop.stats
         mid = float(v[api.V_MID])
-        lat = self.venue.latency
+        lat: Any = self.venue.latency
         return {
             "mode": self.identity.mode, "network": self.identity.network, "account": self.identity.account,
             "state": loop.om.gate.state.name, "reasons": sorted(loop.om.gate.reasons),
@@ -284,8 +291,8 @@ class Engine:
             "orders": [{"cloid": o.cloid, "oid": o.oid, "side": o.side, "px": o.px, "sz": o.sz, "filled": o.filled,
                         "state": o.state.name} for o in loop.om.live_orders()],
             "stats": {k: val for k, val in asdict(st).items() if k != "timers"} | {"maker_ratio": st.maker_ratio},
-            "latency_ms": {name: [q * 1e3 for q in lat.quantiles(name)] for name in ("tick_to_order", "rtt.rest",
-                                                                                     "rtt.ws")},
+            "latency_ms": {name: {k: (x * 1e3 if k != "count" else x) for k, x in q.items()}
+                           for name, q in lat.summary().items()},
             "budget_left": getattr(loop.om.venue_budget(), "remaining", None),
             "feed_age_s": float(v[api.V_BOOK_AGE_MS]) / 1e3 if v[api.V_BOOK_AGE_MS] < 1e11 else None,
             "recovered_fills": self.recovered,

@@ -45,7 +45,7 @@ from amm500.core import order_diff as od
 from amm500.core.instrument import Instrument
 from amm500.core.intent import ACT_TAKE, intent_commands, new_commands
 from amm500.live.recent_ids import RecentIds
-from amm500.live.trading_state import TradingGate
+from amm500.live.trading_state import TradingGate, TradingState
 from amm500.venues import OrderVenue
 from amm500.venues.errors import RefusedError, ThrottledError, TransientError
 from amm500.venues.model import Fill, OpenOrder, OrderSpec, OrderStatus, OrderUpdate, UserEvent
@@ -330,7 +330,29 @@ class OrderManager:
         plan = Plan(kept=len(rows) - len(bid_cancels) - len(ask_cancels), taker=taker)
         self._plan_side(1, bid_cancels, bid_places, plan, bid_exposure)
         self._plan_side(-1, ask_cancels, ask_places, plan, ask_exposure)
+        if self.gate.state is not TradingState.ACTIVE:
+            self._pull_for_state(plan)
         return plan
+
+    def _pull_for_state(self, plan: Plan) -> None:
+        """Outside ACTIVE, orders already resting must go too, not only new ones be held back: HALTED
+        cancels every one; REDUCING keeps, best price first, only what shrinks the position and no more
+        than the position (so a fill can never flip or grow it)."""
+        leaving = set(plan.cancels) | {old for old, _ in plan.modifies}
+        live = [o for o in self._live.values() if not o.cancel_sent and not o.ioc and o.cloid not in leaving]
+        if self.gate.state is TradingState.HALTED:
+            plan.cancels.extend(o.cloid for o in live)
+            plan.kept = 0
+            return
+        reducing = 1 if self.position < 0 else -1 if self.position > 0 else 0
+        room = abs(self.position)
+        n = len(plan.cancels)
+        for o in sorted(live, key=lambda o: -o.side * o.px):  # best price first on each side
+            if o.side == reducing and o.remaining <= room + _EPS:
+                room -= o.remaining
+            else:
+                plan.cancels.append(o.cloid)
+        plan.kept = max(0, plan.kept - (len(plan.cancels) - n))
 
     def _plan_side(
         self, side: int, cancels: list[TrackedOrder], places: list[tuple[float, float]], plan: Plan, exposure: float

@@ -255,6 +255,8 @@ class QuoteLoop:
         v, gate = self.strategy.view, self.om.gate
         gate.set("stale feed", TradingState.HALTED, v[api.V_BOOK_AGE_MS] > self.config.risk.stale_data_ms)
         gate.set("unreconciled", TradingState.HALTED, self.om.needs_reconcile)
+        budget = self.om.venue_budget()
+        gate.set("request budget spent", TradingState.HALTED, budget is not None and budget.remaining <= 0)
         equity = v[api.V_EQUITY]
         gate.set("margin", TradingState.REDUCING,
                  equity > 0 and v[api.V_MARGIN_USED] > self.config.risk.max_margin_ratio * equity)

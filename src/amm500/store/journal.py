@@ -284,11 +284,14 @@ def identity_of(conn: sqlite3.Connection) -> Identity:
 
 
 def last_fill_ms(path: Path) -> int:
-    """The newest journalled fill's exchange time (0: none), where a restarted bot asks the exchange from."""
+    """Where a restarted bot asks the exchange for fills from: the newest journalled fill's exchange
+    time, or (none yet) the first run's start; 0 for a new journal."""
     if not path.is_file():
         return 0
     with reader(path) as conn:
         row = conn.execute("SELECT MAX(time_ms) FROM fills").fetchone()
+        if row[0] is None:
+            row = conn.execute("SELECT MIN(started_ns) / 1000000 FROM runs").fetchone()
     return int(row[0] or 0)
 
 

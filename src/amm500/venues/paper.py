@@ -185,6 +185,7 @@ class PaperVenue(ActionVenue):
             answer = {"status": "err", "response": str(exc)}
         self.exchange.tick()
         self._deliver()
+        self.address_budget.check_answer(answer)
         self.address_budget.spend(n_items)
         return m.parse_action_response(answer, n_items)
 

@@ -332,6 +332,7 @@ class HyperliquidClient(ActionVenue):
         """Sign, send and parse an action; always one status per item (see messages.parse_action_response)."""
         signer = self._need_signer()
         answer = await self.post_envelope(signer.envelope(action), n_items)
+        self.address_budget.check_answer(answer)
         statuses = m.parse_action_response(answer, n_items)
         if isinstance(answer, dict) and answer.get("status") == "err":
             text = describe_signer_error(

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from amm500.venues.hyperliquid.errors import RateLimited
+
 IP_WEIGHT_PER_MIN = 1200
 _INFO_WEIGHT_2 = frozenset(
     {"l2Book", "allMids", "clearinghouseState", "orderStatus", "spotClearinghouseState", "exchangeStatus"}
@@ -105,6 +107,10 @@ class WeightBudget:
             await asyncio.sleep(delay)
 
 
+#: how Hyperliquid words an action refused for the address budget
+BUDGET_SPENT = "Too many cumulative requests"
+
+
 class AddressBudget:
     """Mirror of the exchange's per-address action budget (refreshed from ``userRateLimit``)."""
 
@@ -125,3 +131,10 @@ class AddressBudget:
 
     def spend(self, n_items: int) -> None:
         self.used += n_items
+
+    def check_answer(self, answer: Any) -> None:
+        """An action refused because the budget is spent: mark it spent (the engine halts new orders
+        until it recovers) and raise :class:`RateLimited`, so the order manager undoes the request."""
+        if isinstance(answer, dict) and answer.get("status") == "err" and BUDGET_SPENT in str(answer.get("response")):
+            self.used = max(self.used, self.cap)
+            raise RateLimited(f"address request budget spent: {str(answer.get('response'))[:200]}", 429)
