@@ -50,10 +50,10 @@ class FakeBot:
         self.fills = 0
         self.max_net_exposure = max_net_exposure
         self.registry = CollectorRegistry()
-        self.g_pos = Gauge("amm500_position_btc", "position", registry=self.registry)
+        self.g_pos = Gauge("amm500_position", "position", registry=self.registry)
         self.g_eq = Gauge("amm500_equity_usd", "equity", registry=self.registry)
         self.g_budget = Gauge("amm500_request_budget_left", "requests left", registry=self.registry)
-        self.c_fills = Counter("amm500_fills", "fills", registry=self.registry)
+        self.c_fills = Counter("amm500_fills", "fills", ["liquidity"], registry=self.registry)
         self.h_t2o = Histogram("amm500_tick_to_order_seconds", "t2o", registry=self.registry,
                                buckets=(0.0005, 0.001, 0.002, 0.005, 0.01))
         self.journal = Journal(folder / sd.JOURNAL, Identity(mode, network, "paper"))
@@ -100,7 +100,7 @@ class FakeBot:
                     self.position = round(self.position + side * o["sz"], 8)
                     self.cash -= side * o["px"] * o["sz"] + fee
                     self.fills += 1
-                    self.c_fills.inc()
+                    self.c_fills.labels("maker").inc()
                     self.orders.remove(o)
                 if self.n % 7 == 0:
                     self.journal.record_funding(now // 1_000_000, 0.0000125, 0.01, self.position)
@@ -134,16 +134,24 @@ class FakeBot:
 
     async def _state(self, request: web.Request) -> web.Response:
         with self.lock:
-            body: dict[str, Any] = {
-                "trading_state": self.state, "reasons": self.reasons, "position": self.position,
-                "equity": self.equity, "mid": self.mid, "best_bid": self.mid - 0.5, "best_ask": self.mid + 0.5,
-                "open_orders": self.orders, "kill_switch": False, "spread_bps": 2.0, "regime": "normal",
-                "stats": {"ticks": self.n, "fills": self.fills},
+            body: dict[str, Any] = {  # the shape of live/engine.py's Engine.state()
+                "mode": self.mode, "network": self.network, "account": "paper",
+                "state": self.state, "reasons": self.reasons, "killed": False, "kill_reason": None,
+                "mid": self.mid, "best_bid": self.mid - 0.5, "best_ask": self.mid + 0.5,
+                "position": self.position, "max_position": self.max_net_exposure / 100_000.0,
+                "equity": self.equity, "start_equity": 10_000.0,
+                "orders": [{"cloid": o["cloid"], "oid": o["oid"], "side": 1 if o["side"] == "buy" else -1,
+                            "px": o["px"], "sz": o["sz"], "filled": 0.0, "state": "RESTING"} for o in self.orders],
+                "stats": {"fills": self.fills, "spread_bps": 2.0, "regime": 2, "stopped_by": "time"},
+                "latency_ms": {"tick_to_order": {"count": self.n, "p50": 0.9, "p90": 1.1, "p99": 1.3},
+                               "rtt.rest": {"count": 0, "p50": float("nan"), "p90": float("nan"),
+                                            "p99": float("nan")}},
+                "budget_left": 9000 - self.n, "feed_age_s": 0.1, "recovered_fills": 0,
             }
         if self.leak:
             body["config"] = {"network": {"private_key": self.leak}}
             body["reasons"] = [*self.reasons, f"debug {self.leak}"]
-        return web.json_response(body)
+        return web.Response(text=json.dumps(body).replace("NaN", "null"), content_type="application/json")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         with self.lock:

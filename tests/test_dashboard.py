@@ -99,11 +99,11 @@ def test_latency_quantiles_from_prometheus_buckets() -> None:
             'amm500_tick_to_order_seconds_bucket{le="0.002"} 100.0\n'
             'amm500_tick_to_order_seconds_bucket{le="+Inf"} 100.0\n'
             'amm500_tick_to_order_seconds_count 100.0\namm500_tick_to_order_seconds_sum 0.1\n'
-            '# TYPE amm500_position_btc gauge\namm500_position_btc 0.25\n')
+            '# TYPE amm500_position gauge\namm500_position 0.25\n')
     out = parse_metrics(text)
     lat = out["latency"]["amm500_tick_to_order_seconds"]
     assert lat["p50"] == pytest.approx(0.001) and lat["p99"] == pytest.approx(0.00198)
-    assert out["values"]["amm500_position_btc"] == 0.25
+    assert out["values"]["amm500_position"] == 0.25
 
 
 def test_settings_refuse_a_public_bind_without_flag_and_token(tmp_path: Path) -> None:
@@ -137,13 +137,17 @@ async def test_snapshot_equals_journal_and_metrics_at_the_same_moment(bot: FakeB
     async with aiohttp.ClientSession() as s, s.get(bot.url + "/metrics") as r:
         fresh = parse_metrics(await r.text())["values"]
     vals = snap["metrics"]["values"]
-    assert vals["amm500_position_btc"] == fresh["amm500_position_btc"] == bot.position
+    assert vals["amm500_position"] == fresh["amm500_position"] == bot.position
     assert vals["amm500_equity_usd"] == fresh["amm500_equity_usd"]
     assert vals["amm500_request_budget_left"] == 9000 - 20
     assert snap["bot"]["position"] == summ["position"] == bot.position
     assert snap["presence"]["status"] == "active"
     assert snap["identity"] == {"mode": "paper", "network": "local", "account": "paper"}
-    assert {o["px"] for o in snap["bot"]["open_orders"]} == {o["px"] for o in bot.orders}
+    assert {(o["side"], o["px"], o["status"]) for o in snap["bot"]["open_orders"]} == \
+        {(o["side"], o["px"], "RESTING") for o in bot.orders}
+    assert snap["bot"]["max_position"] == 0.05 and snap["bot"]["budget_left"] == 9000 - 20
+    assert snap["bot"]["latency_ms"]["tick_to_order"] == {"count": 20, "p50": 0.9, "p90": 1.1, "p99": 1.3}
+    assert snap["bot"]["latency_ms"]["rtt.rest"] == {"count": 0, "p50": None, "p90": None, "p99": None}
     assert snap["metrics"]["latency"]["amm500_tick_to_order_seconds"]["count"] == 20
 
 

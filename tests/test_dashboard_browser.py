@@ -52,7 +52,7 @@ def assert_page_matches(page: Any, bot: FakeBot) -> None:
                          ("inventory_pnl", "inventory_pnl"), ("fees", "fees"), ("funding", "funding"),
                          ("fills", "fills")):
         assert float(value(page, element)) == summ[key], element
-    assert float(value(page, "position")) == summ["position"] == met["amm500_position_btc"]
+    assert float(value(page, "position")) == summ["position"] == met["amm500_position"]
     assert float(value(page, "equity")) == met["amm500_equity_usd"]
     rows = page.locator("#fills_table tbody tr")
     assert rows.count() == summ["fills"]

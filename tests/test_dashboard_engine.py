@@ -39,11 +39,9 @@ expect = pytest.importorskip("playwright.sync_api",
 
 
 def _has_paper() -> bool:
-    try:
-        import amm500.cli.paper_cmd  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from amm500.cli import app
+
+    return any(c.name == "paper" for c in app.registered_commands)
 
 
 @contextmanager

@@ -505,7 +505,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def _check_env() -> None:
     """Refuse ``AMM500_*`` variables that name no setting, instead of silently ignoring a typo."""
-    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG"}
+    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG", "DASHBOARD_TOKEN"}  # DASHBOARD_TOKEN: amm500 dashboard
     for name in os.environ:
         if not name.upper().startswith(ENV_PREFIX):
             continue

@@ -89,7 +89,7 @@ def _order(o: Any) -> dict[str, Any] | None:
                   "s": "sell"}.get(str(side).lower(), "?")
     return {"side": side_s, "px": _num(_first(o, "px", "price", "limit_px")),
             "sz": _num(_first(o, "sz", "size", "remaining")), "oid": _num(o.get("oid")),
-            "cloid": _text(o.get("cloid"), 40), "status": _text(o.get("status"), 30),
+            "cloid": _text(o.get("cloid"), 40), "status": _text(_first(o, "status", "state"), 30),
             "tif": _text(o.get("tif"), 10)}
 
 
@@ -120,7 +120,25 @@ def clean_state(state: Any) -> dict[str, Any]:
         "open_orders": [x for x in (_order(o) for o in orders if isinstance(orders, list)) if x][:100],
         "ladder": [x for x in (_order(o) for o in ladder if isinstance(ladder, list)) if x][:100],
         "stats": {str(k)[:40]: _num(v) for k, v in stats.items() if _num(v) is not None},
+        "max_position": _num(state.get("max_position")),
+        "start_equity": _num(state.get("start_equity")),
+        "budget_left": _num(_first(state, "budget_left", "request_budget_left")),
+        "latency_ms": _latency(state.get("latency_ms")),
     }
+    return out
+
+
+def _latency(lat: Any) -> dict[str, dict[str, float | None]]:
+    """The engine's ``latency_ms`` over its recent window ({name: {count, p50, p90, p99}}, milliseconds;
+    ``[p50, p90, p99]`` lists are read too) as {name: {count, p50, p90, p99}}."""
+    if not isinstance(lat, dict):
+        return {}
+    out: dict[str, dict[str, float | None]] = {}
+    for name, qs in list(lat.items())[:40]:
+        if isinstance(qs, list | tuple) and len(qs) >= 3:
+            qs = {"p50": qs[0], "p90": qs[1], "p99": qs[2]}
+        if isinstance(qs, dict):
+            out[str(name)[:60]] = {k: _num(qs.get(k)) for k in ("count", "p50", "p90", "p99")}
     return out
 
 

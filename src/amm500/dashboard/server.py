@@ -126,6 +126,7 @@ class Dashboard:
             deque(maxlen=BOOK_SAMPLES)
         self.latest: dict[str, Any] | None = None
         self.latest_text = ""
+        self.latest_at = 0.0
         self.seq = 0
         self.cond = asyncio.Condition()
         self.subscribers = 0
@@ -208,7 +209,7 @@ class Dashboard:
         text = scrub(json.dumps(snap, allow_nan=False, default=str), self._secrets())
         async with self.cond:
             self.seq += 1
-            self.latest, self.latest_text = snap, text
+            self.latest, self.latest_text, self.latest_at = snap, text, snap["asof"]
             self.cond.notify_all()
 
     async def run(self) -> None:
@@ -262,7 +263,8 @@ class Dashboard:
         return web.Response(text=(STATIC / name).read_text(), content_type=allowed[name])
 
     async def api_snapshot(self, request: web.Request) -> web.Response:
-        if self.latest is None or request.query.get("fresh"):
+        # nobody subscribed: the background task is idle, so a stale snapshot is refreshed here
+        if self.latest is None or request.query.get("fresh") or time.time() - self.latest_at > self.s.interval_s:
             await self.refresh()
         return web.Response(text=self.latest_text, content_type="application/json")
 

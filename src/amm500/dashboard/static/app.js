@@ -89,7 +89,8 @@
   }
   function invChart(s) {
     const j = s.journal || {}, ser = j.series || { t: [] }, lim = (j.limits || {}).max_net_exposure;
-    const up = (ser.mid || []).map((m) => (lim && m) ? lim / m : null);
+    const maxPos = (s.bot || {}).max_position;
+    const up = (ser.mid || []).map((m) => maxPos ? maxPos : (lim && m) ? lim / m : null);
     chart("chart_inv", [line("position", "#e6e6e6", { width: 2 }), line("+limit", "#da3633", { dash: [5, 4] }),
       line("-limit", "#da3633", { dash: [5, 4] })], [dedupe(ser.t), ser.position || [], up, up.map((v) => v === null ? null : -v)]);
   }
@@ -125,7 +126,8 @@
     num("fills", sum.fills, 0);
     $("maker_ratio").textContent = sum.maker_ratio === null || sum.maker_ratio === undefined ? "" : "maker " + fmt(100 * sum.maker_ratio, 1) + "% · $" + fmt(sum.volume_usd, 0);
     const mid = bot.mid || (j.series && j.series.mid.length ? j.series.mid[j.series.mid.length - 1] : null);
-    const lim = (j.limits || {}).max_net_exposure;
+    // the engine's own limit in BTC (max_position) when it publishes one, else the journalled USD cap at this mid
+    const lim = bot.max_position && mid ? bot.max_position * mid : (j.limits || {}).max_net_exposure;
     if (lim && mid && position !== null && position !== undefined) {
       const frac = Math.min(1, Math.abs(position * mid) / lim);
       const bar = $("inventory_bar");
@@ -137,7 +139,8 @@
     const lastOf = (a) => a && a.length ? a[a.length - 1] : null;
     num("spread_bps", bot.spread_bps !== undefined && bot.spread_bps !== null ? bot.spread_bps : lastOf(ser.spread_bps), 2, { suffix: " bps" });
     const regime = bot.regime !== undefined && bot.regime !== null ? bot.regime : lastOf(ser.regime);
-    $("regime").textContent = regime === null || regime === undefined ? "" : "regime " + ({ 0: "low", 1: "normal", 2: "high", 3: "extreme" }[regime] || regime);
+    const REGIMES = { "-1": "none yet", 0: "ultra-low", 1: "low", 2: "normal", 3: "high", 4: "extreme" };
+    $("regime").textContent = regime === null || regime === undefined ? "" : "volatility regime " + (REGIMES[regime] || regime);
     const mk = sum.markouts_bps || {};
     $("markouts").textContent = Object.keys(mk).length ? Object.entries(mk).map(([h, v]) => h + " " + fmt(v, 2)).join(" · ") : "–";
 
@@ -148,11 +151,17 @@
       .sort((a, b) => b.time - a.time).slice(0, 40);
     rows("events", events, (e) => [[hhmmss(e.time)], [e.kind], [e.detail]]);
 
+    // latency: the engine's recent window (/state latency_ms) first, else quantiles from /metrics' histograms
     const lat = (s.metrics || {}).latency || {}, vals = (s.metrics || {}).values || {};
-    const ms = (v) => v === null || v === undefined ? "–" : fmt(v * 1000, 1) + " ms";
-    rows("latency", Object.entries(lat).map(([k, v]) => ({ k, v })), (r) => [[r.k.replace("amm500_", "").replace("_seconds", "")], [ms(r.v.p50)], [ms(r.v.p99)], [fmt(r.v.count, 0)]]);
-    const budget = Object.entries(vals).filter(([k]) => k.includes("budget"));
-    $("budget").textContent = budget.length ? budget.map(([k, v]) => k.replace("amm500_", "") + ": " + fmt(v, 0)).join(" · ") : (s.source === "live" ? "request budget: not published" : "");
+    const ms = (v) => v === null || v === undefined ? "–" : fmt(v, 2) + " ms";
+    const latRows = Object.entries(bot.latency_ms || {}).filter(([, v]) => v.count !== 0).map(([k, v]) => [k, v.p50, v.p99, v.count === null || v.count === undefined ? "" : fmt(v.count, 0)]);
+    if (!latRows.length) for (const [k, v] of Object.entries(lat)) {
+      latRows.push([k.replace("amm500_", "").replace("_seconds", ""), v.p50 === null ? null : v.p50 * 1e3, v.p99 === null ? null : v.p99 * 1e3, fmt(v.count, 0)]);
+    }
+    rows("latency", latRows, (r) => [[r[0]], [ms(r[1])], [ms(r[2])], [r[3]]]);
+    const budget = bot.budget_left !== undefined && bot.budget_left !== null ? bot.budget_left : vals.amm500_request_budget_left;
+    num("budget", budget, 0, { prefix: "request budget left: " });
+    if (budget === undefined || budget === null) $("budget").textContent = s.source === "live" ? "request budget: not published by this venue" : "";
 
     renderBacktest(s.backtest, sum, j.runs || []);
     $("controls").hidden = !s.controls;
