@@ -9,6 +9,7 @@ inlined, so the file opens from disk, is mailed around, and needs no server and 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from amm500.dashboard.server import STATIC, Dashboard, DashboardSettings, scrub,
 def replay_snapshot(journal: Path, backtest: Path | None = None) -> dict[str, Any]:
     """The snapshot the live server would push for this journal, with no bot."""
     dash = Dashboard(DashboardSettings(journal=journal, backtest=backtest))
-    return asyncio.run(dash.build())
+    # in a thread of its own: callable from inside a running event loop (a server, Playwright's sync API)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, dash.build()).result()
 
 
 def _inline_script(code: str) -> str:

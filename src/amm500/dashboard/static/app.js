@@ -109,7 +109,7 @@
     const reasons = bot.reasons && bot.reasons.length ? bot.reasons : (s.source === "replay" ? (lt.reasons || []) : []);
     $("reasons").textContent = reasons.length ? "because: " + reasons.join(", ") : "";
     const kill = bot.kill_switch;
-    badge("kill_switch", "kill switch " + (kill === true ? "LATCHED" + (bot.kill_reason ? " (" + bot.kill_reason + ")" : "") : kill === false ? "armed" : "–"), kill ? "bad" : "");
+    badge("kill_switch", "kill switch " + (kill === true ? "LATCHED" + (bot.kill_reason ? " (" + bot.kill_reason + ")" : "") : kill === false ? "not latched" : "–"), kill ? "bad" : "");
     $("asof").textContent = (s.source === "replay" ? "replayed journal · read " : "updated ") + new Date(s.asof * 1000).toISOString().replace("T", " ").substring(0, 19) + " UTC"
       + (s.endpoint_error ? " · " + s.endpoint_error : "") + (s.journal_error ? " · " + s.journal_error : "");
     $("asof").dataset.value = String(s.asof);
@@ -161,7 +161,7 @@
     rows("latency", latRows, (r) => [[r[0]], [ms(r[1])], [ms(r[2])], [r[3]]]);
     const budget = bot.budget_left !== undefined && bot.budget_left !== null ? bot.budget_left : vals.amm500_request_budget_left;
     num("budget", budget, 0, { prefix: "request budget left: " });
-    if (budget === undefined || budget === null) $("budget").textContent = s.source === "live" ? "request budget: not published by this venue" : "";
+    if (budget === undefined || budget === null) $("budget").textContent = s.source === "live" ? "request budget: not published by this venue" : "latency and the request budget come from a running bot: a replayed journal has neither";
 
     renderBacktest(s.backtest, sum, j.runs || []);
     $("controls").hidden = !s.controls;
