@@ -103,12 +103,15 @@
     $("presence").title = p.why || "";
     const id = s.identity || {};
     $("identity").textContent = [id.mode, id.network, id.account].filter(Boolean).join(" · ");
-    const lt = j.last_transition || {};
-    const state = bot.state || lt.state || "–";
+    const lt = j.last_transition || {}, replay = s.source === "replay";
+    const runs = j.runs || [], lastRun = runs.length ? runs[runs.length - 1] : null;
+    // a replay shows the state the journal last recorded (a run that never left ACTIVE recorded none)
+    const state = bot.state || lt.state || (replay && lastRun ? "ACTIVE" : "–");
     badge("trading_state", state, { ACTIVE: "ok", REDUCING: "warn", HALTED: "bad" }[state]);
-    const reasons = bot.reasons && bot.reasons.length ? bot.reasons : (s.source === "replay" ? (lt.reasons || []) : []);
-    $("reasons").textContent = reasons.length ? "because: " + reasons.join(", ") : "";
-    const kill = bot.kill_switch;
+    const reasons = bot.reasons && bot.reasons.length ? bot.reasons : (replay ? (lt.reasons || []) : []);
+    $("reasons").textContent = (reasons.length ? "because: " + reasons.join(", ") : "")
+      + (replay && lastRun && lastRun.ended_ns ? (reasons.length ? " · " : "") + "run ended " + hhmmss(lastRun.ended_ns / 1e9) + " UTC (" + (lastRun.stopped_by || "?") + ")" : "");
+    const kill = replay ? (j.events || []).some((e) => e.kind === "kill_switch") : bot.kill_switch;
     badge("kill_switch", "kill switch " + (kill === true ? "LATCHED" + (bot.kill_reason ? " (" + bot.kill_reason + ")" : "") : kill === false ? "not latched" : "–"), kill ? "bad" : "");
     $("asof").textContent = (s.source === "replay" ? "replayed journal · read " : "updated ") + new Date(s.asof * 1000).toISOString().replace("T", " ").substring(0, 19) + " UTC"
       + (s.endpoint_error ? " · " + s.endpoint_error : "") + (s.journal_error ? " · " + s.journal_error : "");
@@ -181,7 +184,7 @@
       ["fills / day", bt.trades_per_day, perDay(live.fills, spanLive), 0],
       ["maker ratio", bt.maker_ratio, live.maker_ratio, 3]];
     const bm = bt.markouts_bps || {}, lm = live.markouts_bps || {};
-    for (const h of Object.keys(Object.assign({}, bm, lm))) r.push(["mark-out " + h + " (bps)", bm[h], lm[h], 2]);
+    for (const h of Object.keys(Object.assign({}, bm, lm)).sort((a, b) => parseFloat(a) - parseFloat(b))) r.push(["mark-out " + h + " (bps)", bm[h], lm[h], 2]);
     rows("backtest", r, ([k, a, b, d]) => [[k], [fmt(a, d)], [fmt(b, d)]]);
     $("backtest_note").textContent = "backtest: " + (bt.source || "") + " · " + (bt.fill_model || "") + (bt.span_days ? " · " + fmt(bt.span_days, 2) + " days" : "")
       + (spanLive ? " · live " + fmt(spanLive * 24, 2) + " h" : "");
