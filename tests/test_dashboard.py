@@ -323,3 +323,20 @@ def test_journal_open_orders_and_events(bot: FakeBot) -> None:
     assert all(o["status"] == "resting" for o in open_) and open_
     assert not math.isnan(sum(o["px"] for o in open_))
     assert bot.journal.path.name == sd.JOURNAL
+
+
+async def test_a_dashboard_beside_the_bot_never_stops_it(tmp_path: Path) -> None:
+    """A port in use is announced and the caller goes on (the engine must keep trading)."""
+    import socket
+
+    from amm500.dashboard.server import serve_beside
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        said: list[str] = []
+        runner = await serve_beside(tmp_path, taken.getsockname()[1], announce=said.append)
+    assert runner is None and said and said[0].startswith("dashboard not started")
+    runner = await serve_beside(tmp_path, 0, announce=said.append)
+    assert runner is not None and said[-1].startswith("dashboard: http://127.0.0.1:")
+    await runner.cleanup()

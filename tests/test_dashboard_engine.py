@@ -165,3 +165,29 @@ def test_dashboard_over_the_paper_engine_on_the_local_exchange(tmp_path: Path) -
                 assert float(value(replay, element)) == summary[element], element
             assert CANARY_KEY[2:] not in out.read_text()
             save_screenshot(replay, tmp_path, "dashboard-engine-replay.png")
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not _has_paper(), reason="the trading engine (`amm500 paper`) has not landed in this tree yet")
+def test_paper_serves_the_dashboard_beside_itself(tmp_path: Path) -> None:
+    """``amm500 paper --dashboard``: the page is served by the bot's own process while it trades."""
+    import urllib.request
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "250"}
+    with child(["exchange-sim", "--port", "0", "--random-walk"], env,
+               re.compile(r"listening on (http://127\.0\.0\.1:\d+)")) as (_ex, _, exchange_url), \
+         child(["paper", "--network", exchange_url, "--state-dir", str(tmp_path / "st"), "--dashboard",
+                "--dashboard-port", "0", *TIGHT], env, re.compile(r"dashboard: (http://127\.0\.0\.1:\d+/)")) \
+            as (bot, _lines, url):
+        snap: dict[str, Any] = {}
+
+        def active() -> bool:
+            nonlocal snap
+            with urllib.request.urlopen(url + "api/snapshot", timeout=10) as r:
+                snap = json.loads(r.read())
+            return bool(snap["presence"]["status"] == "active" and snap["bot"].get("open_orders") is not None)
+
+        wait_for(active, 120, "the page served by the bot to see it active")
+        assert snap["identity"]["mode"] == "paper" and snap["bot"]["state"] == "ACTIVE"
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(60) == 0

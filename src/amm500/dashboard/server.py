@@ -364,3 +364,22 @@ async def serve_forever(settings: DashboardSettings, announce: Callable[[str], N
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+async def serve_beside(state_dir: Path, port: int = 0, backtest: Path | None = None,
+                       announce: Callable[[str], None] | None = None) -> web.AppRunner | None:
+    """The dashboard inside the bot's own process (``paper``/``live``/``demo --dashboard``).
+
+    Why it never raises: a page someone may watch must not stop a bot from trading (a port in use, a
+    bad backtest file), so a failure is announced and the engine goes on. Why a separate
+    ``amm500 dashboard`` is still preferred for long runs: here its journal reads share the engine's
+    interpreter (the reads run in a thread, off the event loop, but hold the GIL while they decode).
+    """
+    say = announce or (lambda _m: None)
+    try:
+        runner, url = await start(DashboardSettings(state_dir=state_dir, port=port, backtest=backtest))
+    except (OSError, ValueError) as exc:
+        say(f"dashboard not started: {exc}")
+        return None
+    say(f"dashboard: {url}")
+    return runner
