@@ -155,12 +155,22 @@ async def test_updates_are_pushed_as_the_bot_trades(bot: FakeBot, dash: str) -> 
     async with aiohttp.ClientSession() as s, s.get(dash + "api/events") as r:
         assert r.headers["Content-Type"].startswith("text/event-stream")
 
+        journal: dict[str, Any] = {}
+
         async def next_snapshot() -> dict[str, Any]:
             while True:
                 line = (await r.content.readline()).decode()
                 if line.startswith("data: "):
-                    return json.loads(line[6:])  # type: ignore[no-any-return]
+                    snap: dict[str, Any] = json.loads(line[6:])
+                    if "journal" in snap:
+                        journal.update(snap["journal"])
+                    else:  # unchanged since the last message: the page keeps the one it has
+                        assert snap["journal_seq"] == seen[-1]
+                        snap["journal"] = dict(journal)
+                    seen.append(snap["journal_seq"])
+                    return snap
 
+        seen: list[int] = []
         first = await asyncio.wait_for(next_snapshot(), 30)
         bot.step(9)
         for _ in range(200):
@@ -168,6 +178,11 @@ async def test_updates_are_pushed_as_the_bot_trades(bot: FakeBot, dash: str) -> 
             if snap["journal"]["summary"]["fills"] != first["journal"]["summary"]["fills"]:
                 break
         assert snap["journal"]["summary"]["fills"] == 9 == first["journal"]["summary"]["fills"] + 3
+        # the bot is idle now: the next updates leave the unchanged journal part out (it is most of the bytes)
+        n = len(seen)
+        for _ in range(3):
+            again = await asyncio.wait_for(next_snapshot(), 30)
+        assert seen[n:] == [seen[n - 1]] * 3 and again["journal"]["summary"]["fills"] == 9
 
 
 async def test_control_needs_confirmation_and_reaches_the_bot_with_its_token(bot: FakeBot, dash: str) -> None:
@@ -340,3 +355,20 @@ async def test_a_dashboard_beside_the_bot_never_stops_it(tmp_path: Path) -> None
     runner = await serve_beside(tmp_path, 0, announce=said.append)
     assert runner is not None and said[-1].startswith("dashboard: http://127.0.0.1:")
     await runner.cleanup()
+
+
+async def test_a_long_journal_is_read_less_often(bot: FakeBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal is re-read no sooner than JOURNAL_DUTY x its last read's duration (made huge here),
+    unless an update must be exact (a control, ``?fresh=1``); the bot's live figures still update."""
+    from amm500.dashboard import server
+
+    monkeypatch.setattr(server, "JOURNAL_DUTY", 1e9)
+    dash = server.Dashboard(DashboardSettings(state_dir=bot.folder, interval_s=0.01))
+    first = await dash.build()
+    bot.step(3)
+    second = await dash.build()
+    assert second["journal"]["read_at"] == first["journal"]["read_at"]
+    assert second["journal"]["summary"]["fills"] == 6 and second["bot"]["position"] == bot.position
+    forced = await dash.build(force=True)
+    assert forced["journal"]["summary"]["fills"] == 7 and forced["journal_seq"] == first["journal_seq"] + 1
+    await dash.link.close()  # type: ignore[union-attr]

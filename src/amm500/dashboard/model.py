@@ -185,7 +185,9 @@ def read_journal(path: Path) -> dict[str, Any]:
                 "SELECT run_id, started_ns, ended_ns, pid, version, stopped_by FROM runs ORDER BY run_id")]
             head: dict[str, Any] = {k: (_f(v) if isinstance(v, float) else v) for k, v in summary.items()}
             head["markouts_bps"] = {k: _f(v) for k, v in (summary.get("markouts_bps") or {}).items()}
+            ident = jr.identity_of(conn)
             out: dict[str, Any] = {
+                "identity": {"mode": ident.mode, "network": ident.network, "account": ident.account},
                 "summary": head,
                 "runs": runs,
                 "series": pnl_series(conn),

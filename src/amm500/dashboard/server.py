@@ -49,6 +49,8 @@ STATIC = resources.files("amm500.dashboard") / "static"
 #: book/quote samples kept in memory for the price chart (one per update)
 BOOK_SAMPLES = 3600
 COOKIE = "amm500_dashboard"
+#: the journal is re-read no sooner than this many times the duration of its last read
+JOURNAL_DUTY = 10.0
 SECRET_ENV_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "MNEMONIC")
 
 
@@ -126,7 +128,12 @@ class Dashboard:
             deque(maxlen=BOOK_SAMPLES)
         self.latest: dict[str, Any] | None = None
         self.latest_text = ""
+        self.latest_light = ""  # the same without the journal part, for pages that already have it
         self.latest_at = 0.0
+        self.journal: dict[str, Any] | None = None
+        self.journal_seq = 0
+        self._journal_text = ""
+        self._journal_due = 0.0
         self.seq = 0
         self.cond = asyncio.Condition()
         self.subscribers = 0
@@ -150,7 +157,28 @@ class Dashboard:
         assert self.s.state_dir is not None
         return self.s.state_dir / sd.JOURNAL
 
-    async def build(self) -> dict[str, Any]:
+    async def _read_journal(self, path: Path, force: bool) -> None:
+        """Re-read the journal when due: every update while that is cheap, and no more than a tenth of the
+        time on a long journal (a day of 1 s snapshots takes about a second to read and summarise),
+        so a page left open overnight never costs the machine more than that. ``force`` (a control, a
+        test's ``?fresh=1``) reads now."""
+        now = time.monotonic()
+        if not force and self.journal is not None and now < self._journal_due:
+            return
+        started = time.monotonic()
+        j = await asyncio.to_thread(model.read_journal, path)
+        took = time.monotonic() - started
+        self._journal_due = started + max(self.s.interval_s * 0.9, JOURNAL_DUTY * took)
+        j["read_at"] = time.time()
+        j["read_s"] = took
+        text = json.dumps({k: v for k, v in j.items() if k not in ("read_at", "read_s")}, allow_nan=False,
+                          default=str)
+        if text != self._journal_text:
+            self._journal_text = text
+            self.journal_seq += 1
+        self.journal = j
+
+    async def build(self, force: bool = False) -> dict[str, Any]:
         """One consistent picture: heartbeat + bot endpoint + journal, stamped with the time it was read."""
         now = time.time()
         snap: dict[str, Any] = {"asof": now, "source": "replay" if self.link is None else "live",
@@ -183,13 +211,13 @@ class Dashboard:
         path = self._journal_path()
         if path is not None and path.is_file():
             try:
-                j = await asyncio.to_thread(model.read_journal, path)
-                with jr.reader(path) as conn:
-                    ident = jr.identity_of(conn)
-                snap["identity"] = {"mode": ident.mode, "network": ident.network, "account": ident.account}
-                snap["journal"] = j
+                await self._read_journal(path, force)
             except jr.JournalError as exc:
                 snap["journal_error"] = str(exc)
+            if self.journal is not None:
+                snap["identity"] = self.journal["identity"]
+                snap["journal"] = self.journal
+                snap["journal_seq"] = self.journal_seq
         else:
             snap["journal_error"] = "no journal yet" if self.link is not None else f"{path}: no journal"
         if "identity" not in snap and bot.get("mode"):
@@ -204,12 +232,15 @@ class Dashboard:
             self.book.append((now, bot.get("best_bid"), bot.get("best_ask"), bot.get("mid"),
                               max(bids) if bids else None, min(asks) if asks else None))
 
-    async def refresh(self) -> None:
-        snap = await self.build()
-        text = scrub(json.dumps(snap, allow_nan=False, default=str), self._secrets())
+    async def refresh(self, force: bool = False) -> None:
+        snap = await self.build(force)
+        secrets_ = self._secrets()
+        text = scrub(json.dumps(snap, allow_nan=False, default=str), secrets_)
+        light = scrub(json.dumps({k: v for k, v in snap.items() if k != "journal"}, allow_nan=False, default=str),
+                      secrets_)
         async with self.cond:
             self.seq += 1
-            self.latest, self.latest_text, self.latest_at = snap, text, snap["asof"]
+            self.latest, self.latest_text, self.latest_light, self.latest_at = snap, text, light, snap["asof"]
             self.cond.notify_all()
 
     async def run(self) -> None:
@@ -264,8 +295,9 @@ class Dashboard:
 
     async def api_snapshot(self, request: web.Request) -> web.Response:
         # nobody subscribed: the background task is idle, so a stale snapshot is refreshed here
-        if self.latest is None or request.query.get("fresh") or time.time() - self.latest_at > self.s.interval_s:
-            await self.refresh()
+        fresh = bool(request.query.get("fresh"))
+        if self.latest is None or fresh or time.time() - self.latest_at > self.s.interval_s:
+            await self.refresh(force=fresh)
         return web.Response(text=self.latest_text, content_type="application/json")
 
     async def api_events(self, request: web.Request) -> web.StreamResponse:
@@ -275,12 +307,15 @@ class Dashboard:
         try:
             if self.latest is None:
                 await self.refresh()
-            seq = -1
+            seq, sent_journal = -1, -1
             while True:
                 async with self.cond:
                     if self.seq == seq:
                         await self.cond.wait()
-                    seq, text = self.seq, self.latest_text
+                    seq = self.seq
+                    # the journal part (most of the bytes) only when it changed since this page got it
+                    text = self.latest_text if self.journal_seq != sent_journal else self.latest_light
+                    sent_journal = self.journal_seq
                 await resp.write(f"id: {seq}\nevent: snapshot\ndata: {text}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -313,9 +348,8 @@ class Dashboard:
         self.control_log.appendleft({"time": time.time(), "command": command, "status": status,
                                      "message": message})
         log.info("control %s -> %s %s", command, status, message)
-        self.latest = None  # the next snapshot shows the result at once
-        with contextlib.suppress(Exception):
-            await self.refresh()
+        with contextlib.suppress(Exception):  # the pages see the result at once
+            await self.refresh(force=True)
         return web.json_response({"ok": status == 200, "status": status, "message": message},
                                  status=200 if status == 200 else 502 if status >= 500 else status)
 

@@ -96,7 +96,10 @@
   }
 
   // ---- the page
+  let lastJournal = null;
   function render(s) {
+    // an update without a journal part means "unchanged since the last one" (it is most of the bytes)
+    if (s.journal) lastJournal = s.journal; else if (lastJournal && s.journal_seq !== undefined) s.journal = lastJournal;
     last = s;
     const p = s.presence || {}, bot = s.bot || {}, j = s.journal || {}, sum = j.summary || {};
     badge("presence", p.status === "replay" ? "replay" : ("bot " + p.status), { active: "ok", stale: "warn", offline: "bad", replay: "" }[p.status]);
@@ -114,6 +117,7 @@
     const kill = replay ? (j.events || []).some((e) => e.kind === "kill_switch") : bot.kill_switch;
     badge("kill_switch", "kill switch " + (kill === true ? "LATCHED" + (bot.kill_reason ? " (" + bot.kill_reason + ")" : "") : kill === false ? "not latched" : "–"), kill ? "bad" : "");
     $("asof").textContent = (s.source === "replay" ? "replayed journal · read " : "updated ") + new Date(s.asof * 1000).toISOString().replace("T", " ").substring(0, 19) + " UTC"
+      + (j.read_at && s.asof - j.read_at > 2 * s.interval_s ? " · journal as of " + hhmmss(j.read_at) + " (a long journal is read less often)" : "")
       + (s.endpoint_error ? " · " + s.endpoint_error : "") + (s.journal_error ? " · " + s.journal_error : "");
     $("asof").dataset.value = String(s.asof);
 
