@@ -22,7 +22,9 @@ import argparse
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -51,6 +53,7 @@ def amm_sets() -> list[str]:
         f"backtest.order_latency_ms={LATENCY_MS}", f"backtest.cancel_latency_ms={LATENCY_MS}",
         f"backtest.response_latency_ms={LATENCY_MS}", "backtest.feed_latency_ms=0",
         "backtest.queue_model=risk_averse", "backtest.partial_fills=false",
+        "backtest.timer_anchor=first_exchange",  # hftbacktest's elapse grid (see docs/backtest.md)
     ]
 
 
@@ -87,14 +90,19 @@ def to_hftbacktest(ev: Events) -> np.ndarray:
 
 @njit
 def _reference_ladder(hbt, levels: int, spread_bps: float, spacing_bps: float, equity0: float, notional_frac: float,
-                      min_notional: float, refresh_ns: int) -> int:  # pragma: no cover - numba
-    """The fixed-spread reference strategy, as AMM-500's kernel quotes it, driven by hftbacktest."""
-    tick = 1.0
-    lot = 1e-5
+                      min_notional: float, refresh_ns: int, tick: float, lot: float,
+                      fills: np.ndarray) -> int:  # pragma: no cover - numba
+    """The fixed-spread reference strategy, as AMM-500's kernel quotes it, driven by hftbacktest.
+
+    Each filled order is logged in ``fills`` (rows: exchange time, side, price, quantity) while there is
+    room; the return value is the number of fills seen (no partial fills: an order fills once).
+    """
     next_id = 1
+    n_fills = 0
     bids = np.zeros(levels)
     asks = np.zeros(levels)
     while hbt.elapse(refresh_ns) == 0:
+        n_fills = _log_fills(hbt, fills, n_fills)
         hbt.clear_inactive_orders(0)
         depth = hbt.depth(0)
         bid = depth.best_bid
@@ -141,30 +149,71 @@ def _reference_ladder(hbt, levels: int, spread_bps: float, spacing_bps: float, e
             if not have_a[k]:
                 hbt.submit_sell_order(0, next_id, asks[k], sz, 1, 0, False)
                 next_id += 1
-    return next_id
+    return _log_fills(hbt, fills, n_fills)
 
 
-def run_hftbacktest(data: np.ndarray, maker: float, taker: float) -> dict[str, float]:
+@njit
+def _log_fills(hbt, fills: np.ndarray, n: int) -> int:  # pragma: no cover - numba
+    """Log the orders reported filled since the last call (they are cleared right after it)."""
+    if fills.shape[0] == 0:
+        return n
+    values = hbt.orders(0).values()
+    while values.has_next():
+        o = values.get()
+        if o.status == 3:  # FILLED
+            if n < fills.shape[0]:
+                fills[n, 0] = o.exch_timestamp
+                fills[n, 1] = o.side
+                fills[n, 2] = o.price
+                fills[n, 3] = o.exec_qty
+            n += 1
+    return n
+
+
+@dataclass
+class HftSettings:
+    """What the hftbacktest run needs besides the data: the ladder, the step and the models."""
+
+    maker: float
+    taker: float
+    refresh_s: float = REFRESH_S
+    spread_bps: float = SPREAD_BPS
+    queue: str = "risk_averse"  # or "prob" (power model, exponent queue_power)
+    queue_power: float = 2.0
+    tick: float = 1.0
+    lot: float = 1e-5
+    log_fills: int = 0  # capacity of the fill log (0: none, for the speed runs)
+
+
+def run_hftbacktest(data: np.ndarray, maker: float, taker: float,
+                    settings: HftSettings | None = None) -> dict[str, Any]:
+    """One hftbacktest run of the reference ladder; totals, replay times and (if asked) the fill log."""
     from hftbacktest import BacktestAsset, ROIVectorMarketDepthBacktest
 
+    s = settings or HftSettings(maker, taker)
     px = data["px"][data["px"] > 0]
     asset = (
         BacktestAsset().data(data).linear_asset(1.0)
         .constant_order_latency(LATENCY_MS * NS_PER_MS, LATENCY_MS * NS_PER_MS)
-        .risk_adverse_queue_model().no_partial_fill_exchange()
-        .trading_value_fee_model(maker, taker).tick_size(1.0).lot_size(1e-5)
+    )
+    asset = asset.power_prob_queue_model(s.queue_power) if s.queue == "prob" else asset.risk_adverse_queue_model()
+    asset = (
+        asset.no_partial_fill_exchange()
+        .trading_value_fee_model(maker, taker).tick_size(s.tick).lot_size(s.lot)
         .roi_lb(float(np.floor(px.min() * 0.9))).roi_ub(float(np.ceil(px.max() * 1.1)))
     )
     hbt = ROIVectorMarketDepthBacktest([asset])
+    fills = np.zeros((s.log_fills, 4))
     t0, c0 = time.perf_counter(), time.thread_time()
-    _reference_ladder(hbt, LEVELS, SPREAD_BPS, SPACING_BPS, EQUITY, LEVERAGE * SIZE_FRACTION, 10.0,
-                      int(REFRESH_S * 1e9))
+    n_fills = _reference_ladder(hbt, LEVELS, s.spread_bps, SPACING_BPS, EQUITY, LEVERAGE * SIZE_FRACTION, 10.0,
+                                round(s.refresh_s * 1e9), s.tick, s.lot, fills)
     wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
     depth = hbt.depth(0)
     mid = 0.5 * (depth.best_bid + depth.best_ask)
     sv = hbt.state_values(0)
-    out = {"fills": float(sv.num_trades), "volume_btc": sv.trading_volume,
-           "net_pnl": sv.balance + sv.position * mid - sv.fee, "fees": sv.fee, "wall_s": wall, "cpu_s": cpu}
+    out: dict[str, Any] = {"fills": float(sv.num_trades), "volume_btc": sv.trading_volume,
+                           "net_pnl": sv.balance + sv.position * mid - sv.fee, "fees": sv.fee, "wall_s": wall,
+                           "cpu_s": cpu, "fill_log": fills[: min(n_fills, s.log_fills)]}
     hbt.close()
     return out
 

@@ -55,6 +55,9 @@ BASE_SETS = [
     "backtest.order_latency_ms=50",
     "backtest.cancel_latency_ms=50",
     "backtest.response_latency_ms=50",
+    # the hand-computed times of these scenarios have the first quote 500 ms after the first event the
+    # strategy sees (timers fire there, shifted by this offset: see backtest.timer_anchor)
+    "backtest.timer_offset_ms=500",
 ]
 
 

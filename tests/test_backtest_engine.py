@@ -1,8 +1,9 @@
 """The tick engine on hand-built event sequences whose fills, fees and times are known in advance.
 
 Every scenario starts from the same book (99,999 / 100,001) and the reference strategy quoting one
-0.002 BTC level per side at 99,995 / 100,005; timers start at the first event the strategy sees, so
-the first quote is sent at +500 ms and reaches the exchange at +550 ms (50 ms order latency).
+0.002 BTC level per side at 99,995 / 100,005; timers start at the first event the strategy sees,
+shifted 500 ms by the helpers' ``backtest.timer_offset_ms``, so the first quote is sent at +500 ms
+and reaches the exchange at +550 ms (50 ms order latency).
 """
 
 from __future__ import annotations

@@ -200,3 +200,63 @@ async def test_a_spent_budget_mid_run_pulls_every_quote_and_stops_quoting(tmp_pa
         result = await run
     assert resting == [] and "request budget spent" in gate.reasons
     assert result.stats.stopped_by == "time" and result.stats.resting_at_end == 0
+
+
+@pytest.mark.slow
+def test_paper_in_one_command_and_the_journal_commands(tmp_path: Path) -> None:
+    """What a newcomer types: ``amm500 paper --network sim`` (no key, no internet), then ``amm500 journal``."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "paper"
+    run = subprocess.run([sys.executable, "-m", "amm500", "paper", "--network", "sim", "--duration", "6",
+                          "--state-dir", str(folder)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "paper on sim" in run.stdout and "orders resting after shutdown" in run.stdout
+    path = folder / sd.JOURNAL
+    out = subprocess.run([sys.executable, "-m", "amm500", "journal", "summary", "--json", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["mode"] == "paper" and s["network"] == "sim" and s["runs"] == 1
+    csv_path = tmp_path / "fills.csv"
+    out = subprocess.run([sys.executable, "-m", "amm500", "journal", "export", str(path), "--out", str(csv_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and csv_path.read_text().splitlines()[0].startswith("tid,time_ms")
+    assert len(csv_path.read_text().splitlines()) == s["fills"] + 1
+    bad = subprocess.run([sys.executable, "-m", "amm500", "journal", "summary", str(tmp_path / "fills.csv")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "not a readable journal" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_live_on_mainnet_without_a_terminal_or_the_flag_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "AMM500_PRIVATE_KEY": KEY}
+    run = subprocess.run([sys.executable, "-m", "amm500", "live", "--network", "mainnet", "--state-dir",
+                          str(tmp_path)], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                         env=env)
+    assert run.returncode == 2 and "--i-understand-this-is-real-money" in run.stderr
+    assert KEY[2:] not in run.stdout + run.stderr and not (tmp_path / sd.JOURNAL).exists()
+    menu = subprocess.run(["bash", str(Path(__file__).parents[1] / "scripts" / "start_paper_trading.sh")],
+                          input="2\nmainnet\nyes\n", capture_output=True, text=True, timeout=60)
+    assert menu.returncode == 2 and "not confirmed" in menu.stderr
+
+
+@pytest.mark.slow
+async def test_funding_paid_on_the_position_lands_in_the_journal_once(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMM500_PRIVATE_KEY", KEY)
+    feed = RandomWalkFeed(seed=3, vol_bps_per_s=0.5)
+    async with (run_exchange({ADDR: 1000.0}, feed=feed, block_s=0.02, book_push_s=0.1) as sim,
+                trading_session(cfg(), "live", network=sim.base_url, state_dir=tmp_path) as session):
+        account = sim.exchange.accounts[ADDR]
+        account.position(0).szi, account.position(0).entry_px = 0.002, 100_000.0  # a position to pay on
+        sim.exchange.pay_funding(0, rate=0.0001)
+        await session.engine._journal_fundings()
+        await session.engine._journal_fundings()  # polled again: nothing twice
+    with reader(tmp_path / sd.JOURNAL) as conn:
+        rows = [dict(r) for r in conn.execute("SELECT rate, payment, position FROM funding")]
+    assert len(rows) == 1 and rows[0]["rate"] == pytest.approx(0.0001) and rows[0]["position"] == pytest.approx(0.002)
+    assert rows[0]["payment"] == pytest.approx(0.002 * sim.exchange.mark(0) * 0.0001, rel=1e-3)  # a long pays

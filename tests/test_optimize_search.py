@@ -308,3 +308,16 @@ def test_bad_axis_fails_before_any_work(market: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["optimize", "grid", "--data", str(market), "--out", str(foreign), "-p",
                                  "trading.leverage=5"])
     assert result.exit_code == 2 and "not an amm500 optimize results file" in result.output
+
+
+def test_grid_with_phases_ranks_by_the_worst_phase(market: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.parquet"
+    result = CliRunner().invoke(app, _cli_grid(market, out, "--objective", "net_pnl", "--phases", "3"))
+    assert result.exit_code == 0, result.output
+    rows, _ = read_rows(out)
+    assert len(rows) == 6 and all(r["status"] == "ok" and r["phases"] == 3 for r in rows)
+    for r in rows:
+        assert r["net_pnl.phase_min"] <= r["net_pnl.phase_median"] <= r["net_pnl.phase_max"]
+    by_rank = sorted(rows, key=lambda r: r["rank"])
+    worst = [r["net_pnl.phase_min"] for r in by_rank]
+    assert worst == sorted(worst, reverse=True)  # ranked by the worst phase, not by the first phase's net_pnl

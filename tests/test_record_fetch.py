@@ -19,12 +19,13 @@ from typer.testing import CliRunner
 
 from amm500.cli import app
 from amm500.data.fetch import FetchError, FetchResult, import_candles, import_funding, import_l2
-from amm500.data.recorder import PARTS_DIR, Recorder, compact, record
+from amm500.data.recorder import PARTS_DIR, Recorder, compact
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
 from amm500.data.store import event_days, iter_event_days, load_bars, load_events, read_dataset_meta
 from amm500.exchange_sim.exchange import Exchange
 from amm500.exchange_sim.market import RandomWalkFeed
 from amm500.exchange_sim.server import exchange_thread, run_exchange
+from amm500.runs.record import record
 
 T0_MS = 1_790_000_000_000  # 2026-09-21T14:13:20Z
 
@@ -148,6 +149,18 @@ def test_recorder_survives_sigkill(tmp_path: Path) -> None:
 def test_record_cli_rejects_a_bad_url(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["data", "record", "--url", "http://x", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "must start with ws://" in result.output
+
+
+def test_record_against_an_address_that_refuses_connections_fails(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(app, ["data", "record", "--url", f"ws://127.0.0.1:{port}/ws", "--out",
+                                      str(tmp_path / "rec"), "--duration", "2"])
+    assert result.exit_code == 2 and "no answer" in result.output, result.output
+    assert not list((tmp_path / "rec").rglob("*.parquet"))
 
 
 # -- fetch ---------------------------------------------------------------------------------------------

@@ -308,6 +308,20 @@ class BacktestConfig(_Section):
     )
     partial_fills: bool = Field(True, description="tick mode: a trade reaching us fills only its overflow")
     record_interval_s: float = Field(60.0, gt=0, le=86400, description="equity/inventory sampling step")
+    timer_anchor: Literal["first_local", "first_exchange", "epoch"] = Field(
+        "first_local",
+        description="where the timer grid starts: first_local = every timer fires at the first event the strategy"
+        " sees, then every interval (the live quote loop); first_exchange = one interval after the first row's"
+        " exchange time (hftbacktest's elapse loop); epoch = multiples of each interval since the Unix epoch",
+    )
+    timer_offset_ms: float = Field(
+        0.0, ge=0, le=3_600_000, description="shifts the whole timer grid later by this much (phase studies)"
+    )
+    phases: int = Field(
+        1, ge=1, le=64, description="timer phases one evaluation spans (amm500 backtest / optimize --phases): the"
+        " run is repeated with timer_offset_ms moved by k/N of quote_refresh_interval and each metric's"
+        " min / median / max reported; 1 = one run",
+    )
 
     def fees(self) -> tuple[float, float]:
         """(maker, taker) fee rates after tier and overrides."""

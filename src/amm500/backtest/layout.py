@@ -131,7 +131,16 @@ CF_TOL_BPS = 24
 CF_SIZE_TOL = 25
 CF_POST_ONLY = 26
 CF_TAKER_SLIPPAGE = 27
+CF_TIMER_ANCHOR = 30  # TIMER_ANCHOR_* below
+CF_TIMER_OFFSET = 31  # ns added to every timer's grid
 CF_SIZE = 32
+
+# backtest.timer_anchor (cfg[CF_TIMER_ANCHOR]); the rule is amm500.backtest.loop.first_fire
+TIMER_ANCHOR_FIRST_LOCAL = 0
+TIMER_ANCHOR_FIRST_EXCHANGE = 1
+TIMER_ANCHOR_EPOCH = 2
+TIMER_ANCHORS = {"first_local": TIMER_ANCHOR_FIRST_LOCAL, "first_exchange": TIMER_ANCHOR_FIRST_EXCHANGE,
+                 "epoch": TIMER_ANCHOR_EPOCH}
 
 # ---- od: our orders, one row per slot (row k == row k of the strategy's ``orders``) -----------------
 OD_SIDE = 0  # +1 / -1, 0 free

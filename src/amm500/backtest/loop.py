@@ -94,6 +94,8 @@ from amm500.backtest.layout import (
     CF_TAKER_FEE,
     CF_TAKER_SLIPPAGE,
     CF_TICK,
+    CF_TIMER_ANCHOR,
+    CF_TIMER_OFFSET,
     CF_TOL_BPS,
     F_FEE,
     F_LIQ,
@@ -109,6 +111,7 @@ from amm500.backtest.layout import (
     FLAG_REDUCE_ONLY,
     I_BASE,
     I_EVENTS,
+    I_FIRST_TS,
     I_HIWATER,
     I_IE,
     I_IL,
@@ -211,6 +214,8 @@ from amm500.backtest.layout import (
     ST_TAKER_ORDERS,
     ST_TRADES_SEEN,
     ST_VOLUME,
+    TIMER_ANCHOR_FIRST_EXCHANGE,
+    TIMER_ANCHOR_FIRST_LOCAL,
     XS_DONE,
     XS_INFLIGHT,
     XS_RESTING,
@@ -512,11 +517,11 @@ def _on_trade(t: int, side: int, px: float, qty: float, od: np.ndarray, oc: np.n
         elif abs(opx - px) <= 1e-9:
             ahead, cum = queue.on_trade(od[r, OD_AHEAD], od[r, OD_CUM_TRADE], qty)
             od[r, OD_CUM_TRADE] = cum
-            if ahead < 0.0:
+            lot = cfg[CF_LOT]
+            if queue.reached(ahead, lot):
                 take = od[r, OD_LEAVES]
                 if partial:
                     take = min(take, -ahead)
-                    lot = cfg[CF_LOT]
                     take = math.floor(take / lot + 1e-9) * lot
                 if take > 0.0:
                     _exch_fill(r, opx, take, True, t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
@@ -1094,6 +1099,29 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
     ist[I_LOCAL_RAW] = raw
 
 
+@njit(cache=True)
+def first_fire(t_start: int, interval: int, first_xts: int, anchor: int, offset: int) -> int:
+    """When a timer of ``interval`` first fires, the strategy having seen its first event at ``t_start``.
+
+    The grid is ``origin + offset + k * interval``; ``backtest.timer_anchor`` picks the origin:
+
+    * first_local (default): ``t_start``, and k starts at 0: every timer fires at the first event the
+      strategy sees, then every interval, as the live ``QuoteLoop.run`` does at its start;
+    * first_exchange: the first row's exchange time, k from 1: hftbacktest's ``elapse(step)`` loop,
+      whose first return is one step after its first timestamp;
+    * epoch: the Unix epoch (multiples of the interval, like a wall-clock timer).
+
+    A grid point before ``t_start`` is skipped: the strategy has seen nothing then (the live loop has
+    not started, and hftbacktest's strategy would find an empty book).
+    """
+    if anchor == TIMER_ANCHOR_FIRST_LOCAL:
+        return t_start + offset
+    t = first_xts + interval + offset if anchor == TIMER_ANCHOR_FIRST_EXCHANGE else offset
+    if t < t_start:
+        t += (t_start - t + interval - 1) // interval * interval
+    return t
+
+
 # ---------------------------------------------------------------------------------------------------
 # the loop
 # ---------------------------------------------------------------------------------------------------
@@ -1200,14 +1228,16 @@ def run_segment(
                          cfg, ist)  # ties: the response first
             _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
         elif tl == tmin:
-            # the first event reaches the strategy: its timers start here (its book, now and before every
-            # later strategy call, is caught up on demand by _local_until; ties: local before timers)
+            # the first event reaches the strategy: its timers start from here (first_fire; its book, now and
+            # before every later strategy call, is caught up on demand by _local_until; ties: local before timers)
             _local_until(tl, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
                          cfg, ist)
             ist[I_STARTED] = 1
-            ist[I_NEXT_QUOTE] = tl + quote_int
-            ist[I_NEXT_REB] = tl + reb_int
-            ist[I_NEXT_SPREAD] = tl + spread_int
+            anchor = int(cfg[CF_TIMER_ANCHOR])
+            offset = int(cfg[CF_TIMER_OFFSET])
+            ist[I_NEXT_QUOTE] = first_fire(tl, quote_int, ist[I_FIRST_TS], anchor, offset)
+            ist[I_NEXT_REB] = first_fire(tl, reb_int, ist[I_FIRST_TS], anchor, offset)
+            ist[I_NEXT_SPREAD] = first_fire(tl, spread_int, ist[I_FIRST_TS], anchor, offset)
         else:
             _local_until(tt, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
                          cfg, ist)  # ties: the events first

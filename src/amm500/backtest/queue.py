@@ -15,6 +15,8 @@ Growth of a level never moves us forward (new orders join behind us).
 
 from __future__ import annotations
 
+import math
+
 from numba import njit
 
 RISK_AVERSE = 0
@@ -25,9 +27,23 @@ PROB = 1
 def on_trade(ahead: float, cum_trade: float, qty: float) -> tuple[float, float]:
     """A trade of ``qty`` at our price: returns (ahead, trade volume not yet seen in a depth update).
 
-    ``ahead`` going negative means the trade reached us; the caller fills ``-ahead``.
+    ``ahead`` going below zero by a lot or more (:func:`reached`) means the trade reached us; the
+    caller fills ``-ahead`` (in whole lots).
     """
     return ahead - qty, cum_trade + qty
+
+
+@njit(cache=True)
+def reached(ahead: float, lot: float) -> bool:
+    """Whether prints have passed our place in the queue: decided in whole lots, not on a float's sign.
+
+    ``ahead`` is sizes minus prints; when the prints exactly equal the queue ahead, rounding can leave
+    -1e-17 and ``ahead < 0`` would fill an order nobody traded against. The overshoot must be at least
+    one lot (to 1e-9 of a lot), as in hftbacktest, whose ``is_filled`` returns
+    ``floor(-front / lot) * lot`` and fills nothing while that is zero; a partial fill can then
+    always take at least one lot.
+    """
+    return math.floor(-ahead / lot + 1e-9) >= 1
 
 
 @njit(cache=True)

@@ -53,6 +53,8 @@ from amm500.backtest.layout import (
     CF_TAKER_FEE,
     CF_TAKER_SLIPPAGE,
     CF_TICK,
+    CF_TIMER_ANCHOR,
+    CF_TIMER_OFFSET,
     CF_TOL_BPS,
     F_SIZE,
     I_BASE,
@@ -71,6 +73,7 @@ from amm500.backtest.layout import (
     RQ_SIZE,
     RS_SIZE,
     ST_SIZE,
+    TIMER_ANCHORS,
 )
 from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
@@ -221,6 +224,8 @@ def build_cfg(config: Config) -> np.ndarray:
     cfg[CF_SIZE_TOL] = e.size_tolerance
     cfg[CF_POST_ONLY] = 1.0 if e.post_only else 0.0
     cfg[CF_TAKER_SLIPPAGE] = e.taker_slippage
+    cfg[CF_TIMER_ANCHOR] = TIMER_ANCHORS[b.timer_anchor]
+    cfg[CF_TIMER_OFFSET] = round(b.timer_offset_ms * NS_PER_MS)
     return cfg
 
 

@@ -30,7 +30,8 @@ def record(
     import asyncio
 
     from amm500.data.recorder import RecorderStats
-    from amm500.data.recorder import record as run
+    from amm500.runs.record import record as run
+    from amm500.venues.errors import VenueError
 
     if not url.startswith(("ws://", "wss://")):
         raise fail(f"--url {url!r} must start with ws:// or wss://")
@@ -56,6 +57,8 @@ def record(
             return
         except DataError as exc:
             raise fail(str(exc)) from None
+        except VenueError as exc:
+            raise fail(f"--url {url}: {exc}") from None
     console.print(f"recorded {stats.snapshots} book snapshots and {stats.trades} trades into {out} "
                   f"({stats.duplicate_trades} duplicate and {stats.history_trades} replayed trades dropped, "
                   f"{stats.bad_messages} bad messages)", highlight=False)

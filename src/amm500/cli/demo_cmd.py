@@ -1,9 +1,10 @@
 """``amm500 demo``: the whole loop on an embedded default, no keys and no internet.
 
 Generate a synthetic BTC market, backtest the strategy on it with the queue-aware tick engine, print
-the summary and write the JSON and HTML report, then rehearse the same strategy for a few seconds on
-the local exchange (replaying that market) over real HTTP and WebSocket on 127.0.0.1, with a
-throwaway key made for the run. A newcomer sees every stage in one command.
+the summary and write the JSON and HTML report, then run the trading engine (the same one ``amm500
+live`` runs) for two minutes against the local exchange replaying that market, over real HTTP and
+WebSocket on 127.0.0.1, with a throwaway key made for the run, and show its journal beside the
+backtest. A newcomer sees every stage in one command.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Market seed (same seed, same market).")] = 7,
     rehearsal_seconds: Annotated[float, typer.Option(
         "--rehearsal-seconds", min=0, max=3600,
-        help="Seconds of paper trading on the local exchange after the backtest (0: skip).")] = 20.0,
+        help="Seconds of the trading engine on the local exchange after the backtest (0: skip).")] = 120.0,
     dashboard: Annotated[bool, typer.Option(
         "--dashboard/--no-dashboard", help="Serve the dashboard page (127.0.0.1, a free port) during the rehearsal.")
     ] = True,

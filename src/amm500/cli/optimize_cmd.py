@@ -47,13 +47,27 @@ TrainOption = Annotated[
     int | None, typer.Option("--train-days", help="Single split: choose on the first N days, test on the rest.")
 ]
 
+PhasesOption = Annotated[
+    int | None,
+    typer.Option("--phases", min=1, max=64, help="Run each point at N timer phases (k/N of the quote interval "
+                 "apart; backtest.phases) and rank it by its worst or median phase (--phase-rank)."),
+]
+PhaseRankOption = Annotated[
+    str, typer.Option("--phase-rank", help="With --phases: rank by the worst phase (default) or the median one.")
+]
+
 
 def _common(
-    objective: str, direction: str | None, constraints: list[str] | None
+    objective: str, direction: str | None, constraints: list[str] | None, phase_rank: str = "worst"
 ) -> tuple[Objective, list[Constraint]]:
     from amm500.optimize.objective import Constraint, Objective
 
-    return Objective.parse(objective, direction), [Constraint.parse(c) for c in constraints or []]
+    return Objective.parse(objective, direction, phase_rank), [Constraint.parse(c) for c in constraints or []]
+
+
+def _with_phases(set_: list[str] | None, phases: int | None) -> list[str]:
+    """``--phases N`` is ``--set backtest.phases=N`` (part of each point's config, hence of its cache key)."""
+    return [*(set_ or []), *([f"backtest.phases={phases}"] if phases is not None else [])]
 
 
 def _folds(days: tuple[str, ...], walk_forward: str | None, train_days: int | None) -> list[Fold] | None:
@@ -101,6 +115,10 @@ def _show(analysis: Analysis, top: int = 10) -> None:
         console.print(table)
         return
     fold = analysis.folds[0]
+    phased = analysis.objective.phase_key
+    if any(phased in r for r in fold.ranked[:top]):  # run at several timer phases: show the ranked value too
+        metric_cols = [phased, *metric_cols]
+        short[phased] = f"{analysis.objective.metric} ({analysis.objective.phase} phase)"
     table = Table(title=f"top {min(top, len(fold.ranked))} of {len(fold.ranked)} ({analysis.objective})",
                   title_justify="left")
     for c in ["rank", *axis_names, *(short.get(m, m) for m in metric_cols), "ok"]:
@@ -153,6 +171,8 @@ def grid(
     flush_every: Annotated[
         float, typer.Option("--flush-every", min=0.0, help="Seconds between rewrites of --out (0: after every point).")
     ] = 1.0,
+    phases: PhasesOption = None,
+    phase_rank: PhaseRankOption = "worst",
 ) -> None:
     """Backtest every combination of the --param axes; results sorted by the objective."""
     from amm500.optimize.executors import make_executor
@@ -165,8 +185,8 @@ def grid(
         _check_out(out, report)
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit}: must be >= 1")
-        obj, cons = _common(objective, direction, constraint)
-        space = SearchSpace.build([parse_grid_axis(p) for p in param], config, set_ or [])
+        obj, cons = _common(objective, direction, constraint, phase_rank)
+        space = SearchSpace.build([parse_grid_axis(p) for p in param], config, _with_phases(set_, phases))
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)
         plan = plan_grid(space, dataset, obj, cons, folds)
@@ -222,6 +242,8 @@ def tune(
     walk_forward: WalkOption = None,
     train_days: TrainOption = None,
     report: ReportOption = None,
+    phases: PhasesOption = None,
+    phase_rank: PhaseRankOption = "worst",
 ) -> None:
     """Optuna search (TPE, or NSGA-II / multi-objective) stored in a database so it resumes."""
     from amm500.optimize.executors import make_executor
@@ -234,8 +256,8 @@ def tune(
         _check_out(out, report)
         if trials < 1:
             raise ConfigError(f"--trials {trials}: must be >= 1")
-        obj, cons = _common(objective, direction, constraint)
-        space = SearchSpace.build([parse_tune_axis(p) for p in param], config, set_ or [])
+        obj, cons = _common(objective, direction, constraint, phase_rank)
+        space = SearchSpace.build([parse_tune_axis(p) for p in param], config, _with_phases(set_, phases))
         space.check_tune_bounds()
         dataset = Dataset(data, days)
         folds = _folds(dataset.days, walk_forward, train_days)

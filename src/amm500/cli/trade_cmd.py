@@ -23,8 +23,8 @@ journal_app = typer.Typer(help="Read a trading journal: summary, fills, export."
 app.add_typer(journal_app, name="journal")
 
 NetworkOption = Annotated[str | None, typer.Option(
-    "--network", "-n", help="mainnet, testnet, local (the exchange-sim on network.local_port) or an http(s):// URL; "
-    "default: the config's network.network.")]
+    "--network", "-n", help="mainnet, testnet, local (the exchange-sim on network.local_port), an http(s):// URL, "
+    "or sim (paper only: a local exchange started in this process, no internet); default: network.network.")]
 DurationOption = Annotated[float, typer.Option(
     "--duration", min=0, help="Seconds to trade, then stop cleanly (0: until Ctrl-C or SIGTERM).")]
 StateDirOption = Annotated[Path | None, typer.Option(
@@ -40,15 +40,19 @@ DashboardOption = Annotated[bool, typer.Option(
     "a separate `amm500 dashboard` keeps its reads out of the bot's process).")]
 DashboardPortOption = Annotated[int, typer.Option(
     "--dashboard-port", min=0, max=65535, help="Port of --dashboard (0: any free port).")]
+VolModelOption = Annotated[Path | None, typer.Option(
+    "--vol-model", help="VolatilityLSTM file (amm500 vol train): its forecasts, updated every tick, set the spreads.",
+    exists=True, dir_okay=False)]
 
 
 def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str | None, duration: float,
-           state_dir: Path | None, metrics_port: int, paper_equity: float | None = None,
+           state_dir: Path | None, metrics_port: int, vol_model: Path | None, paper_equity: float | None = None,
            confirmed: bool = False, dashboard: bool = False, dashboard_port: int = 8500) -> None:
     from amm500.config import ConfigError
     from amm500.live.engine import EXIT_REFUSED, EXIT_VENUE
     from amm500.obs.logs import setup_logging
     from amm500.runs.session import MainnetNotConfirmed, resolve_network, trading_session
+    from amm500.signals.ml import ModelError
     from amm500.store import state_dir as sd
     from amm500.store.journal import JournalError
     from amm500.venues.errors import FatalError, VenueError
@@ -73,14 +77,16 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
     async def run() -> tuple[Any, Path, Any]:
         async with trading_session(cfg, mode, network=network, state_dir=state_dir,
                                    metrics_port=None if metrics_port < 0 else metrics_port,
-                                   paper_equity=paper_equity, confirmed=confirmed) as session:
+                                   paper_equity=paper_equity, confirmed=confirmed, vol_model=vol_model) as session:
             if log_file is None:  # the folder is known now: log there too
                 setup_logging(session.state_dir / sd.LOG, secrets)
             eng = session.engine
-            console.print(f"[bold]{mode}[/] on {net.name} ({net.api}), account {session.account}, "
+            where = session.network
+            console.print(f"[bold]{mode}[/] on {where.name} ({where.api}), account {session.account}, "
                           f"state folder [cyan]{session.state_dir}[/]" + (f", endpoint {eng.url}" if eng.url else ""))
             if eng.recovered:
-                console.print(f"recovered {eng.recovered} fill(s) made while the bot was down")
+                console.print(f"{eng.recovered} fill(s) since the last journalled one checked against the journal "
+                              "(made while the bot was down or starting; each lands once)")
             page = None
             if dashboard:
                 from amm500.dashboard.server import serve_beside
@@ -102,6 +108,8 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
         raise fail(str(exc), code=EXIT_REFUSED) from None
     except (ConfigError, JournalError, sd.LockHeld) as exc:
         raise fail(str(exc), code=EXIT_REFUSED) from None
+    except ModelError as exc:
+        raise fail(f"--vol-model: {exc}", code=EXIT_REFUSED) from None
     except FatalError as exc:
         raise fail(f"{mode} stopped: {exc}", code=EXIT_VENUE) from None
     except VenueError as exc:
@@ -123,6 +131,7 @@ def paper(
     duration: DurationOption = 0.0,
     state_dir: StateDirOption = None,
     metrics_port: MetricsPortOption = 0,
+    vol_model: VolModelOption = None,
     equity: Annotated[float | None, typer.Option(
         "--equity", min=1.0, help="Paper account's starting USDC (default backtest.initial_equity; a journal "
         "that already holds the account continues it).")] = None,
@@ -132,7 +141,7 @@ def paper(
     set_: SetOption = None,
 ) -> None:
     """Paper-trade on a live feed: real market data, fills simulated in process. No key; nothing is signed."""
-    _trade("paper", config, set_, network, duration, state_dir, metrics_port, paper_equity=equity,
+    _trade("paper", config, set_, network, duration, state_dir, metrics_port, vol_model, paper_equity=equity,
            dashboard=dashboard, dashboard_port=dashboard_port)
 
 
@@ -142,6 +151,7 @@ def live(
     duration: DurationOption = 0.0,
     state_dir: StateDirOption = None,
     metrics_port: MetricsPortOption = 0,
+    vol_model: VolModelOption = None,
     real_money: Annotated[bool, typer.Option(
         "--i-understand-this-is-real-money", help="Confirm mainnet without the typed LIVE prompt (no terminal).")
     ] = False,
@@ -151,7 +161,7 @@ def live(
     set_: SetOption = None,
 ) -> None:
     """Trade real orders with the configured key (AMM500_PRIVATE_KEY or network.keystore_path)."""
-    _trade("live", config, set_, network, duration, state_dir, metrics_port, confirmed=real_money,
+    _trade("live", config, set_, network, duration, state_dir, metrics_port, vol_model, confirmed=real_money,
            dashboard=dashboard, dashboard_port=dashboard_port)
 
 

@@ -10,18 +10,17 @@ day file and the removal of its parts never duplicates rows. A kill loses at mos
 last ``flush_s`` seconds; whatever is on disk always reads.
 
 After a disconnect the book differ is reset: the next snapshot starts with a book clear, because
-the book may have changed while nobody was listening.
+the book may have changed while nobody was listening. The socket itself is the venue's data client
+(:func:`amm500.runs.record.record`): this module holds no network code.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from amm500.core.api import B_ASK_PX, B_ASK_SZ, B_BID_PX, B_BID_SZ
 from amm500.data.book_diff import BookDiffer
 from amm500.data.loaders.common import decimals_needed, trade_side
 from amm500.data.schema import NS_PER_DAY, NS_PER_MS, TRADE, DataError, Events, make_events
@@ -146,11 +146,21 @@ class Recorder:
         t = data.get("time")
         if not isinstance(t, int) or t <= 0:
             raise ValueError(f"time {t!r} must be a positive integer (ms)")
-        ts = t * NS_PER_MS
+        px, sz, n = _levels(data.get("levels"))
+        self._add_snapshot(t, local_ns, px, sz, n)
+
+    def on_snapshot(self, time_ms: int, local_ns: int, book: np.ndarray) -> None:
+        """One snapshot as the venue's data client parsed and checked it (``core.api`` book layout)."""
+        px = np.stack([book[B_BID_PX, :DEPTH], book[B_ASK_PX, :DEPTH]])
+        sz = np.stack([book[B_BID_SZ, :DEPTH], book[B_ASK_SZ, :DEPTH]])
+        n = np.count_nonzero(px > 0, axis=1).astype(np.int64)
+        self._add_snapshot(time_ms, local_ns, px, sz, n)
+
+    def _add_snapshot(self, time_ms: int, local_ns: int, px: np.ndarray, sz: np.ndarray, n: np.ndarray) -> None:
+        ts = time_ms * NS_PER_MS
         if self._last_snapshot_ts is not None and ts < self._last_snapshot_ts:
             self.stats.out_of_order += 1
             return
-        px, sz, n = _levels(data.get("levels"))
         self._last_snapshot_ts = ts
         self._snaps.append((ts, local_ns, px, sz, n))
         self.stats.snapshots += 1
@@ -186,8 +196,13 @@ class Recorder:
             px, sz = float(t["px"]), float(t["sz"])
             if not (np.isfinite(px) and px > 0 and np.isfinite(sz) and sz > 0):
                 raise ValueError(f"trade px {px} / sz {sz} must be positive")
-            parsed.append((ms * NS_PER_MS, tid, trade_side(str(t["side"])), px, sz))
-        for ts, tid, side, px, sz in parsed:  # all or nothing per message
+            parsed.append((ms, tid, trade_side(str(t["side"])), px, sz))
+        self.on_trade_rows(parsed, local_ns)  # all or nothing per message
+
+    def on_trade_rows(self, rows: list[tuple[int, int, int, float, float]], local_ns: int) -> None:
+        """Checked trades as (time ms, trade id, aggressor side, px, sz): deduplicated, history dropped."""
+        for ms, tid, side, px, sz in rows:
+            ts = ms * NS_PER_MS
             key = (ts, tid)
             if key in self._seen:
                 self.stats.duplicate_trades += 1
@@ -282,74 +297,3 @@ def compact(root: Path, coin: str = "BTC", source: str = "hyperliquid-ws-record"
             fields["sz_decimals"] = decimals_needed(sz)
         write_dataset_meta(root, **fields)
     return written
-
-
-async def record(url: str, root: Path, coin: str = "BTC", duration_s: float | None = None, flush_s: float = 2.0,
-                 compact_s: float = 60.0, on_tick: Callable[[RecorderStats], None] | None = None,
-                 reconnect_s: float = 1.0, ping_s: float = 30.0) -> RecorderStats:
-    """Record until ``duration_s`` passes (forever when None) or the task is cancelled; always compacts."""
-    import aiohttp
-
-    root = Path(root)
-    meta = read_dataset_meta(root)
-    if meta.get("symbol") and meta["symbol"] != coin:
-        raise DataError(f"{root}: holds {meta['symbol']} data; record {coin} into another --out directory")
-    compact(root, coin)  # leftovers of a killed run first
-    rec = Recorder(root, coin)
-    deadline = None if duration_s is None else time.monotonic() + duration_s
-    last_flush = last_compact = time.monotonic()
-    first = True
-
-    def housekeeping() -> None:
-        nonlocal last_flush, last_compact
-        now = time.monotonic()
-        if now - last_flush >= flush_s:
-            rec.flush()
-            last_flush = now
-        if now - last_compact >= compact_s:
-            compact(root, coin)
-            rec.stats.compactions += 1
-            last_compact = now
-        if on_tick is not None:
-            on_tick(rec.stats)
-
-    def left() -> float:
-        return float("inf") if deadline is None else deadline - time.monotonic()
-
-    try:
-        async with aiohttp.ClientSession() as session:
-            while left() > 0:
-                try:
-                    async with session.ws_connect(url, heartbeat=None, autoping=True) as ws:
-                        rec.connected(first)
-                        first = False
-                        for sub in ({"type": "l2Book", "coin": coin}, {"type": "trades", "coin": coin}):
-                            await ws.send_json({"method": "subscribe", "subscription": sub})
-                        last_ping = time.monotonic()
-                        while left() > 0:
-                            wait = max(0.0, min(flush_s, 1.0, left()))
-                            try:
-                                msg = await ws.receive(timeout=wait)
-                            except TimeoutError:
-                                msg = None
-                            if msg is not None:
-                                if msg.type == aiohttp.WSMsgType.TEXT:
-                                    rec.on_message(msg.data, time.time_ns())
-                                elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                                  aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
-                                    rec.stats.last_error = f"connection closed ({ws.close_code})"
-                                    break
-                            if time.monotonic() - last_ping >= ping_s:
-                                await ws.send_json({"method": "ping"})
-                                last_ping = time.monotonic()
-                            housekeeping()
-                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                    rec.stats.last_error = f"connect failed: {exc}"
-                housekeeping()
-                if left() > 0:
-                    await asyncio.sleep(min(reconnect_s, left()))
-    finally:
-        rec.flush()
-        compact(root, coin)
-        rec.stats.compactions += 1
-    return rec.stats

@@ -89,8 +89,15 @@ class Events(NamedTuple):
         return pa.Table.from_arrays([pa.array(getattr(self, n)) for n, _ in EVENT_COLUMNS], schema=EVENT_SCHEMA)
 
     def sorted(self) -> Events:
-        """Stable sort by exchange time (rows at one instant keep their order: clear before levels)."""
-        order = np.argsort(self.ts, kind="stable")
+        """Sort by exchange time; at one instant prints (trades, funding) come before book rows.
+
+        A venue's book message of time T already reflects the trades of T (Hyperliquid stamps both
+        with the block time), so the prints must come first: after the book, a queue model would count
+        them a second time against the queue. Otherwise stable: book rows keep their order (clear
+        before levels), trades theirs. The rule is ``docs/data.md``'s; every importer sorts with this.
+        """
+        book = (self.kind == BOOK_LEVEL) | (self.kind == BOOK_CLEAR)
+        order = np.lexsort((book, self.ts))
         return self.take(order)
 
 

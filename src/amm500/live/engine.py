@@ -70,6 +70,7 @@ class Engine:
     """One coin on one venue, journalled. Build with :meth:`start` (an async context manager)."""
 
     HEARTBEAT_S = 1.0
+    FUNDING_POLL_S = 60.0  # Hyperliquid settles hourly; a minute's delay in the journal is harmless
 
     def __init__(self, venue: LiveVenue, config: Config, identity: Identity, state_dir: Path, *,
                  metrics_port: int | None = 0) -> None:
@@ -89,7 +90,8 @@ class Engine:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopping = False
-        self._last_fill_count = 0
+        self._funding_ms = int(self.started * 1000)
+        self._next_funding_poll = 0.0
 
     # ---- assembly ---------------------------------------------------------------------------------------
 
@@ -105,8 +107,8 @@ class Engine:
             engine.journal.open(json.dumps(config.masked_dict(), sort_keys=True), importlib.metadata.version("amm500"),
                                 os.getpid())
             try:
-                await venue.start()
                 try:
+                    await venue.start()
                     await engine._assemble(since)
                     yield engine
                 finally:
@@ -120,8 +122,6 @@ class Engine:
 
     async def _assemble(self, since_ms: int) -> None:
         v = self.venue
-        # fills the journal has not seen (the bot died between the exchange's fill and the writer's commit)
-        missed = await v.fills_since(since_ms) if since_ms else []  # inclusive: the journal dedupes by trade id
         for _ in range(100):  # a venue just connected may not have pushed its first book yet
             if v.book[api.B_BID_PX, 0] > 0 and v.book[api.B_ASK_PX, 0] > 0:
                 break
@@ -129,18 +129,20 @@ class Engine:
         with contextlib.suppress(TransientError):  # the budget is known before the first requote
             await v.refresh_rate_limit()
         self.loop = loop = await QuoteLoop.create(v, self.config)
-        for f in missed:
-            self._journal_fill(f, math.nan)
-        self.recovered = len(missed)
-        if missed:
-            log.info("recovered %d fill(s) made while the bot was down", len(missed))
         om = loop.om
         om.on_tracked = self._on_tracked
         om.gate.on_transition = self._on_transition
         loop.fill_hooks.append(self._on_loop_fill)
+        # Every fill since the last journalled one, asked for only now that each new fill is journalled as it
+        # arrives: whatever came before this point (while the bot was down, or while it was starting) is in
+        # the answer, whatever comes after is pushed; both land once (the journal keys fills by trade id).
+        missed = await v.fills_since(since_ms) if since_ms else []
+        for f in missed:
+            self._journal_fill(f, math.nan)
+        self.recovered = len(missed)
+        if missed:
+            log.info("asked the venue for %d fill(s) since the last journalled one", len(missed))
         self.metrics.position_limit.set(om.max_position)
-        if hasattr(v, "on_funding"):  # the paper venue settles funding itself
-            v.on_funding = self.journal.record_funding
         await self._serve()
         self._beat()
         self._tasks = [asyncio.create_task(self._heartbeat_task(), name="heartbeat"),
@@ -156,6 +158,8 @@ class Engine:
         if self.loop is not None:
             with contextlib.suppress(Exception):
                 await self.loop.om.disarm_dead_man()
+            with contextlib.suppress(Exception):
+                await self._journal_fundings()
             self._snapshot()
         self._beat(state="STOPPED")
         if self._runner is not None:
@@ -220,6 +224,11 @@ class Engine:
         m.journal_rows.set(self.journal.written)
         m.killed.set(1.0 if st.killed else 0.0)
 
+    async def _journal_fundings(self) -> None:
+        for f in await self.venue.fundings_since(self._funding_ms):
+            self.journal.record_funding(f.time_ms, f.rate, f.paid, f.szi)  # keyed by time: once each
+            self._funding_ms = max(self._funding_ms, f.time_ms + 1)
+
     def _beat(self, state: str | None = None) -> None:
         loop = self.loop
         gate = loop.om.gate if loop else None
@@ -242,9 +251,13 @@ class Engine:
             await asyncio.sleep(self.HEARTBEAT_S)
             self._snapshot()
             self._beat()
-            pay = getattr(self.venue, "maybe_pay_funding", None)
+            pay = getattr(self.venue, "maybe_pay_funding", None)  # the paper venue settles funding itself
             if pay is not None:
                 pay()
+            if time.monotonic() >= self._next_funding_poll:
+                self._next_funding_poll = time.monotonic() + self.FUNDING_POLL_S
+                with contextlib.suppress(TransientError):
+                    await self._journal_fundings()
             if self.journal.failed is not None and self.loop is not None:
                 self.loop.om.gate.raise_reason("journal write failed", TradingState.HALTED)
 

@@ -106,6 +106,7 @@ class QuoteLoop:
         self._seen_tids = RecentIds()
         self._last_mid = math.nan
         self._budget_slow_warned = False
+        self.vol_predictor: Any = None  # signals.ml.predictor.VolatilityPredictor when --vol-model is given
         self.fill_hooks: list[Callable[[m.Fill], None]] = []  # each fresh fill of our coin (the journal)
         client.handlers.on_fills = self.on_fills
 
@@ -203,6 +204,9 @@ class QuoteLoop:
         v[api.V_BOOK_AGE_MS] = now_ns / 1e6 - book_ms if book_ms > 0 else 1e12
         v[api.V_POSITION_AGE_S] = (now_ns - self.pos_open_ns) / 1e9 if pos != 0.0 and self.pos_open_ns else 0.0
         v[api.V_MARGIN_USED] = abs(pos) * mid / self.config.trading.leverage
+        if self.vol_predictor is not None and mid > 0:  # the LSTM's forecast, updated from every tick we see
+            spread = (ask - bid) / mid * 1e4 if ask > bid > 0 else math.nan
+            v[api.V_EXT_VOL] = self.vol_predictor.update(now_ns, mid, spread)
         s.book[:] = book
         rows = s.orders
         rows[:] = 0.0

@@ -60,7 +60,7 @@ def describe_folds(folds: Sequence[Fold]) -> list[dict[str, Any]]:
 def analyze(description: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]]) -> Analysis:
     """``rows`` maps key -> row (all rows of the file); ``description`` is the search's metadata."""
     obj = description["objective"]
-    objective = Objective(obj["metric"], obj["direction"])
+    objective = Objective(obj["metric"], obj["direction"], obj.get("phase", "worst"))
     constraints = [Constraint.parse(c) for c in description.get("constraints", [])]
     folds = []
     for fd in description["folds"]:

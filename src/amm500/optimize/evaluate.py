@@ -40,9 +40,14 @@ class Task:
 
 
 def run_point(config: Config, market: Any) -> dict[str, Any]:
-    """The one call into the backtester."""
+    """The one call into the backtester; with ``backtest.phases`` > 1 the run is repeated at that many
+    timer phases and every numeric metric gains ``.phase_min`` / ``.phase_median`` / ``.phase_max``."""
     from amm500.backtest.runner import run_backtest
 
+    if config.backtest.phases > 1:
+        from amm500.backtest.phases import phase_metrics
+
+        return phase_metrics(config, market, config.backtest.phases)
     return dict(run_backtest(config, market, progress=False).metrics)
 
 

@@ -58,7 +58,7 @@ def plan_grid(
     description = {
         "kind": "grid",
         "axes": space.names,
-        "objective": {"metric": objective.metric, "direction": objective.direction},
+        "objective": {"metric": objective.metric, "direction": objective.direction, "phase": objective.phase},
         "constraints": [str(c) for c in constraints],
         "data": str(dataset.root),
         "days": list(dataset.days),

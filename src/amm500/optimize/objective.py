@@ -62,23 +62,40 @@ def check_metric_name(name: str, flag: str) -> str:
     return name
 
 
+PhaseRank = Literal["worst", "median"]
+
+
 @dataclass(frozen=True)
 class Objective:
+    """``phase``: with ``backtest.phases`` > 1, rank by the worst phase (the lowest value when
+    maximizing, the highest when minimizing) or the median one (see :mod:`amm500.backtest.phases`)."""
+
     metric: str = "sharpe"
     direction: Direction = "maximize"
+    phase: PhaseRank = "worst"
 
     @classmethod
-    def parse(cls, metric: str, direction: str | None = None) -> Objective:
+    def parse(cls, metric: str, direction: str | None = None, phase: str = "worst") -> Objective:
         check_metric_name(metric, "--objective")
         if direction is None:
             direction = "minimize" if metric in MINIMIZE_BY_DEFAULT else "maximize"
         if direction not in ("maximize", "minimize"):
             raise ConfigError(f"--direction {direction!r}: allowed: maximize, minimize")
-        return cls(metric, direction)  # type: ignore[arg-type]
+        if phase not in ("worst", "median"):
+            raise ConfigError(f"--phase-rank {phase!r}: allowed: worst, median")
+        return cls(metric, direction, phase)  # type: ignore[arg-type]
+
+    @property
+    def phase_key(self) -> str:
+        """The column a phased result is ranked on (``<metric>.phase_min|median|max``)."""
+        worst = "min" if self.direction == "maximize" else "max"
+        stat = "median" if self.phase == "median" else worst
+        return f"{self.metric}.phase_{stat}"
 
     def value(self, metrics: Mapping[str, Any]) -> float:
-        """The objective of one result; NaN when missing or not a finite number."""
-        v = metrics.get(self.metric)
+        """The objective of one result; NaN when missing or not a finite number. A result run at several
+        timer phases is judged by its worst or median phase (``phase``)."""
+        v = metrics.get(self.phase_key, metrics.get(self.metric))
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(float(v)):
             return math.nan
         return float(v)

@@ -295,7 +295,7 @@ def tune_search(
     description: dict[str, Any] = {
         "kind": "tune",
         "axes": space.names,
-        "objective": {"metric": objective.metric, "direction": objective.direction},
+        "objective": {"metric": objective.metric, "direction": objective.direction, "phase": objective.phase},
         "constraints": [str(c) for c in constraints],
         "data": str(dataset.root),
         "days": list(dataset.days),

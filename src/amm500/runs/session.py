@@ -27,6 +27,7 @@ from typing import Any
 
 from amm500.config import Config, ConfigError
 from amm500.core.instrument import Instrument
+from amm500.core.params import P_VOL_SOURCE
 from amm500.live.engine import Engine
 from amm500.live.quote_loop import QuoteLoop
 from amm500.store import state_dir as sd
@@ -54,7 +55,8 @@ class Network:
 
 
 def resolve_network(spec: str | None, config: Config) -> Network:
-    """``mainnet``, ``testnet``, ``local`` or an ``http(s)://host:port`` URL; None: the config's network."""
+    """``mainnet``, ``testnet``, ``local`` or an ``http(s)://host:port`` URL; None: the config's network.
+    (``sim``, paper only, is resolved by :func:`trading_session`: it starts its own local exchange.)"""
     if spec is None:
         api, ws = config.network.urls()
         name = config.network.network if config.network.network != "custom" else api.split("://", 1)[-1]
@@ -68,7 +70,9 @@ def resolve_network(spec: str | None, config: Config) -> Network:
     if spec.startswith(("http://", "https://")):
         api = spec.rstrip("/")
         return Network(api.split("://", 1)[1], api, "ws" + api[len("http"):] + "/ws")
-    raise ConfigError(f"--network {spec!r}: must be mainnet, testnet, local or an http(s):// URL")
+    if spec == "sim":
+        return Network("sim", "http://127.0.0.1", "ws://127.0.0.1/ws")  # replaced by the started exchange's
+    raise ConfigError(f"--network {spec!r}: must be mainnet, testnet, local, sim (paper only) or an http(s):// URL")
 
 
 @dataclass
@@ -101,9 +105,24 @@ def _paper_opening(path: Path, equity: float) -> tuple[float, float, float]:
 @contextlib.asynccontextmanager
 async def trading_session(config: Config, mode: str, *, market: Path | None = None, network: str | None = None,
                           state_dir: Path | None = None, metrics_port: int | None = 0,
-                          paper_equity: float | None = None, confirmed: bool = False) -> AsyncIterator[Session]:
+                          paper_equity: float | None = None, confirmed: bool = False,
+                          vol_model: Path | None = None) -> AsyncIterator[Session]:
     """Everything for one run of ``mode``, started and reconciled; on exit every order is cancelled,
-    the journal closed, the venue disconnected and any local exchange stopped."""
+    the journal closed, the venue disconnected and any local exchange stopped. ``vol_model``: a
+    VolatilityLSTM file whose forecasts set the spreads (``trading.volatility_source = "lstm"``)."""
+    async with _session(config, mode, market=market, network=network, state_dir=state_dir,
+                        metrics_port=metrics_port, paper_equity=paper_equity, confirmed=confirmed) as session:
+        if vol_model is not None:
+            from amm500.signals.ml.predictor import VolatilityPredictor
+
+            session.loop.vol_predictor = VolatilityPredictor(vol_model)
+            session.loop.strategy.params[P_VOL_SOURCE] = 1.0
+        yield session
+
+
+@contextlib.asynccontextmanager
+async def _session(config: Config, mode: str, *, market: Path | None, network: str | None, state_dir: Path | None,
+                   metrics_port: int | None, paper_equity: float | None, confirmed: bool) -> AsyncIterator[Session]:
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r}: must be one of {', '.join(MODES)}")
     common: dict[str, Any] = {
@@ -128,26 +147,20 @@ async def trading_session(config: Config, mode: str, *, market: Path | None = No
                 yield Session(mode, engine, net, address, folder)
         return
 
+    if network == "sim":
+        if mode != "paper":
+            raise ConfigError("--network sim (an in-process local exchange) is for paper trading only")
+        from amm500.exchange_sim.server import run_exchange
+
+        async with run_exchange({}, market="random-walk") as sim:
+            net = Network("sim", sim.base_url, sim.ws_url)
+            async with _paper(config, net, state_dir, metrics_port, paper_equity, common) as session:
+                yield session
+        return
     net = resolve_network(network, config)
     if mode == "paper":
-        from amm500.venues.paper import PaperVenue
-
-        folder = state_dir or sd.default_state_dir(mode, net.name, "paper")
-        start = paper_equity if paper_equity is not None else config.backtest.initial_equity
-        try:
-            equity, position, entry = _paper_opening(folder / sd.JOURNAL, start)
-        except JournalError as exc:
-            raise ConfigError(str(exc)) from None
-        if not (math.isfinite(equity) and equity > 0):
-            raise ConfigError(f"paper account: equity {equity} in {folder / sd.JOURNAL}; pass --state-dir to start "
-                              "a fresh one")
-        fees = Instrument.from_config(config)
-        data = HyperliquidClient(net.api, net.ws, config.trading.symbol, private_key=None, **common)
-        venue = PaperVenue(data, equity, maker_fee=fees.maker_fee, taker_fee=fees.taker_fee, position=position,
-                           entry_px=entry)
-        async with Engine.start(venue, config, Identity(mode, net.name, "paper"), folder,
-                                metrics_port=metrics_port) as engine:
-            yield Session(mode, engine, net, "paper", folder)
+        async with _paper(config, net, state_dir, metrics_port, paper_equity, common) as session:
+            yield session
         return
 
     # live
@@ -167,3 +180,26 @@ async def trading_session(config: Config, mode: str, *, market: Path | None = No
     async with Engine.start(client, config, Identity(mode, net.name, account), folder,
                             metrics_port=metrics_port) as engine:
         yield Session(mode, engine, net, account, folder)
+
+
+@contextlib.asynccontextmanager
+async def _paper(config: Config, net: Network, state_dir: Path | None, metrics_port: int | None,
+                 paper_equity: float | None, common: dict[str, Any]) -> AsyncIterator[Session]:
+    from amm500.venues.paper import PaperVenue
+
+    folder = state_dir or sd.default_state_dir("paper", net.name, "paper")
+    start = paper_equity if paper_equity is not None else config.backtest.initial_equity
+    try:
+        equity, position, entry = _paper_opening(folder / sd.JOURNAL, start)
+    except JournalError as exc:
+        raise ConfigError(str(exc)) from None
+    if not (math.isfinite(equity) and equity > 0):
+        raise ConfigError(f"paper account: equity {equity} in {folder / sd.JOURNAL}; pass --state-dir to start "
+                          "a fresh one")
+    fees = Instrument.from_config(config)
+    data = HyperliquidClient(net.api, net.ws, config.trading.symbol, private_key=None, **common)
+    venue = PaperVenue(data, equity, maker_fee=fees.maker_fee, taker_fee=fees.taker_fee, position=position,
+                       entry_px=entry)
+    async with Engine.start(venue, config, Identity("paper", net.name, "paper"), folder,
+                            metrics_port=metrics_port) as engine:
+        yield Session("paper", engine, net, "paper", folder)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -62,7 +61,6 @@ class PaperVenue(ActionVenue):
         self._opening = (equity, position, entry_px)
         self._differ = BookDiffer(clear_each_day=False)
         self.trades_applied = 0
-        self.on_funding: Callable[[int, float, float, float], None] | None = None  # (time ms, rate, paid, position)
         self._tick_perf_ns = 0
         self._next_funding_s = (time.time() // 3600 + 1) * 3600  # Hyperliquid settles on the hour
         data.handlers.on_book = self._on_book
@@ -154,9 +152,6 @@ class PaperVenue(ActionVenue):
                 h.on_order_updates(m.parse_order_updates(data))
             elif channel == "userFills" and h.on_fills is not None:
                 h.on_fills(m.parse_fills(data, "userFills"), False)
-            elif channel == "userFundings" and self.on_funding is not None:
-                for f in data:  # paid = -usdc: what the account paid (received: negative)
-                    self.on_funding(int(f["time"]), float(f["fundingRate"]), -float(f["usdc"]), float(f["szi"]))
             elif channel == "user" and h.on_user_event is not None:
                 h.on_user_event(m.parse_user_event(data))
 
@@ -212,6 +207,10 @@ class PaperVenue(ActionVenue):
         state = m.parse_user_rate_limit(self._info("userRateLimit"))
         self.address_budget.sync(state.used, state.cap)
         return state
+
+    async def fundings_since(self, since_ms: int) -> list[m.FundingPayment]:
+        return m.parse_user_funding(self.exchange.info({"type": "userFunding", "user": PAPER_ADDRESS,
+                                                        "startTime": since_ms}))
 
     async def fills_since(self, since_ms: int) -> list[m.Fill]:
         """The paper account's fills since ``since_ms`` (this process's only: earlier ones are journalled)."""

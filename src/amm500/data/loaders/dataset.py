@@ -1,10 +1,10 @@
 """Writing a loaded import into a data directory, merging with the days already there.
 
 Merging is conservative: a day that already holds events is read, combined with the new rows,
-stable-sorted by time (existing rows first at equal times) and rewritten atomically. Two book
-streams may not interleave on one day (the level updates of one would corrupt the other), and the
-same input file is never imported twice (``dataset.json`` keeps each file's SHA-256). Every check
-runs before the first write, so a refused import leaves the directory as it was.
+sorted by time (at equal times prints before book rows, otherwise existing rows first) and rewritten
+atomically. Two book streams may not interleave on one day (the level updates of one would corrupt
+the other), and the same input file is never imported twice (``dataset.json`` keeps each file's
+SHA-256). Every check runs before the first write, so a refused import leaves the directory as it was.
 """
 
 from __future__ import annotations

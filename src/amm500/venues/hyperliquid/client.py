@@ -281,6 +281,11 @@ class HyperliquidClient(ActionVenue):
         data = await self.rest.info({"type": "userFillsByTime", "user": self._need_user(), "startTime": since_ms})
         return [f for f in m.parse_fills(data, "userFillsByTime") if f.coin == self.coin]
 
+    async def fundings_since(self, since_ms: int) -> list[m.FundingPayment]:
+        """Hourly funding payments on our coin since ``since_ms`` (``userFunding``)."""
+        data = await self.rest.info({"type": "userFunding", "user": self._need_user(), "startTime": since_ms})
+        return [f for f in m.parse_user_funding(data) if f.coin == self.coin]
+
     # ---- actions ----------------------------------------------------------------------------------------
 
     async def set_leverage(self, leverage: int) -> m.OrderStatus:

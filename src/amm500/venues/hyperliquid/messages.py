@@ -394,3 +394,26 @@ def parse_action_response(data: Any, n_items: int) -> list[OrderStatus]:
     if len(parsed) == 1 and parsed[0].kind == "error":
         return [OrderStatus("error", error=parsed[0].error) for _ in range(n_items)]
     raise MessageError("response.data.statuses", f"expected {n_items} statuses, got {len(parsed)}")
+
+
+@dataclass(slots=True)
+class FundingPayment:
+    time_ms: int
+    coin: str
+    rate: float
+    paid: float  # USDC the account paid (received: negative)
+    szi: float  # the position it was paid on
+
+
+def parse_user_funding(data: Any) -> list[FundingPayment]:
+    """``userFunding`` info: each hourly payment; ``delta.usdc`` is what the account received."""
+    out = []
+    for i, f in enumerate(_list(data, "userFunding")):
+        d = _obj(_get(f, "delta", f"userFunding[{i}]"), f"userFunding[{i}].delta")
+        try:
+            out.append(FundingPayment(int(_get(f, "time", f"userFunding[{i}]")), str(d.get("coin", "")),
+                                      float(d.get("fundingRate", "nan")), -float(_get(d, "usdc", "delta")),
+                                      float(d.get("szi", "nan"))))
+        except (TypeError, ValueError) as exc:
+            raise MessageError(f"userFunding[{i}]", str(exc)) from None
+    return out

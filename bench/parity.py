@@ -1,0 +1,133 @@
+"""Parity: the backtester and the live engine on the same data, side by side.
+
+For each data set — the first ``--minutes`` of a generated BTC day, and the real Hyperliquid WebSocket
+capture in ``../shared/data/real/hl_ws_capture/20250903`` (9 minutes) — this runs:
+
+1. the backtester (queue-aware tick engine) on exactly that data, with order/cancel/response latency
+   and feed latency set to what the loopback engine measures (a few ms), and
+2. the trading engine (``amm500`` live engine in ``rehearsal`` mode) against the local exchange
+   replaying the same data at 1x over real HTTP and WebSocket on 127.0.0.1, for the data's span, and
+3. (``--paper``) the engine in ``paper`` mode on the same replay: the exchange only publishes the
+   market, fills are simulated in process,
+
+then prints fills, maker ratio, volume, fees and PnL of each. Real time: about ``minutes`` per data set
+and mode. The settings are the default strategy with the kill switch off (so both run the whole span):
+
+    .venv/bin/python bench/parity.py --minutes 10 --paper
+
+The rows are printed as a Markdown table for docs/parity.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parents[1]
+CAPTURE = HERE.parent / "shared" / "data" / "real" / "hl_ws_capture" / "20250903"
+SETS = ["risk.kill_switch_enabled=false", "backtest.order_latency_ms=3", "backtest.cancel_latency_ms=3",
+        "backtest.response_latency_ms=3", "backtest.feed_latency_ms=5"]
+
+
+def generated(root: Path, minutes: float, seed: int) -> Path:
+    from amm500.data.schema import make_events
+    from amm500.data.store import event_days, read_dataset_meta, read_events_file, write_dataset_meta, write_events
+    from amm500.data.synthetic import generate_market
+
+    day = root / "gen-day"
+    generate_market(day, days=1, seed=seed, progress=False)
+    (_, path), = event_days(day)
+    ev = read_events_file(path)
+    keep = ev.ts < ev.ts[0] + int(minutes * 60e9)
+    cut = make_events(*(np.asarray(c)[keep] for c in ev))
+    out = root / "generated"
+    write_events(out, cut)
+    meta = {k: v for k, v in read_dataset_meta(day).items() if k not in ("format", "version")}
+    write_dataset_meta(out, **meta)
+    return out
+
+
+def captured(root: Path) -> Path:
+    out = root / "hl-capture"
+    for source, name in (("l2-csv", "orderbooks_BTC.csv"), ("trades-csv", "trades_BTC.csv")):
+        subprocess.run([sys.executable, "-m", "amm500", "data", "import", "--source", source, str(CAPTURE / name),
+                        "--out", str(out)], check=True, capture_output=True)
+    return out
+
+
+def span_s(data: Path) -> float:
+    from amm500.data.store import event_days, read_events_file
+
+    ts = np.concatenate([read_events_file(p).ts for _, p in event_days(data)])
+    return float(ts[-1] - ts[0]) / 1e9
+
+
+def backtest(data: Path) -> dict[str, Any]:
+    from amm500.backtest.runner import run_backtest
+    from amm500.config import load_config
+
+    m = run_backtest(load_config(overrides=SETS), data).metrics
+    return {"fills": m["fills"], "maker_ratio": m["maker_ratio"], "volume_usd": m["notional_usd"],
+            "fees": m["fees"], "net_pnl": m["net_pnl"]}
+
+
+async def engine(data: Path, seconds: float, mode: str, folder: Path) -> dict[str, Any]:
+    from eth_account import Account
+
+    from amm500.config import load_config
+    from amm500.exchange_sim.server import run_exchange
+    from amm500.runs.session import trading_session
+
+    cfg = load_config(overrides=SETS)
+    if mode == "rehearsal":
+        async with trading_session(cfg, "rehearsal", market=data, state_dir=folder) as s:
+            st = (await s.engine.run(seconds)).stats
+    else:
+        nobody = Account.create().address.lower()
+        async with (run_exchange({nobody: 1.0}, data=data) as sim,
+                    trading_session(cfg, "paper", network=sim.base_url, state_dir=folder) as s):
+            st = (await s.engine.run(seconds)).stats
+    return {"fills": st.fills, "maker_ratio": st.maker_ratio if st.fills else float("nan"),
+            "volume_usd": st.volume_usd, "fees": st.fees, "net_pnl": st.pnl}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=10.0, help="minutes of the generated day")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--paper", action="store_true", help="also run paper mode on each replay")
+    ap.add_argument("--skip-real", action="store_true", help="only the generated data set")
+    args = ap.parse_args()
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sets = [("generated", generated(root, args.minutes, args.seed))]
+        if not args.skip_real:
+            sets.append(("hl capture", captured(root)))
+        for name, data in sets:
+            secs = span_s(data)
+            t0 = time.perf_counter()
+            rows.append((name, "backtest", backtest(data)))
+            print(f"{name}: backtest done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            for mode in ("rehearsal", "paper") if args.paper else ("rehearsal",):
+                rows.append((name, f"engine ({mode})", asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}"))))
+                print(f"{name}: {mode} done ({secs:.0f} s of market)", file=sys.stderr)
+                shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
+    print("| data | driver | fills | maker ratio | volume (USD) | fees (USD) | net PnL (USD) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, driver, r in rows:
+        print(f"| {name} | {driver} | {r['fills']} | {r['maker_ratio']:.0%} | {r['volume_usd']:,.0f} | "
+              f"{r['fees']:.2f} | {r['net_pnl']:+.2f} |")
+
+
+if __name__ == "__main__":
+    main()
