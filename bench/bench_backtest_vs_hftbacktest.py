@@ -32,6 +32,7 @@ from numba import njit
 from amm500.backtest.market import load_market
 from amm500.backtest.runner import run_backtest
 from amm500.config import load_config
+from amm500.core.instrument import Instrument
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, NS_PER_MS, TRADE, Events
 
 LEVELS = 3
@@ -54,6 +55,8 @@ def amm_sets() -> list[str]:
         f"backtest.response_latency_ms={LATENCY_MS}", "backtest.feed_latency_ms=0",
         "backtest.queue_model=risk_averse", "backtest.partial_fills=false",
         "backtest.timer_anchor=first_exchange",  # hftbacktest's elapse grid (see docs/backtest.md)
+        # hftbacktest has no request budget: the two matching engines are compared on the same orders
+        "backtest.request_budget=false",
     ]
 
 
@@ -237,7 +240,8 @@ def main() -> None:
     root = args.data or synthetic(args.days, args.seed)
     market = load_market(root, args.days)
     cfg = load_config(None, amm_sets())
-    maker, taker = cfg.backtest.fees()
+    ins = Instrument.from_config(cfg)
+    maker, taker = ins.maker_fee, ins.taker_fee
 
     ev = Events.concat([e.take(slice(None)) for _, e in market.iter_days(args.days)])
     hdata = to_hftbacktest(ev)

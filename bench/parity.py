@@ -71,13 +71,20 @@ def span_s(data: Path) -> float:
     return float(ts[-1] - ts[0]) / 1e9
 
 
-def backtest(data: Path) -> dict[str, Any]:
-    from amm500.backtest.runner import run_backtest
+def backtest(data: Path, phases: int) -> dict[str, Any]:
+    """The backtest at the live engine's timer convention, and its spread over ``phases`` timer phases
+    (a live engine starts its timers at whatever instant it connects: any phase is as likely)."""
+    from amm500.backtest.phases import run_phases
     from amm500.config import load_config
 
-    m = run_backtest(load_config(overrides=SETS), data).metrics
-    return {"fills": m["fills"], "maker_ratio": m["maker_ratio"], "volume_usd": m["notional_usd"],
-            "fees": m["fees"], "net_pnl": m["net_pnl"]}
+    run = run_phases(load_config(overrides=SETS), data, phases)
+    m = run.results[0].metrics
+    out = {"fills": m["fills"], "maker_ratio": m["maker_ratio"], "volume_usd": m["notional_usd"],
+           "fees": m["fees"], "net_pnl": m["net_pnl"]}
+    if phases > 1:
+        out["phase_fills"] = [run.spread["fills"][k] for k in ("min", "median", "max")]
+        out["phase_pnl"] = [run.spread["net_pnl"][k] for k in ("min", "median", "max")]
+    return out
 
 
 async def engine(data: Path, seconds: float, mode: str, folder: Path) -> dict[str, Any]:
@@ -106,6 +113,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--paper", action="store_true", help="also run paper mode on each replay")
     ap.add_argument("--skip-real", action="store_true", help="only the generated data set")
+    ap.add_argument("--phases", type=int, default=10, help="timer phases of the backtest (its spread is printed)")
+    ap.add_argument("--backtest-only", action="store_true", help="skip the engine runs (minutes of real time)")
     args = ap.parse_args()
     rows: list[tuple[str, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,9 +125,10 @@ def main() -> None:
         for name, data in sets:
             secs = span_s(data)
             t0 = time.perf_counter()
-            rows.append((name, "backtest", backtest(data)))
+            rows.append((name, "backtest", backtest(data, args.phases)))
             print(f"{name}: backtest done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-            for mode in ("rehearsal", "paper") if args.paper else ("rehearsal",):
+            modes = () if args.backtest_only else ("rehearsal", "paper") if args.paper else ("rehearsal",)
+            for mode in modes:
                 rows.append((name, f"engine ({mode})", asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}"))))
                 print(f"{name}: {mode} done ({secs:.0f} s of market)", file=sys.stderr)
                 shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
@@ -127,6 +137,11 @@ def main() -> None:
     for name, driver, r in rows:
         print(f"| {name} | {driver} | {r['fills']} | {r['maker_ratio']:.0%} | {r['volume_usd']:,.0f} | "
               f"{r['fees']:.2f} | {r['net_pnl']:+.2f} |")
+    for name, driver, r in rows:
+        if "phase_fills" in r:
+            f, p = r["phase_fills"], r["phase_pnl"]
+            print(f"{name}, {driver} over {args.phases} timer phases: fills {f[0]:.0f} / {f[1]:.0f} / {f[2]:.0f}, "
+                  f"net PnL {p[0]:+.2f} / {p[1]:+.2f} / {p[2]:+.2f} (min / median / max)")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def test_defaults_are_the_seed_values() -> None:
     assert (r.inventory_skew_threshold, r.max_position_seconds) == (0.01, 30.0)
     assert (r.adverse_selection_window, r.adverse_selection_threshold) == (10, 0.5)
     assert (r.max_drawdown, r.max_consecutive_losses, r.max_session_loss) == (0.05, 10, 100.0)
-    assert cfg.backtest.fees() == (0.00015, 0.00045)
+    ins = Instrument.from_config(cfg)
+    assert (cfg.backtest.fee_tier, ins.maker_fee, ins.taker_fee) == ("tier0", 0.00015, 0.00045)
 
 
 def test_load_order_defaults_toml_env_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

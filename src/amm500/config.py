@@ -39,20 +39,10 @@ BTC_SZ_DECIMALS = 5
 BTC_TICK = 1.0
 MIN_ORDER_VALUE = 10.0
 
-#: Hyperliquid base-tier (tier 0) perp fees, as fractions of notional.
-HL_TIER0_MAKER_FEE = 0.00015
-HL_TIER0_TAKER_FEE = 0.00045
-
-#: Hyperliquid perp fee tiers by 14-day weighted volume: (min volume USD, taker, maker).
-HL_PERP_FEE_TIERS: tuple[tuple[float, float, float], ...] = (
-    (0.0, 0.00045, 0.00015),
-    (5e6, 0.00040, 0.00012),
-    (25e6, 0.00035, 0.00008),
-    (100e6, 0.00030, 0.00004),
-    (500e6, 0.00028, 0.0),
-    (2e9, 0.00026, 0.0),
-    (7e9, 0.00024, 0.0),
-)
+#: Fee tiers are chosen here by name; their rates live in ``core.instrument`` (one home).
+FeeTierName = Literal["tier0", "tier1", "tier2", "tier3", "tier4", "tier5", "tier6"]
+RebateTierName = Literal["none", "rebate1", "rebate2", "rebate3"]
+StakingTierName = Literal["none", "wood", "bronze", "silver", "gold", "platinum", "diamond"]
 
 SECRET_FIELDS = frozenset({"private_key", "smtp_password", "aws_secret_access_key"})
 
@@ -77,8 +67,10 @@ class TradingConfig(_Section):
     """What to quote: seed sections 1 (spreads) and the ladder shape."""
 
     symbol: str = Field("BTC", description="Hyperliquid perp coin name")
-    strategy: Literal["market_making", "fixed_spread"] = Field(
-        "market_making", description="fixed_spread = the reference N-level ladder used to validate engines"
+    strategy: Literal["market_making", "fixed_spread", "glft"] = Field(
+        "market_making",
+        description="market_making = the seed's ladder; fixed_spread = the reference ladder used to validate"
+        " engines; glft = the edge-aware GLFT quoter (section [glft])",
     )
     leverage: int = Field(10, ge=1, le=BTC_MAX_LEVERAGE, description="cross leverage (1..asset max)")
     min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps")
@@ -146,6 +138,44 @@ class TradingConfig(_Section):
 
     def band_edges(self) -> tuple[float, float, float, float]:
         return (self.ultra_low_vol_max, self.low_vol_max, self.normal_vol_max, self.high_vol_max)
+
+
+class GlftConfig(_Section):
+    """The edge-aware strategy (``trading.strategy = "glft"``): Gueant-Lehalle-Fernandez-Tapia quotes.
+
+    Depths are in bps of the mid, intensities per second, inventory in units of one order's size.
+    The seed's mechanisms still apply around it: spreads clamped to [min_spread_bps, max_spread_bps],
+    risk widening, delta rebalancing, position timeout, limits and the kill switch.
+    """
+
+    gamma: float = Field(0.1, gt=0, le=100, description="inventory risk aversion (1/bps per order-size unit)")
+    intensity_a: float = Field(
+        1.0, gt=0, le=1000, description="prior trade arrival rate at the mid, per second (used until calibrated)"
+    )
+    intensity_k: float = Field(1.0, gt=0, le=100, description="prior decay of arrivals with depth, 1/bps")
+    calibrate: bool = Field(True, description="fit (A, k) online from the trades seen at each depth")
+    calibration_halflife_s: float = Field(
+        600.0, gt=0, le=86400, description="half-life of the trade counts and alpha regression, seconds"
+    )
+    calibration_warmup_s: float = Field(60.0, ge=0, le=86400, description="seconds of tape before the fit is used")
+    depth_step_bps: float = Field(0.2, gt=0, le=100, description="spacing of the depth grid the intensity is fit on")
+    alpha_enabled: bool = Field(True, description="shift the fair price by the fitted short-horizon alpha")
+    alpha_horizon_s: float = Field(10.0, gt=0, le=3600, description="the mid move the alpha regression predicts")
+    alpha_max_bps: float = Field(2.0, ge=0, le=100, description="cap on the alpha's fair-price shift")
+    alpha_min_samples: int = Field(100, ge=3, le=100000, description="resolved samples before the alpha is used")
+    edge_gate: bool = Field(True, description="quote a side only where half-spread - adverse selection > maker fee")
+    min_edge_bps: float = Field(0.0, ge=-100, le=100, description="edge a side must clear on top of the maker fee")
+    adverse_prior_bps: float = Field(
+        0.5, ge=0, le=100, description="expected adverse move after a fill before any of our fills marked out"
+    )
+    adverse_halflife_fills: float = Field(50.0, gt=0, le=100000, description="fills over which mark-outs average")
+    adverse_forget_s: float = Field(
+        3600.0, gt=0, le=864000, description="half-life of the mark-out estimate's pull back to its prior (idle side)"
+    )
+    requote_bps: float = Field(
+        0.5, ge=0, le=100, description="keep a resting order unless its target moved more than this (a request costs)"
+    )
+    levels: int = Field(1, ge=1, le=100, description="quotes per side (spaced by trading.level_spacing_bps)")
 
 
 class ExecutionConfig(_Section):
@@ -293,8 +323,14 @@ class BacktestConfig(_Section):
         0.0, ge=0, le=60000, description="extra market-data delay on top of the data's local_ts"
     )
     latency_sigma: float = Field(0.3, ge=0, le=5, description="lognormal model: sigma of log latency")
-    fee_tier: int = Field(
-        0, ge=0, le=len(HL_PERP_FEE_TIERS) - 1, description="Hyperliquid perp tier (0 = base: maker 1.5, taker 4.5 bps)"
+    fee_tier: FeeTierName = Field(
+        "tier0", description="Hyperliquid perp volume tier (tier0: maker 1.5, taker 4.5 bps; 0..6 accepted)"
+    )
+    maker_rebate_tier: RebateTierName = Field(
+        "none", description="maker rebate by 14-day maker share: rebate1 -0.1, rebate2 -0.2, rebate3 -0.3 bps"
+    )
+    staking_tier: StakingTierName = Field(
+        "none", description="HYPE staking discount on fees paid: wood 5% .. diamond 40%"
     )
     maker_fee: float | None = Field(None, ge=-0.001, le=0.01, description="override; negative = rebate")
     taker_fee: float | None = Field(None, ge=0, le=0.01, description="override of the tier's taker fee")
@@ -322,14 +358,23 @@ class BacktestConfig(_Section):
         " run is repeated with timer_offset_ms moved by k/N of quote_refresh_interval and each metric's"
         " min / median / max reported; 1 = one run",
     )
+    request_budget: bool = Field(
+        True, description="enforce Hyperliquid's address budget (10k + 1/USDC traded; then 1 per 10 s) and IP weight"
+    )
+    account_traded_volume_usd: float = Field(
+        0.0, ge=0, description="the account's cumulative traded volume before the run (0 = a new account)"
+    )
+    account_requests_used: int = Field(0, ge=0, description="address requests the account has used before the run")
 
-    def fees(self) -> tuple[float, float]:
-        """(maker, taker) fee rates after tier and overrides."""
-        _, taker, maker = HL_PERP_FEE_TIERS[self.fee_tier]
-        return (
-            self.maker_fee if self.maker_fee is not None else maker,
-            self.taker_fee if self.taker_fee is not None else taker,
-        )
+    @field_validator("fee_tier", mode="before")
+    @classmethod
+    def _tier_number(cls, value: Any) -> Any:
+        """``fee_tier = 2`` (the number, as before tiers had names) means ``"tier2"``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"tier{value}"
+        if isinstance(value, str) and value.isdigit():
+            return f"tier{value}"
+        return value
 
 
 class AlertConfig(_Section):
@@ -378,6 +423,7 @@ class Config(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    glft: GlftConfig = Field(default_factory=GlftConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
 
     _toml_path: Path | None = None

@@ -85,6 +85,7 @@ from amm500.backtest.layout import (
     ST_VOLUME,
 )
 from amm500.core import api
+from amm500.core.instrument import Instrument
 from amm500.core.params import build_params
 from amm500.data.schema import FUNDING, NS_PER_S, DataError
 from amm500.strategy.kernel import new_state, on_fill, on_timer
@@ -326,7 +327,8 @@ def run_bar_backtest(config: Config, market: Market, *, days: int | None = None,
         raise DataError(f"{market.root}: bar times are not strictly increasing")
     check_can_trade(config, float(bars.open[0]))
     b = config.backtest
-    maker, taker = b.fees()
+    ins = Instrument.from_config(config)
+    maker, taker = ins.maker_fee, ins.taker_fee
     cfg = np.zeros(B_SIZE)
     cfg[B_FILL_RATE] = b.fill_rate
     cfg[B_MAKER_FEE] = maker

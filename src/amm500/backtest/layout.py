@@ -39,6 +39,12 @@ I_HIWATER = 29  # rows of our order table ever used (allocation is lowest-free-f
 I_N_IOC = 30  # IOC orders in flight
 I_SNAP_TS = 31  # exchange time of the last book clear (its snapshot rows re-sync queues)
 I_TIMERS = 32  # timer calls made
+# request budgets (core/request_budget.py), applied where the strategy's commands become requests
+I_REQ_USED = 33  # address requests used (starts at backtest.account_requests_used)
+I_THROTTLED_SINCE = 34  # local time the address budget ran out (0: not out)
+I_LAST_SLOW = 35  # local time of the last request let through at one per 10 s
+I_IP_WIN = 36  # start of the current IP-weight minute
+I_IP_WEIGHT = 37  # weight spent in it
 I_SIZE = 40
 
 # ---- acct: float64 account and running values -------------------------------------------------------
@@ -70,7 +76,13 @@ A_LIQ_LOSS = 24  # equity lost to liquidations (mark - entry)
 A_START_EQUITY = 25
 A_KILL_REASON = 26
 A_MAX_ABS_POS = 27
-A_SIZE = 32
+# the tape the strategy has seen since its previous timer call (view[V_TRADE_*]; reset after each call)
+A_L_TRADE_BUY_PX = 28  # highest buy-aggressor trade price (0: none)
+A_L_TRADE_SELL_PX = 29  # lowest sell-aggressor trade price (0: none)
+A_L_TRADE_BUY_SZ = 30
+A_L_TRADE_SELL_SZ = 31
+A_L_TRADED_USD = 32  # our traded notional the strategy has been told of (earns address requests)
+A_SIZE = 40
 
 # ---- st: float64 counters -------------------------------------------------------------------------
 ST_FILLS = 0
@@ -89,7 +101,14 @@ ST_TAKER_ORDERS = 12
 ST_FUNDING_EVENTS = 13
 ST_OUT_OF_RANGE = 14  # book rows outside the price index (ignored)
 ST_TRADES_SEEN = 15
-ST_REJ0 = 16  # + reject reason
+ST_REJ0 = 16  # + reject reason (9 of them: up to 24)
+ST_REQ_REFUSED = 25  # orders/takes not sent: the address budget was out and the 10 s slot taken
+ST_REQ_REFUSED_CANCELS = 26
+ST_THROTTLED_S = 27  # seconds spent with the address budget used up (closed spells)
+ST_SLOW_REQS = 28  # requests let through at one per 10 s
+ST_IP_REFUSED = 29  # commands not sent: their batch did not fit the minute's IP weight
+ST_IP_MAX = 30  # most IP weight spent in one minute
+ST_REQ_SENT = 31  # address requests counted in this run
 ST_SIZE = 40
 
 REJ_ALO = 0
@@ -131,9 +150,12 @@ CF_TOL_BPS = 24
 CF_SIZE_TOL = 25
 CF_POST_ONLY = 26
 CF_TAKER_SLIPPAGE = 27
-CF_TIMER_ANCHOR = 30  # TIMER_ANCHOR_* below
-CF_TIMER_OFFSET = 31  # ns added to every timer's grid
-CF_SIZE = 32
+CF_BUDGET_ON = 28  # 1: enforce the address budget and IP weight; 0: only count them
+CF_START_VOLUME = 29  # the account's cumulative traded volume before the run, USD
+CF_IP_LIMIT = 30  # IP weight per minute
+CF_TIMER_ANCHOR = 31  # TIMER_ANCHOR_* below
+CF_TIMER_OFFSET = 32  # ns added to every timer's grid
+CF_SIZE = 33
 
 # backtest.timer_anchor (cfg[CF_TIMER_ANCHOR]); the rule is amm500.backtest.loop.first_fire
 TIMER_ANCHOR_FIRST_LOCAL = 0

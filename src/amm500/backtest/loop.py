@@ -53,6 +53,11 @@ from amm500.backtest.layout import (
     A_L_FUNDING_RATE,
     A_L_MID,
     A_L_POS,
+    A_L_TRADE_BUY_PX,
+    A_L_TRADE_BUY_SZ,
+    A_L_TRADE_SELL_PX,
+    A_L_TRADE_SELL_SZ,
+    A_L_TRADED_USD,
     A_LAST_REGIME,
     A_LAST_SPREAD,
     A_LAST_VOL,
@@ -70,8 +75,10 @@ from amm500.backtest.layout import (
     A_REST_ASK_QTY,
     A_REST_BID_QTY,
     A_START_EQUITY,
+    CF_BUDGET_ON,
     CF_CANCEL_LAT,
     CF_FEED_LAT,
+    CF_IP_LIMIT,
     CF_LAT_MODEL,
     CF_LAT_SIGMA,
     CF_LEVERAGE,
@@ -91,6 +98,7 @@ from amm500.backtest.layout import (
     CF_RESP_LAT,
     CF_SIZE_TOL,
     CF_SPREAD_INT,
+    CF_START_VOLUME,
     CF_TAKER_FEE,
     CF_TAKER_SLIPPAGE,
     CF_TICK,
@@ -115,9 +123,12 @@ from amm500.backtest.layout import (
     I_HIWATER,
     I_IE,
     I_IL,
+    I_IP_WEIGHT,
+    I_IP_WIN,
     I_KILL_TS,
     I_KILLED,
     I_LAST_BOOK_XTS,
+    I_LAST_SLOW,
     I_LAST_XTS,
     I_LOCAL_RAW,
     I_MK0,
@@ -130,6 +141,7 @@ from amm500.backtest.layout import (
     I_NFILLS,
     I_NREC,
     I_POS_OPEN_TS,
+    I_REQ_USED,
     I_RQ_HEAD,
     I_RQ_LAST,
     I_RQ_TAIL,
@@ -138,6 +150,7 @@ from amm500.backtest.layout import (
     I_RS_TAIL,
     I_SNAP_TS,
     I_STARTED,
+    I_THROTTLED_SINCE,
     I_TIMERS,
     I_VOL_PTR,
     LS_CANCEL_SENT,
@@ -200,6 +213,8 @@ from amm500.backtest.layout import (
     ST_CANCELS,
     ST_FILLS,
     ST_FUNDING_EVENTS,
+    ST_IP_MAX,
+    ST_IP_REFUSED,
     ST_LIQUIDATIONS,
     ST_MAKER_FILLS,
     ST_MAKER_VOLUME,
@@ -210,8 +225,13 @@ from amm500.backtest.layout import (
     ST_QUOTE_UP,
     ST_QUOTING,
     ST_REJ0,
+    ST_REQ_REFUSED,
+    ST_REQ_REFUSED_CANCELS,
+    ST_REQ_SENT,
+    ST_SLOW_REQS,
     ST_SPREAD_SUM,
     ST_TAKER_ORDERS,
+    ST_THROTTLED_S,
     ST_TRADES_SEEN,
     ST_VOLUME,
     TIMER_ANCHOR_FIRST_EXCHANGE,
@@ -224,6 +244,8 @@ from amm500.core import api
 from amm500.core.intent import ACT_TAKE, intent_commands
 from amm500.core.jit import array_kernel
 from amm500.core.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL
+from amm500.core.order_diff import A_SIZE as ACTION_FIELDS
+from amm500.core.request_budget import address_allows, address_budget, exchange_weight
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE
 from amm500.strategy.kernel import book_depth, on_fill, on_timer
 
@@ -851,6 +873,11 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
             n_open += 1
     view[api.V_OPEN_ORDERS] = n_open
     view[api.V_MARGIN_USED] = abs(pos) * mark / cfg[CF_LEVERAGE]
+    view[api.V_TRADE_BUY_PX] = acct[A_L_TRADE_BUY_PX]
+    view[api.V_TRADE_SELL_PX] = acct[A_L_TRADE_SELL_PX]
+    view[api.V_TRADE_BUY_SZ] = acct[A_L_TRADE_BUY_SZ]
+    view[api.V_TRADE_SELL_SZ] = acct[A_L_TRADE_SELL_SZ]
+    view[api.V_TRADES_KNOWN] = 1.0
 
 
 @njit(cache=True, inline="always")
@@ -868,6 +895,15 @@ def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, b
         if sd <= 0:
             clear_side(lv, bi, LOCAL, S_ASK)
         ist[I_LAST_BOOK_XTS] = t
+    elif k == TRADE:
+        if sd > 0:
+            acct[A_L_TRADE_BUY_SZ] += q
+            if p > acct[A_L_TRADE_BUY_PX]:
+                acct[A_L_TRADE_BUY_PX] = p
+        elif sd < 0:
+            acct[A_L_TRADE_SELL_SZ] += q
+            if acct[A_L_TRADE_SELL_PX] <= 0.0 or p < acct[A_L_TRADE_SELL_PX]:
+                acct[A_L_TRADE_SELL_PX] = p
     elif k == FUNDING:
         acct[A_L_FUNDING_RATE] = p
         acct[A_L_CASH] -= acct[A_L_POS] * acct[A_L_MID] * p
@@ -887,6 +923,7 @@ def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np
         side = int(od[r, OD_SIDE]) if typ == RESP_FILL else (-1 if acct[A_L_POS] > 0 else 1)
         was_flat = acct[A_L_POS] == 0.0
         acct[A_L_CASH] -= side * fpx * qty + fee
+        acct[A_L_TRADED_USD] += fpx * qty
         acct[A_L_POS], acct[A_L_AVG] = apply_fill(acct[A_L_POS], acct[A_L_AVG], side, fpx, qty)
         if was_flat and acct[A_L_POS] != 0.0:
             ist[I_POS_OPEN_TS] = now
@@ -1020,6 +1057,8 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
         fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
         # rows from the high water on are all empty: the strategy need not scan them
         on_timer(now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
+        # the tape the strategy was just shown starts again from here
+        acct[A_L_TRADE_BUY_PX] = acct[A_L_TRADE_SELL_PX] = acct[A_L_TRADE_BUY_SZ] = acct[A_L_TRADE_SELL_SZ] = 0.0
         if ctrl[api.C_VOL] > 0.0:
             acct[A_LAST_VOL] = ctrl[api.C_VOL]
             acct[A_LAST_REGIME] = ctrl[api.C_REGIME]
@@ -1038,6 +1077,70 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
     _act(now, timer, latched, quotes, ctrl, od, orders, bi, acct, st, cfg, ist, rq_ts, rq, actions, work)
 
 
+@_kernel
+def _budget(now: int, n: int, actions: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray,
+            ist: np.ndarray) -> int:
+    """Hyperliquid's request limits on one timer's commands (core/request_budget.py); returns how many
+    remain, compacted to the front. The batch (one order action, one cancel action, one per IOC) must fit
+    the minute's IP weight; then each command is one address request: under the budget it passes,
+    over it one per 10 s (cancels have their larger ceiling). Refused commands are simply not sent:
+    the strategy's next quote or rebalance timer asks again. With ``backtest.request_budget`` off the
+    same counts are kept and nothing is refused, so a report can say what a run would have needed."""
+    enforce = cfg[CF_BUDGET_ON] > 0.0
+    n_cancel = 0
+    n_place = 0
+    n_take = 0
+    for a in range(n):
+        kind = actions[a, A_KIND]
+        if kind == ACT_CANCEL:
+            n_cancel += 1
+        elif kind == ACT_TAKE:
+            n_take += 1
+        else:
+            n_place += 1
+    weight = n_take
+    if n_cancel > 0:
+        weight += exchange_weight(n_cancel)
+    if n_place > 0:
+        weight += exchange_weight(n_place)
+    if ist[I_IP_WIN] == 0 or now - ist[I_IP_WIN] >= 60 * 1_000_000_000:
+        ist[I_IP_WIN] = now
+        ist[I_IP_WEIGHT] = 0
+    if enforce and ist[I_IP_WEIGHT] + weight > cfg[CF_IP_LIMIT]:
+        st[ST_IP_REFUSED] += n
+        return 0
+    ist[I_IP_WEIGHT] += weight
+    if ist[I_IP_WEIGHT] > st[ST_IP_MAX]:
+        st[ST_IP_MAX] = ist[I_IP_WEIGHT]
+    traded = cfg[CF_START_VOLUME] + acct[A_L_TRADED_USD]
+    out = address_budget(traded) <= ist[I_REQ_USED]
+    if out and ist[I_THROTTLED_SINCE] == 0:
+        ist[I_THROTTLED_SINCE] = now
+    elif not out and ist[I_THROTTLED_SINCE] != 0:
+        st[ST_THROTTLED_S] += (now - ist[I_THROTTLED_SINCE]) / 1e9
+        ist[I_THROTTLED_SINCE] = 0
+    m = 0
+    for a in range(n):
+        is_cancel = actions[a, A_KIND] == ACT_CANCEL
+        ok, slow = address_allows(float(ist[I_REQ_USED]), traded, is_cancel, now, ist[I_LAST_SLOW])
+        if enforce and not ok:
+            if is_cancel:
+                st[ST_REQ_REFUSED_CANCELS] += 1
+            else:
+                st[ST_REQ_REFUSED] += 1
+            continue
+        if slow and enforce:
+            ist[I_LAST_SLOW] = now
+            st[ST_SLOW_REQS] += 1
+        ist[I_REQ_USED] += 1
+        st[ST_REQ_SENT] += 1
+        if m != a:
+            for j in range(ACTION_FIELDS):
+                actions[m, j] = actions[a, j]
+        m += 1
+    return m
+
+
 @njit(cache=True, inline="always")
 def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarray, od: np.ndarray,
          orders: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
@@ -1046,6 +1149,8 @@ def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarr
     n = intent_commands(timer, latched, ist[I_N_IOC] > 0, acct[A_L_POS], ctrl, quotes, int(ctrl[api.C_N_BIDS]),
                         int(ctrl[api.C_N_ASKS]), orders[: ist[I_HIWATER]], cfg[CF_TOL_BPS], cfg[CF_SIZE_TOL], actions,
                         work)
+    if n > 0:
+        n = _budget(now, n, actions, acct, st, cfg, ist)
     flags = FLAG_POST_ONLY if cfg[CF_POST_ONLY] > 0.0 else 0
     for a in range(n):
         kind = actions[a, A_KIND]

@@ -15,6 +15,7 @@ from amm500.backtest.layout import (
     A_FEES,
     A_FUNDING,
     A_KILL_REASON,
+    A_L_TRADED_USD,
     A_LIQ_LOSS,
     A_MAX_ABS_POS,
     A_MAXDD,
@@ -29,6 +30,9 @@ from amm500.backtest.layout import (
     F_SZ,
     I_KILL_TS,
     I_KILLED,
+    I_LAST_XTS,
+    I_REQ_USED,
+    I_THROTTLED_SINCE,
     R_EQUITY,
     R_MID,
     R_POS,
@@ -36,6 +40,8 @@ from amm500.backtest.layout import (
     ST_CANCELS,
     ST_FILLS,
     ST_FUNDING_EVENTS,
+    ST_IP_MAX,
+    ST_IP_REFUSED,
     ST_LIQUIDATIONS,
     ST_MAKER_FILLS,
     ST_MAKER_VOLUME,
@@ -46,10 +52,17 @@ from amm500.backtest.layout import (
     ST_QUOTE_UP,
     ST_QUOTING,
     ST_REJ0,
+    ST_REQ_REFUSED,
+    ST_REQ_REFUSED_CANCELS,
+    ST_REQ_SENT,
+    ST_SLOW_REQS,
     ST_SPREAD_SUM,
     ST_TAKER_ORDERS,
+    ST_THROTTLED_S,
     ST_VOLUME,
 )
+from amm500.core.instrument import Instrument
+from amm500.core.request_budget import address_budget
 from amm500.data.schema import NS_PER_DAY, NS_PER_HOUR
 
 if TYPE_CHECKING:
@@ -128,6 +141,49 @@ def markouts(fills: np.ndarray, horizons: tuple[float, ...]) -> dict[str, Any]:
     return out
 
 
+def request_budget_summary(result: BacktestResult) -> dict[str, Any]:
+    """The address budget and IP weight a run spent, and how long it was out of budget.
+
+    ``time_out_of_budget_s`` counts from the first command sent with the budget used up until one
+    sent after the traded volume raised it again (or the run's end); with ``enforced`` false the
+    same counts say what the run would have met live, and nothing was refused.
+    """
+    b, st, ist, acct = result.config.backtest, result.stats, result.ist, result.acct
+    out_s = float(st[ST_THROTTLED_S])
+    if int(ist[I_THROTTLED_SINCE]) and int(ist[I_LAST_XTS]) > int(ist[I_THROTTLED_SINCE]):
+        out_s += (int(ist[I_LAST_XTS]) - int(ist[I_THROTTLED_SINCE])) / 1e9
+    traded = b.account_traded_volume_usd + float(acct[A_L_TRADED_USD])
+    return {
+        "enforced": b.request_budget,
+        "start_traded_volume_usd": b.account_traded_volume_usd,
+        "start_requests_used": b.account_requests_used,
+        "requests_used_run": int(st[ST_REQ_SENT]),
+        "requests_used_total": int(ist[I_REQ_USED]),
+        "budget_at_end": address_budget(traded),
+        "time_out_of_budget_s": out_s,
+        "slow_lane_requests": int(st[ST_SLOW_REQS]),
+        "refused_orders": int(st[ST_REQ_REFUSED]),
+        "refused_cancels": int(st[ST_REQ_REFUSED_CANCELS]),
+        "ip_refused_commands": int(st[ST_IP_REFUSED]),
+        "ip_weight_max_per_min": int(st[ST_IP_MAX]),
+    }
+
+
+def glft_summary(state: np.ndarray) -> dict[str, Any]:
+    """What the GLFT strategy ended the run with: its calibration, alpha and edge-gate counts."""
+    from amm500.core import mm_state as g
+
+    return {
+        "intensity_a_per_s": _f(float(state[g.G_A])), "intensity_k_per_bps": _f(float(state[g.G_K])),
+        "intensity_fitted": bool(state[g.G_FIT_OK] > 0), "last_half_spread_bps": _f(float(state[g.G_HALF])),
+        "last_skew_bps_per_order": _f(float(state[g.G_SKEW])), "alpha_bps": _f(float(state[g.G_ALPHA_BPS])),
+        "alpha_weights": [_f(float(state[g.G_BETA + j])) for j in range(3)],
+        "adverse_bid_bps": _f(float(state[g.G_ADV_B])), "adverse_ask_bps": _f(float(state[g.G_ADV_A])),
+        "gated_bid_timers": int(state[g.G_N_GATED_B]), "gated_ask_timers": int(state[g.G_N_GATED_A]),
+        "quote_timers": int(state[g.G_N_QUOTE_CALLS]),
+    }
+
+
 def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[str, Any]:
     cfg = result.config
     st, acct = result.stats, result.acct
@@ -154,6 +210,7 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
         "fill_model": result.fill_model,
         "fill_model_description": FILL_MODEL_LABELS[result.fill_model],
         "strategy": cfg.trading.strategy,
+        "fee_tier": Instrument.from_config(cfg).fee_label,  # every report names the fee schedule it used
         "days": days,
         "span_days": span_days,
         "start_equity": start,
@@ -204,6 +261,9 @@ def compute_metrics(result: BacktestResult, *, events: int, days: int) -> dict[s
         "events_per_cpu_sec": events / result.timing["kernel_cpu_s"] if result.timing.get("kernel_cpu_s") else None,
         "compile_s": result.timing.get("compile_s"),
     }
+    m["request_budget"] = request_budget_summary(result)
+    if cfg.trading.strategy == "glft" and result.sstate is not None:
+        m["glft"] = glft_summary(result.sstate)
     if fills.shape[0]:
         m["maker_fee_paid"] = float(fills[fills[:, F_MAKER] == 1, F_FEE].sum())
         m["taker_fee_paid"] = float(fills[fills[:, F_MAKER] == 0, F_FEE].sum())

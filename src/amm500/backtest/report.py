@@ -22,7 +22,8 @@ from amm500.backtest.layout import F_LIQ, F_MK0, R_EQUITY, R_MID, R_POS, R_REGIM
 if TYPE_CHECKING:
     from amm500.backtest.runner import BacktestResult
 
-HEADLINE = ("net_pnl", "return", "annual_roi", "sharpe", "sharpe_hourly", "max_drawdown", "fills", "trades_per_day",
+HEADLINE = ("fee_tier", "net_pnl", "return", "annual_roi", "sharpe", "sharpe_hourly", "max_drawdown", "fills",
+            "trades_per_day",
             "maker_ratio", "maker_ratio_volume", "spread_capture", "inventory_pnl", "fees", "funding", "quote_uptime",
             "avg_quoted_spread_bps", "liquidations", "killed", "kill_reason", "stopped_after_s", "events",
             "events_per_sec", "kernel_s", "compile_s")
@@ -154,6 +155,7 @@ def summary_table(metrics: dict[str, Any]) -> Table:
     table.add_column("metric", style="cyan")
     table.add_column("value", justify="right")
     rows = [
+        ("fees charged", metrics.get("fee_tier")),
         ("days", metrics["days"]), ("net PnL (USD)", metrics["net_pnl"]), ("return", metrics["return"]),
         ("annual ROI (simple)", metrics["annual_roi"]), ("Sharpe (daily, sqrt 365)", metrics["sharpe"]),
         ("Sharpe (hourly)", metrics["sharpe_hourly"]), ("max drawdown", metrics["max_drawdown"]),

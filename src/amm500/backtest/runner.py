@@ -27,9 +27,11 @@ from amm500.backtest.layout import (
     A_PEAK,
     A_SIZE,
     A_START_EQUITY,
+    CF_BUDGET_ON,
     CF_CANCEL_LAT,
     CF_FEED_LAT,
     CF_INITIAL_EQUITY,
+    CF_IP_LIMIT,
     CF_LAT_MODEL,
     CF_LAT_SIGMA,
     CF_LEVERAGE,
@@ -50,6 +52,7 @@ from amm500.backtest.layout import (
     CF_SIZE,
     CF_SIZE_TOL,
     CF_SPREAD_INT,
+    CF_START_VOLUME,
     CF_TAKER_FEE,
     CF_TAKER_SLIPPAGE,
     CF_TICK,
@@ -66,6 +69,7 @@ from amm500.backtest.layout import (
     I_NEXT_REC,
     I_NFILLS,
     I_NREC,
+    I_REQ_USED,
     I_SIZE,
     OD_SIZE,
     R_SIZE,
@@ -82,6 +86,7 @@ from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
 from amm500.core.order_diff import new_work
 from amm500.core.params import build_params
+from amm500.core.request_budget import IP_WEIGHT_PER_MIN
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
 from amm500.strategy.kernel import new_state
 
@@ -103,6 +108,7 @@ class BacktestResult:
     acct: np.ndarray = field(repr=False)
     ist: np.ndarray = field(repr=False)
     timing: dict[str, float] = field(default_factory=dict)
+    sstate: np.ndarray | None = field(default=None, repr=False)  # the strategy's state at the end (reports)
 
 
 class KernelState:
@@ -143,6 +149,7 @@ class KernelState:
         self.ist[I_NEXT_OID] = 1
         self.ist[I_NEXT_REC] = first_ts
         self.ist[I_FIRST_TS] = first_ts
+        self.ist[I_REQ_USED] = b.account_requests_used
         eq = b.initial_equity
         self.acct[A_CASH] = eq
         self.acct[A_L_CASH] = eq
@@ -226,6 +233,9 @@ def build_cfg(config: Config) -> np.ndarray:
     cfg[CF_TAKER_SLIPPAGE] = e.taker_slippage
     cfg[CF_TIMER_ANCHOR] = TIMER_ANCHORS[b.timer_anchor]
     cfg[CF_TIMER_OFFSET] = round(b.timer_offset_ms * NS_PER_MS)
+    cfg[CF_BUDGET_ON] = 1.0 if b.request_budget else 0.0
+    cfg[CF_START_VOLUME] = b.account_traded_volume_usd
+    cfg[CF_IP_LIMIT] = IP_WEIGHT_PER_MIN
     return cfg
 
 
@@ -369,7 +379,7 @@ def run_backtest(
     result = BacktestResult(
         metrics={}, config=config, fill_model="tick", fills_ts=ks.fills_ts[:nf].copy(), fills=ks.fills[:nf].copy(),
         rec_ts=ks.rec_ts[:nr].copy(), rec=ks.rec[:nr].copy(), stats=ks.st.copy(), acct=ks.acct.copy(),
-        ist=ks.ist.copy(), timing=timing)
+        ist=ks.ist.copy(), timing=timing, sstate=ks.sstate.copy())
     result.metrics = compute_metrics(result, events=int(ks.ist[I_EVENTS]), days=n_days)
     return result
 

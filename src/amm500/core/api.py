@@ -40,7 +40,14 @@ V_EXT_VOL = 9  # external (e.g. LSTM) annualized volatility forecast; NaN when n
 V_POSITION_AGE_S = 10  # seconds since the position last left zero (0 when flat)
 V_OPEN_ORDERS = 11  # number of resting orders of ours
 V_MARGIN_USED = 12  # initial margin in use, USD
-V_SIZE = 16
+# Market trades the driver saw since its previous on_timer call (it resets them after each call), for
+# strategies that calibrate on the tape (GLFT's trade intensity, trade-flow imbalance):
+V_TRADE_BUY_PX = 13  # highest buy-aggressor trade price (0: none)
+V_TRADE_SELL_PX = 14  # lowest sell-aggressor trade price (0: none)
+V_TRADE_BUY_SZ = 15  # buy-aggressor volume, base units
+V_TRADE_SELL_SZ = 16  # sell-aggressor volume, base units
+V_TRADES_KNOWN = 17  # 1 when the driver feeds the four slots above; 0: the tape is unknown (use priors)
+V_SIZE = 24
 
 # ---- book: shape (4, BOOK_DEPTH): rows bid_px, bid_sz, ask_px, ask_sz; best first; 0 = empty ----
 # A driver must fill at least the first ``kernel.book_depth(params)`` columns before each call (the

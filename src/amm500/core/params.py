@@ -13,6 +13,7 @@ from amm500.core.instrument import Instrument
 
 STRATEGY_REFERENCE = 0  # fixed-spread N-level ladder (validation strategy)
 STRATEGY_MM = 1  # the full MarketMakingStrategy
+STRATEGY_GLFT = 2  # the edge-aware GLFT quoter (amm500.strategy.glft) on the same mechanisms
 
 P_STRATEGY_ID = 0
 P_TICK = 1
@@ -72,6 +73,26 @@ P_KILL_ENABLED = 56
 P_MAX_DRAWDOWN = 57
 P_MAX_CONSEC_LOSSES = 58
 P_MAX_SESSION_LOSS = 59
+# ---- fees (from the Instrument: the one source), bps of notional ----
+P_MAKER_FEE_BPS = 60
+P_TAKER_FEE_BPS = 61
+# ---- GLFT (amm500.strategy.glft) ----
+P_GLFT_GAMMA = 62
+P_GLFT_A = 63
+P_GLFT_K = 64
+P_GLFT_CALIBRATE = 65
+P_GLFT_HALFLIFE_S = 66
+P_GLFT_WARMUP_S = 67
+P_GLFT_DEPTH_STEP = 68
+P_GLFT_ALPHA = 69
+P_GLFT_ALPHA_H_S = 70
+P_GLFT_ALPHA_MAX = 71
+P_GLFT_ALPHA_MIN_N = 72
+P_GLFT_GATE = 73
+P_GLFT_MIN_EDGE = 74
+P_GLFT_ADV_PRIOR = 75
+P_GLFT_ADV_HL_FILLS = 76
+P_GLFT_ADV_FORGET_S = 77
 P_SIZE = 128
 
 
@@ -80,7 +101,7 @@ def build_params(
 ) -> np.ndarray:
     t = config.trading
     if strategy is None:
-        strategy = STRATEGY_REFERENCE if t.strategy == "fixed_spread" else STRATEGY_MM
+        strategy = {"fixed_spread": STRATEGY_REFERENCE, "glft": STRATEGY_GLFT}.get(t.strategy, STRATEGY_MM)
     p = np.zeros(P_SIZE)
     p[P_STRATEGY_ID] = strategy
     ins = Instrument.from_config(config)
@@ -97,8 +118,36 @@ def build_params(
     p[P_SIZE_DECAY] = t.level_size_decay
     p[P_QUOTE_TOL_BPS] = t.quote_tolerance_bps
     p[P_POST_ONLY] = 1.0 if config.execution.post_only else 0.0
+    p[P_MAKER_FEE_BPS] = ins.maker_fee * 1e4
+    p[P_TAKER_FEE_BPS] = ins.taker_fee * 1e4
     _fill_mm(config, p)
+    _fill_glft(config, p)
+    if strategy == STRATEGY_GLFT:
+        # GLFT quotes ``glft.levels`` per side and keeps a resting order unless its target moved by more
+        # than ``glft.requote_bps``: a requote is a request, and requests are budgeted
+        p[P_LEVELS] = config.glft.levels
+        p[P_QUOTE_TOL_BPS] = max(t.quote_tolerance_bps, config.glft.requote_bps)
     return p
+
+
+def _fill_glft(config: Config, p: np.ndarray) -> None:
+    g = config.glft
+    p[P_GLFT_GAMMA] = g.gamma
+    p[P_GLFT_A] = g.intensity_a
+    p[P_GLFT_K] = g.intensity_k
+    p[P_GLFT_CALIBRATE] = float(g.calibrate)
+    p[P_GLFT_HALFLIFE_S] = g.calibration_halflife_s
+    p[P_GLFT_WARMUP_S] = g.calibration_warmup_s
+    p[P_GLFT_DEPTH_STEP] = g.depth_step_bps
+    p[P_GLFT_ALPHA] = float(g.alpha_enabled)
+    p[P_GLFT_ALPHA_H_S] = g.alpha_horizon_s
+    p[P_GLFT_ALPHA_MAX] = g.alpha_max_bps
+    p[P_GLFT_ALPHA_MIN_N] = g.alpha_min_samples
+    p[P_GLFT_GATE] = float(g.edge_gate)
+    p[P_GLFT_MIN_EDGE] = g.min_edge_bps
+    p[P_GLFT_ADV_PRIOR] = g.adverse_prior_bps
+    p[P_GLFT_ADV_HL_FILLS] = g.adverse_halflife_fills
+    p[P_GLFT_ADV_FORGET_S] = g.adverse_forget_s
 
 
 def _fill_mm(config: Config, p: np.ndarray) -> None:

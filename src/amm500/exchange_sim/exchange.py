@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from amm500.config import BTC_MAX_LEVERAGE, BTC_SZ_DECIMALS, HL_TIER0_MAKER_FEE, HL_TIER0_TAKER_FEE, MIN_ORDER_VALUE
+from amm500.config import BTC_MAX_LEVERAGE, BTC_SZ_DECIMALS, MIN_ORDER_VALUE
+from amm500.core.instrument import TIER0
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE, Events
 from amm500.exchange_sim.accounts import Account, apply_trade, direction
 from amm500.exchange_sim.auth import USER_SIGNED_TYPES, AuthError, NonceBook, recover_l1_signer, recover_user_signed
@@ -61,8 +62,8 @@ BTC = AssetSpec("BTC", BTC_SZ_DECIMALS, BTC_MAX_LEVERAGE, 56)
 class SimConfig:
     accounts: dict[str, float] = field(default_factory=dict)  # address -> USDC
     mainnet: bool = False  # which phantom-agent source ("a"/"b") and chain name signatures must use
-    maker_fee: float = HL_TIER0_MAKER_FEE
-    taker_fee: float = HL_TIER0_TAKER_FEE
+    maker_fee: float = TIER0.maker  # rates from core.instrument's schedule (tier 0 unless told)
+    taker_fee: float = TIER0.taker
     schedule_cancel_min_ms: int = 5_000
     max_open_orders: int = 1000
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from amm500.core.jit import array_kernel
-from amm500.core.mm_state import STATE_MIN_SIZE
-from amm500.core.params import P_STRATEGY_ID, STRATEGY_REFERENCE
+from amm500.core.mm_state import GLFT_STATE_MIN_SIZE, STATE_MIN_SIZE
+from amm500.core.params import P_STRATEGY_ID, STRATEGY_GLFT, STRATEGY_REFERENCE
+from amm500.strategy.glft import glft_book_depth, glft_on_fill, glft_on_timer
 from amm500.strategy.mm import mm_book_depth, mm_on_fill, mm_on_timer
 from amm500.strategy.reference import reference_on_fill, reference_on_timer
 
@@ -22,6 +23,8 @@ def on_timer(
 ) -> None:
     if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
         reference_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
+    elif int(params[P_STRATEGY_ID]) == STRATEGY_GLFT:
+        glft_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
     else:
         mm_on_timer(now_ns, timer, view, book, orders, params, state, quotes, ctrl)
 
@@ -33,6 +36,8 @@ def on_fill(
 ) -> None:
     if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
         reference_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
+    elif int(params[P_STRATEGY_ID]) == STRATEGY_GLFT:
+        glft_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
     else:
         mm_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
 
@@ -43,11 +48,13 @@ def book_depth(params: np.ndarray) -> int:
     read), so a driver fills only those: the backtester's book copy per timer was ~14% of a replay."""
     if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
         return 0
+    if int(params[P_STRATEGY_ID]) == STRATEGY_GLFT:
+        return glft_book_depth(params)
     return mm_book_depth(params)
 
 
 STATE_SIZE = 8192
-assert STATE_SIZE >= STATE_MIN_SIZE
+assert STATE_SIZE >= GLFT_STATE_MIN_SIZE >= STATE_MIN_SIZE
 
 
 def new_state() -> np.ndarray:

@@ -330,10 +330,10 @@ def _init_session(view: np.ndarray, state: np.ndarray) -> None:
 
 
 @array_kernel
-def mm_on_timer(
-    now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
-    params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
-) -> None:
+def mm_prelude(now_ns: int, timer: int, view: np.ndarray, params: np.ndarray, state: np.ndarray,
+               ctrl: np.ndarray) -> bool:
+    """Steps 1-5 of the decision (bookkeeping, kill switch, volatility, rebalance/timeout, guards),
+    shared by every strategy built on the seed's mechanisms; True when a ladder may be built now."""
     ctrl[:] = 0.0
     t_s = now_ns * 1e-9
     bid, ask = view[api.V_BEST_BID], view[api.V_BEST_ASK]
@@ -367,7 +367,7 @@ def mm_on_timer(
         if flatten and _taker(-1 if pos > 0.0 else 1, abs(pos), params[P_LOT], ctrl):
             state[S_N_KILL_IOC] += 1.0
             state[S_LAST_TAKER_NS] = t_s
-        return
+        return False
 
     if timer == api.TIMER_REBALANCE:
         state[S_DELTA_SIDE] = 0.0
@@ -383,17 +383,17 @@ def mm_on_timer(
             state[S_LAST_TAKER_NS] = t_s
 
     if not valid or not equity > 0.0:
-        return
+        return False
     if view[api.V_BOOK_AGE_MS] > params[P_STALE_MS]:
         state[S_N_STALE] += 1.0
-        return
-    widen = risk_widen_bps(params, state)
-    spread = regime_spread_bps(params, state) + widen
-    ctrl[api.C_SPREAD_BPS] = spread
-    if timer != api.TIMER_QUOTE:
-        return  # only a quote timer's ladder is acted on: building it on the others was wasted work
-    half = 0.5 * spread
-    fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
+        return False
+    return True
+
+
+@array_kernel
+def side_mults(params: np.ndarray, state: np.ndarray) -> tuple[float, float, float, float]:
+    """(bid size mult, ask size mult, bid step-back bps, ask step-back bps) from the risk flags and the
+    delta check: the growing side shrinks and steps back."""
     size_mult = risk_size_mult(params, state)
     bid_mult, ask_mult = size_mult, size_mult
     bid_back, ask_back = 0.0, 0.0
@@ -404,6 +404,28 @@ def mm_on_timer(
     elif delta_side < 0.0:
         ask_mult *= params[P_DELTA_SIZE_MULT]
         ask_back = params[P_DELTA_STEP_BPS]
+    return bid_mult, ask_mult, bid_back, ask_back
+
+
+@array_kernel
+def mm_on_timer(
+    now_ns: int, timer: int, view: np.ndarray, book: np.ndarray, orders: np.ndarray,
+    params: np.ndarray, state: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray,
+) -> None:
+    if not mm_prelude(now_ns, timer, view, params, state, ctrl):
+        return
+    bid, ask = view[api.V_BEST_BID], view[api.V_BEST_ASK]
+    mid = 0.5 * (bid + ask)
+    equity = view[api.V_EQUITY]
+    pos = view[api.V_POSITION]
+    widen = risk_widen_bps(params, state)
+    spread = regime_spread_bps(params, state) + widen
+    ctrl[api.C_SPREAD_BPS] = spread
+    if timer != api.TIMER_QUOTE:
+        return  # only a quote timer's ladder is acted on: building it on the others was wasted work
+    half = 0.5 * spread
+    fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
+    bid_mult, ask_mult, bid_back, ask_back = side_mults(params, state)
     cap = max_position(mid, equity, params)
     rows_b, rows_a = collect_rows(orders, state)
     nb = 0
