@@ -137,6 +137,8 @@ def test_demo_command_runs_every_stage(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--days", "1", "--rehearsal-seconds", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "4/4 rehearsal" in result.output and "orders resting after shutdown" in result.output
+    assert "dashboard: http://127.0.0.1:" in result.output  # the page was served during the rehearsal
+    assert "amm500 dashboard --journal" in result.output
     metrics = json.loads((out / "backtest.json").read_text())
     assert metrics["days"] == 1 and metrics["events"] > 0
     assert (out / "report.html").read_text().lstrip().lower().startswith("<!doctype html")

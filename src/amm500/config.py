@@ -689,7 +689,9 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 def _check_env() -> None:
     """Refuse ``AMM500_*`` variables that name no setting, instead of silently ignoring a typo."""
-    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG", "HOME"}  # HOME: store/state_dir.home()
+    # not settings, but read from the environment elsewhere: the state folder's home (store/state_dir.home),
+    # the dashboard's bind token (amm500 dashboard), the browser the tests drive (tests/browser_helpers.py)
+    known_plain = {"PRIVATE_KEY", "KEYSTORE_PASSWORD", "CONFIG", "HOME", "DASHBOARD_TOKEN", "CHROMIUM"}
     for name in os.environ:
         if not name.upper().startswith(ENV_PREFIX):
             continue

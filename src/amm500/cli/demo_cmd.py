@@ -34,6 +34,9 @@ def demo(
     rehearsal_seconds: Annotated[float, typer.Option(
         "--rehearsal-seconds", min=0, max=3600,
         help="Seconds of the trading engine on the local exchange after the backtest (0: skip).")] = 120.0,
+    dashboard: Annotated[bool, typer.Option(
+        "--dashboard/--no-dashboard", help="Serve the dashboard page (127.0.0.1, a free port) during the rehearsal.")
+    ] = True,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
@@ -70,7 +73,7 @@ def demo(
     console.print(f"metrics: [cyan]{json_path}[/]\nreport:  [cyan]{report_path}[/] (open it in a browser)")
     if rehearsal_seconds > 0:
         console.rule(f"[bold]4/{n} rehearsal[/]: {rehearsal_seconds:g} s on the local exchange, replaying this market")
-        rehearse(cfg, market, rehearsal_seconds, out, result.metrics)
+        rehearse(cfg, market, rehearsal_seconds, out, result.metrics, dashboard=dashboard)
     console.print(
         f"done in {time.perf_counter() - started:.1f} s. Synthetic results show what the code does, not what a "
         "market will pay: see docs/results.md."
@@ -79,7 +82,8 @@ def demo(
                                                                   "maker_ratio", "verdict") if k in result.metrics}))
 
 
-def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dict[str, Any]) -> None:
+def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dict[str, Any],
+             dashboard: bool = False) -> None:
     """Stage 4: the trading engine against the local exchange replaying ``market``; its summary, its
     journal, the backtest beside it, and a check that nothing is left resting."""
     import asyncio
@@ -94,7 +98,9 @@ def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dic
 
     folder = out / "engine"
     try:
-        stats, latency, budget_used = asyncio.run(_rehearse(cfg, market, seconds, folder))
+        bt_json = out / "backtest.json"
+        stats, latency, budget_used = asyncio.run(_rehearse(
+            cfg, market, seconds, folder, dashboard=dashboard, backtest_json=bt_json if bt_json.is_file() else None))
     except KeyboardInterrupt:
         raise fail("rehearsal interrupted (orders were cancelled); the market, backtest.json and report.html "
                    "are complete", code=130) from None
@@ -108,12 +114,16 @@ def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dic
                       "That happens on quiet minutes; run longer (--rehearsal-seconds) to see fills.")
     write_json_atomic(out / "rehearsal.json", {**session_metrics(stats, latency), "requests_used": budget_used})
     console.print(f"rehearsal: [cyan]{out / 'rehearsal.json'}[/], journal: [cyan]{folder / sd.JOURNAL}[/]")
+    console.print(f"replay it in the dashboard: amm500 dashboard --journal {folder / sd.JOURNAL}"
+                  + (f" --backtest {out / 'backtest.json'}" if (out / "backtest.json").is_file() else ""),
+                  highlight=False, soft_wrap=True)
     if stats.resting_at_end != 0:
         raise fail(f"{stats.resting_at_end} order(s) still resting on the exchange after the final cancel", code=1)
 
 
-async def _rehearse(cfg: Config, market: Path, seconds: float,
-                    folder: Path) -> tuple[LoopStats, dict[str, dict[str, float]], int]:
+async def _rehearse(cfg: Config, market: Path, seconds: float, folder: Path, dashboard: bool = False,
+                    backtest_json: Path | None = None) -> tuple[LoopStats, dict[str, dict[str, float]], int]:
+    """The engine on the local exchange; with ``dashboard``, its page (``backtest_json`` beside) meanwhile."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from amm500.runs.session import trading_session
@@ -122,12 +132,22 @@ async def _rehearse(cfg: Config, market: Path, seconds: float,
         eng = session.engine
         console.print(f"local exchange {session.network.api}, account {session.account[:10]}... "
                       f"(${cfg.backtest.initial_equity:,.0f}, key made for this run); engine endpoint {eng.url}")
-        used0 = await _budget_used(session)
-        with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
-            task = bar.add_task("rehearsal", total=seconds)
-            result = await eng.run(seconds, progress=lambda t: bar.update(task, completed=t))
-        used = await _budget_used(session) - used0
+        page = None
+        if dashboard:
+            from amm500.dashboard.server import serve_beside
+
+            page = await serve_beside(session.state_dir, 0, backtest_json,
+                                      announce=lambda m: console.print(m, highlight=False))
+        try:
+            used0 = await _budget_used(session)
+            with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+                          TimeRemainingColumn(), console=console, transient=True) as bar:
+                task = bar.add_task("rehearsal", total=seconds)
+                result = await eng.run(seconds, progress=lambda t: bar.update(task, completed=t))
+            used = await _budget_used(session) - used0
+        finally:
+            if page is not None:
+                await page.cleanup()
     return result.stats, eng.venue.latency.summary(), used
 
 

@@ -35,6 +35,11 @@ MetricsPortOption = Annotated[int, typer.Option(
     "-1: none).")]
 
 
+DashboardOption = Annotated[bool, typer.Option(
+    "--dashboard/--no-dashboard", help="Serve the dashboard page on 127.0.0.1 beside the engine (for long runs, "
+    "a separate `amm500 dashboard` keeps its reads out of the bot's process).")]
+DashboardPortOption = Annotated[int, typer.Option(
+    "--dashboard-port", min=0, max=65535, help="Port of --dashboard (0: any free port).")]
 VolModelOption = Annotated[Path | None, typer.Option(
     "--vol-model", help="VolatilityLSTM file (amm500 vol train): its forecasts, updated every tick, set the spreads.",
     exists=True, dir_okay=False)]
@@ -42,7 +47,7 @@ VolModelOption = Annotated[Path | None, typer.Option(
 
 def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str | None, duration: float,
            state_dir: Path | None, metrics_port: int, vol_model: Path | None, paper_equity: float | None = None,
-           confirmed: bool = False) -> None:
+           confirmed: bool = False, dashboard: bool = False, dashboard_port: int = 8500) -> None:
     from amm500.config import ConfigError
     from amm500.live.engine import EXIT_REFUSED, EXIT_VENUE
     from amm500.obs.logs import setup_logging
@@ -82,7 +87,17 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
             if eng.recovered:
                 console.print(f"{eng.recovered} fill(s) since the last journalled one checked against the journal "
                               "(made while the bot was down or starting; each lands once)")
-            result = await eng.run(duration if duration > 0 else math.inf)
+            page = None
+            if dashboard:
+                from amm500.dashboard.server import serve_beside
+
+                page = await serve_beside(session.state_dir, dashboard_port,
+                                          announce=lambda m: console.print(m, highlight=False))
+            try:
+                result = await eng.run(duration if duration > 0 else math.inf)
+            finally:
+                if page is not None:
+                    await page.cleanup()
             return result, session.state_dir, eng.venue.latency.summary()
 
     try:
@@ -120,11 +135,14 @@ def paper(
     equity: Annotated[float | None, typer.Option(
         "--equity", min=1.0, help="Paper account's starting USDC (default backtest.initial_equity; a journal "
         "that already holds the account continues it).")] = None,
+    dashboard: DashboardOption = False,
+    dashboard_port: DashboardPortOption = 8500,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Paper-trade on a live feed: real market data, fills simulated in process. No key; nothing is signed."""
-    _trade("paper", config, set_, network, duration, state_dir, metrics_port, vol_model, paper_equity=equity)
+    _trade("paper", config, set_, network, duration, state_dir, metrics_port, vol_model, paper_equity=equity,
+           dashboard=dashboard, dashboard_port=dashboard_port)
 
 
 @app.command("live")
@@ -137,11 +155,14 @@ def live(
     real_money: Annotated[bool, typer.Option(
         "--i-understand-this-is-real-money", help="Confirm mainnet without the typed LIVE prompt (no terminal).")
     ] = False,
+    dashboard: DashboardOption = False,
+    dashboard_port: DashboardPortOption = 8500,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Trade real orders with the configured key (AMM500_PRIVATE_KEY or network.keystore_path)."""
-    _trade("live", config, set_, network, duration, state_dir, metrics_port, vol_model, confirmed=real_money)
+    _trade("live", config, set_, network, duration, state_dir, metrics_port, vol_model, confirmed=real_money,
+           dashboard=dashboard, dashboard_port=dashboard_port)
 
 
 # ---- journal ------------------------------------------------------------------------------------------------
