@@ -260,3 +260,32 @@ async def test_funding_paid_on_the_position_lands_in_the_journal_once(tmp_path: 
         rows = [dict(r) for r in conn.execute("SELECT rate, payment, position FROM funding")]
     assert len(rows) == 1 and rows[0]["rate"] == pytest.approx(0.0001) and rows[0]["position"] == pytest.approx(0.002)
     assert rows[0]["payment"] == pytest.approx(0.002 * sim.exchange.mark(0) * 0.0001, rel=1e-3)  # a long pays
+
+
+@pytest.mark.slow
+async def test_sigint_stops_cleanly_and_a_rehearsal_ends_flat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C mid-run: quoting stops, everything is cancelled, the position closed (flatten_on_stop), exit 0;
+    a run asked to end flat (the demo's rehearsal) closes a position it adopted at start."""
+    import os
+    import signal
+
+    monkeypatch.setenv("AMM500_PRIVATE_KEY", KEY)
+    for name, sig in (("signal", True), ("end", False)):
+        feed = RandomWalkFeed(seed=3, vol_bps_per_s=0.5)
+        async with run_exchange({ADDR: 1000.0}, feed=feed, block_s=0.02, book_push_s=0.1) as sim:
+            pos = sim.exchange.accounts[ADDR].position(0)
+            pos.szi, pos.entry_px = 0.003, 100_000.0  # a position left by an earlier run
+            c = cfg(execution={"flatten_on_stop": True})
+            async with trading_session(c, "live", network=sim.base_url, state_dir=tmp_path / name) as session:
+                assert session.engine.loop.om.position == pytest.approx(0.003)  # type: ignore[union-attr]
+                if sig:
+                    asyncio.get_running_loop().call_later(2.0, os.kill, os.getpid(), signal.SIGINT)
+                    result = await session.engine.run(60.0)
+                else:
+                    result = await session.engine.run(2.0, flatten_at_end=True)
+            state = m.parse_clearinghouse_state(sim.exchange.info({"type": "clearinghouseState", "user": ADDR}),
+                                                "BTC")
+            opens = m.parse_open_orders(sim.exchange.info({"type": "openOrders", "user": ADDR}))
+        assert state.szi == pytest.approx(0.0, abs=1e-9) and opens == [], name
+        assert result.exit_code == 0 and result.stats.stopped_by == ("signal" if sig else "time")
+        assert result.stats.seconds < 30  # the signal ended a 60 s run

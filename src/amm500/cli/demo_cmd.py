@@ -143,7 +143,8 @@ async def _rehearse(cfg: Config, market: Path, seconds: float, folder: Path, das
             with Progress(TextColumn("quoting"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                           TimeRemainingColumn(), console=console, transient=True) as bar:
                 task = bar.add_task("rehearsal", total=seconds)
-                result = await eng.run(seconds, progress=lambda t: bar.update(task, completed=t))
+                # a rehearsal ends flat: a demo account must not be left holding the whole account's notional
+                result = await eng.run(seconds, progress=lambda t: bar.update(task, completed=t), flatten_at_end=True)
             used = await _budget_used(session) - used0
         finally:
             if page is not None:

@@ -359,8 +359,12 @@ class Engine:
 
     # ---- the run --------------------------------------------------------------------------------------
 
-    async def run(self, seconds: float = math.inf, progress: Callable[[float], None] | None = None) -> EngineResult:
-        """Trade until ``seconds`` pass, the kill switch has flattened, SIGINT/SIGTERM, or a fatal error."""
+    async def run(self, seconds: float = math.inf, progress: Callable[[float], None] | None = None, *,
+                  flatten_at_end: bool = False) -> EngineResult:
+        """Trade until ``seconds`` pass, the kill switch has flattened, SIGINT/SIGTERM, or a fatal error.
+
+        The position is closed at the end when ``flatten_at_end`` (a rehearsal ends flat) or, on a signal,
+        when ``execution.flatten_on_stop`` says so."""
         loop = self.loop
         assert loop is not None
         task = asyncio.current_task()
@@ -388,7 +392,7 @@ class Engine:
                     raise
                 if task is not None:
                     task.uncancel()
-            if self._stopping and self.config.execution.flatten_on_stop:
+            if flatten_at_end or (self._stopping and self.config.execution.flatten_on_stop):
                 await self.flatten()
                 await asyncio.sleep(0.3)
                 await loop.shutdown(loop.stats.seconds)
