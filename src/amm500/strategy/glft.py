@@ -111,12 +111,11 @@ from amm500.core.params import (
 from amm500.risk.manager import max_position, risk_widen_bps
 from amm500.signals.orderbook import depth_stats
 from amm500.strategy.mm import (
-    build_side,
-    collect_rows,
     funding_shift_bps,
     level_size,
     mm_on_fill,
     mm_prelude,
+    quote_both_sides,
     side_mults,
 )
 
@@ -457,20 +456,8 @@ def glft_on_timer(
                 state[G_N_GATED_A] += 1.0
             elif ask_d + shift < need:
                 ask_d = need - shift
-    cap = max_position(mid, equity, params)
-    rows_b, rows_a = collect_rows(orders, state)
-    nb = 0
-    if bid_mult > 0.0:
-        nb = build_side(1, fair, mid, equity, bid_d, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params, state,
-                        quotes)
-    best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
-    na = 0
-    if ask_mult > 0.0:
-        na = build_side(-1, fair, mid, equity, ask_d, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours), rows_a,
-                        orders, params, state, quotes)
-    ctrl[api.C_N_BIDS] = nb
-    ctrl[api.C_N_ASKS] = na
-    ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
+    quote_both_sides(fair, mid, equity, bid_d, ask_d, bid_back, ask_back, bid_mult, ask_mult,
+                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl)
 
 
 @array_kernel

@@ -426,16 +426,27 @@ def mm_on_timer(
     half = 0.5 * spread
     fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
     bid_mult, ask_mult, bid_back, ask_back = side_mults(params, state)
-    cap = max_position(mid, equity, params)
+    quote_both_sides(fair, mid, equity, half, half, bid_back, ask_back, bid_mult, ask_mult,
+                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl)
+
+
+@array_kernel
+def quote_both_sides(fair: float, mid: float, equity: float, bid_d: float, ask_d: float, bid_back: float,
+                     ask_back: float, bid_mult: float, ask_mult: float, cap: float, pos: float, bid: float,
+                     ask: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
+                     ctrl: np.ndarray) -> None:
+    """The ladder around ``fair`` (``bid_d`` / ``ask_d`` from it; a side with multiplier 0 is not quoted),
+    within the position cap, asks never at or below our own best bid; the counts into ``ctrl``.
+    Every strategy that quotes a two-sided ladder ends here."""
     rows_b, rows_a = collect_rows(orders, state)
     nb = 0
     if bid_mult > 0.0:
-        nb = build_side(1, fair, mid, equity, half, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params, state,
-                        quotes)
+        nb = build_side(1, fair, mid, equity, bid_d, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params,
+                        state, quotes)
     best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
     na = 0
     if ask_mult > 0.0:
-        na = build_side(-1, fair, mid, equity, half, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours), rows_a,
+        na = build_side(-1, fair, mid, equity, ask_d, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours), rows_a,
                         orders, params, state, quotes)
     ctrl[api.C_N_BIDS] = nb
     ctrl[api.C_N_ASKS] = na
