@@ -158,12 +158,15 @@ async def _budget_used(session: Any) -> int:
 
 
 def side_by_side(bt: dict[str, Any], st: LoopStats, requests: int) -> Table:
-    """The backtest of these settings and the engine's run, per hour of each (their spans differ)."""
+    """The backtest of these settings and the engine's run, per hour each traded (their spans differ, and a
+    kill switch can end either early)."""
     from amm500.live.quote_loop import KILL_REASONS
 
-    t = Table("per hour", "backtest (synthetic market, all of it)", "engine (local exchange, replaying it)",
+    t = Table("per hour of trading", "backtest (synthetic market)", "engine (local exchange, replaying it)",
               title="same settings, two drivers")
-    bt_hours = max(float(bt.get("span_days", 0.0) or 0.0) * 24.0, 1e-9)
+    stopped_s = bt.get("stopped_after_s")  # a run the kill switch stopped traded only that long
+    bt_hours = max((float(stopped_s) / 3600.0) if stopped_s else float(bt.get("span_days", 0.0) or 0.0) * 24.0,
+                   1e-9)
     en_hours = max(st.seconds / 3600.0, 1e-9)
 
     def rate(x: float | None, hours: float) -> str:
