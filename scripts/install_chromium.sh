@@ -1,7 +1,7 @@
 #!/bin/sh
 # Headless Chromium for the browser tests (report screenshots). Skipped when a chromium is already on
 # PATH; installed with apt-get as root (or with passwordless sudo); otherwise a note, never a failure:
-# the tests that need it skip themselves without it.
+# the tests that need it skip themselves without it on a developer machine (and fail under CI=true).
 set -e
 for b in chromium chromium-browser; do
     if command -v "$b" >/dev/null 2>&1; then
