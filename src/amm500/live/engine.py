@@ -171,7 +171,8 @@ class Engine:
     def _on_tracked(self, t: TrackedOrder) -> None:
         now = time.time_ns()
         if t.state is OrderState.PENDING:  # just tracked: sent now
-            self.journal.record_order(t.cloid, t.created_ns, t.side, t.px, t.sz, "Ioc" if t.ioc else "Alo", t.ioc)
+            tif = "Ioc" if t.ioc else (self.loop.om.tif if self.loop is not None else "Alo")
+            self.journal.record_order(t.cloid, t.created_ns, t.side, t.px, t.sz, tif, t.ioc)
             return
         self.journal.record_order_status(now, t.cloid, t.oid, t.state.name.lower(), detail=t.error)
 
