@@ -10,7 +10,9 @@ Every process started here is stopped by its own PID; everything listens on 127.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -59,39 +61,50 @@ def browser() -> Iterator[Any]:
 
 
 @contextmanager
-def dashboard_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``amm500 dashboard ARGS --port 0`` as a child process; yields its URL; stops it by its PID."""
-    cmd = [sys.executable, "-m", "amm500", "dashboard", *args, "--port", "0"]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **(env or {})}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=ROOT)
+def child(args: list[str], env: dict[str, str], ready: re.Pattern[str] | None = None,
+          timeout_s: float = 300) -> Iterator[tuple[subprocess.Popen[str], list[str], str]]:
+    """``python -m amm500 ARGS``; yields (process, its output lines, the first ``ready`` match)."""
+    proc = subprocess.Popen([sys.executable, "-m", "amm500", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     lines: list[str] = []
     found = threading.Event()
-    url: list[str] = []
+    match: list[str] = []
 
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            if line.startswith("dashboard: http") and not url:
-                url.append(line.split(": ", 1)[1].strip())
+            m = ready.search(line) if ready is not None else None
+            if m and not match:
+                match.append(m.group(1))
                 found.set()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
     try:
-        deadline = time.monotonic() + 120
-        while not found.wait(0.2):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the dashboard did not start:\n" + "".join(lines))
-        yield url[0]
+        if ready is not None:
+            deadline = time.monotonic() + timeout_s
+            while not found.wait(0.2):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{args[0]} did not start:\n" + "".join(lines[-40:]))
+        yield proc, lines, match[0] if match else ""
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        reader.join(5)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        t.join(5)
+
+
+@contextmanager
+def dashboard_process(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``amm500 dashboard ARGS --port 0`` as a child process; yields its URL; stops it by its PID."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **(env or {})}
+    with child(["dashboard", *args, "--port", "0"], full_env, re.compile(r"^dashboard: (http\S+)"), 120) as (_, _, url):
+        yield url
 
 
 def value(page: Any, element_id: str) -> str:

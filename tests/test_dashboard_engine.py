@@ -16,17 +16,12 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.browser_helpers import ROOT, browser, dashboard_process, save_screenshot, value
+from tests.browser_helpers import ROOT, browser, child, dashboard_process, save_screenshot, value
 from tests.dashboard_helpers import CANARY_KEY
 
 from amm500.dashboard.replay import write_static
@@ -43,45 +38,6 @@ def _has_paper() -> bool:
     from amm500.cli import app
 
     return any(c.name == "paper" for c in app.registered_commands)
-
-
-@contextmanager
-def child(args: list[str], env: dict[str, str], ready: re.Pattern[str] | None = None,
-          timeout_s: float = 300) -> Iterator[tuple[subprocess.Popen[str], list[str], str]]:
-    """``python -m amm500 ARGS``; yields (process, its output lines, the first ``ready`` match)."""
-    proc = subprocess.Popen([sys.executable, "-m", "amm500", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-    lines: list[str] = []
-    found = threading.Event()
-    match: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            m = ready.search(line) if ready is not None else None
-            if m and not match:
-                match.append(m.group(1))
-                found.set()
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    try:
-        if ready is not None:
-            deadline = time.monotonic() + timeout_s
-            while not found.wait(0.2):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"{args[0]} did not start:\n" + "".join(lines[-40:]))
-        yield proc, lines, match[0] if match else ""
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        t.join(5)
 
 
 def wait_for(pred: Any, timeout_s: float, what: str) -> None:
