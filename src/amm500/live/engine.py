@@ -40,7 +40,7 @@ from prometheus_client import generate_latest
 
 from amm500.config import Config
 from amm500.core import api
-from amm500.live.order_manager import OrderState, Plan, TrackedOrder
+from amm500.live.order_manager import OrderState, TrackedOrder
 from amm500.live.quote_loop import KILL_REASONS, LoopStats, QuoteLoop
 from amm500.live.trading_state import TradingState, Transition
 from amm500.obs.heartbeat import Heartbeat, write_heartbeat
@@ -196,17 +196,27 @@ class Engine:
     # ---- once a second ----------------------------------------------------------------------------------
 
     def _snapshot(self) -> None:
-        """Equity and position into the journal and the metrics."""
+        """Equity and position into the journal (once a second, and at stop) and the metrics."""
         loop = self.loop
         assert loop is not None
-        v, st, now = loop.strategy.view, loop.stats, time.time_ns()
+        v, st = loop.strategy.view, loop.stats
+        mid = float(v[api.V_MID])
+        if mid > 0:
+            self.journal.record_equity(time.time_ns(), loop.equity(mid), loop.om.position, mid, loop.cash,
+                                       abs(loop.om.position) * mid / self.config.trading.leverage,
+                                       st.spread_bps if st.quoting_timers else None,
+                                       st.regime if st.quoting_timers else None)
+        self._refresh_metrics()
+
+    def _refresh_metrics(self) -> None:
+        """The gauges from the loop's current state (each /metrics scrape, and once a second)."""
+        loop = self.loop
+        assert loop is not None
+        v, st = loop.strategy.view, loop.stats
         mid = float(v[api.V_MID])
         if not mid > 0:
             return
         equity = loop.equity(mid)
-        self.journal.record_equity(now, equity, loop.om.position, mid, loop.cash, abs(loop.om.position) * mid /
-                                   self.config.trading.leverage, st.spread_bps if st.quoting_timers else None,
-                                   st.regime if st.quoting_timers else None)
         m = self.metrics
         m.equity.set(equity)
         m.pnl.set(equity - st.start_equity)
@@ -221,7 +231,8 @@ class Engine:
         budget = loop.om.venue_budget()
         if budget is not None:
             m.budget_left.set(budget.remaining)
-        m.feed_age.set(float(v[api.V_BOOK_AGE_MS]) / 1e3 if v[api.V_BOOK_AGE_MS] < 1e11 else math.nan)
+        age = _feed_age_s(v)
+        m.feed_age.set(math.nan if age is None else age)
         m.journal_rows.set(self.journal.written)
         m.killed.set(1.0 if st.killed else 0.0)
 
@@ -242,7 +253,7 @@ class Engine:
             reasons=sorted(gate.reasons) if gate else [],
             equity=loop.equity(mid) if loop and mid > 0 else None, position=loop.om.position if loop else None,
             mid=mid if mid > 0 else None,
-            feed_age_s=float(v[api.V_BOOK_AGE_MS]) / 1e3 if v is not None and v[api.V_BOOK_AGE_MS] < 1e11 else None,
+            feed_age_s=_feed_age_s(v) if v is not None else None,
             fills=loop.stats.fills if loop else 0, metrics_url=self.url)
         with contextlib.suppress(OSError):
             write_heartbeat(self.dir / sd.HEARTBEAT, hb)
@@ -284,7 +295,7 @@ class Engine:
         self.url = f"http://127.0.0.1:{port}"
 
     async def _http_metrics(self, _req: web.Request) -> web.Response:
-        self._snapshot()
+        self._refresh_metrics()  # a scrape reads the state; it writes no journal row
         body = generate_latest(self.metrics.registry) + generate_latest(self.venue.latency.registry)
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
@@ -308,7 +319,7 @@ class Engine:
             "latency_ms": {name: {k: (x * 1e3 if k != "count" else x) for k, x in q.items()}
                            for name, q in lat.summary().items()},
             "budget_left": getattr(loop.om.venue_budget(), "remaining", None),
-            "feed_age_s": float(v[api.V_BOOK_AGE_MS]) / 1e3 if v[api.V_BOOK_AGE_MS] < 1e11 else None,
+            "feed_age_s": _feed_age_s(v),
             "recovered_fills": self.recovered,
         }
 
@@ -348,15 +359,8 @@ class Engine:
 
     async def flatten(self) -> None:
         """One reduce-only IOC for the whole position at the configured slippage."""
-        loop = self.loop
-        assert loop is not None
-        om = loop.om
-        pos = om.position
-        if abs(pos) * max(float(loop.strategy.view[api.V_MID]), 0.0) < om.min_notional * 0.5 and abs(pos) == 0.0:
-            return
-        taker = om._taker(-1 if pos > 0 else 1, abs(pos), loop.client.book)
-        if taker is not None:
-            await om.execute(Plan(taker=taker))
+        assert self.loop is not None
+        await self.loop.om.flatten(self.loop.client.book)
 
     # ---- the run --------------------------------------------------------------------------------------
 
@@ -407,6 +411,12 @@ class Engine:
         if self._stopping:
             loop.stats.stopped_by = "signal"
         return EngineResult(loop.stats, code, self.journal.path, self.recovered)
+
+
+def _feed_age_s(view: Any) -> float | None:
+    """The newest book's age in seconds; None before any book (the view says 1e12 ms then)."""
+    age_ms = float(view[api.V_BOOK_AGE_MS])
+    return age_ms / 1e3 if age_ms < 1e11 else None
 
 
 def finite(value: Any) -> Any:

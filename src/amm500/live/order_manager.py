@@ -589,6 +589,14 @@ class OrderManager:
         """Plan and send one quote timer's answer."""
         return await self.execute(self.plan(quotes, ctrl, book))
 
+    async def flatten(self, book: np.ndarray) -> None:
+        """Close the whole position with one reduce-only IOC (a person's flatten, a stop that asks for it)."""
+        if self.position == 0.0:
+            return
+        taker = self._taker(-1 if self.position > 0 else 1, abs(self.position), book)
+        if taker is not None:
+            await self.execute(Plan(taker=taker))
+
     async def cancel_all(self) -> None:
         await self.execute(Plan(cancels=[o.cloid for o in self.live_orders() if not o.cancel_sent]))
 
