@@ -40,6 +40,7 @@ from prometheus_client import generate_latest
 
 from amm500.config import Config
 from amm500.core import api
+from amm500.core.files import OutputError
 from amm500.live.order_manager import OrderState, TrackedOrder
 from amm500.live.quote_loop import KILL_REASONS, LoopStats, QuoteLoop
 from amm500.live.trading_state import TradingState, Transition
@@ -255,7 +256,7 @@ class Engine:
             mid=mid if mid > 0 else None,
             feed_age_s=_feed_age_s(v) if v is not None else None,
             fills=loop.stats.fills if loop else 0, metrics_url=self.url)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, OutputError):  # a missed beat is the supervisor's to notice
             write_heartbeat(self.dir / sd.HEARTBEAT, hb)
 
     async def _heartbeat_task(self) -> None:

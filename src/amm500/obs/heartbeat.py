@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from amm500.core.files import write_text_atomic
 
 
 @dataclass
@@ -38,10 +39,9 @@ class Heartbeat:
 
 
 def write_heartbeat(path: Path, beat: Heartbeat) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Through the project's one atomic writer; raises its OutputError (or OSError) when it cannot."""
     data = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(beat).items()}
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data))
 
 
 def read_heartbeat(path: Path) -> Heartbeat | None:
