@@ -49,11 +49,11 @@ from bench_backtest_vs_hftbacktest import (
     to_hftbacktest,
 )
 
-from amm500.backtest.layout import F_PX, F_SIDE, F_SZ
 from amm500.backtest.market import Market, load_market
 from amm500.backtest.runner import run_backtest
 from amm500.config import load_config
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, NS_PER_MS, NS_PER_S, Events
+from amm500.sim.layout import F_PX, F_SIDE, F_SZ
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"

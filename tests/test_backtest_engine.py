@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amm500.backtest.layout import A_EXT_VOL, F_MAKER, F_PX, F_SIDE, F_SZ
 from amm500.backtest.report import stopped_text
 from amm500.backtest.runner import run_backtest
 from amm500.data import store
+from amm500.sim.layout import A_EXT_VOL, F_MAKER, F_PX, F_SIDE, F_SZ
 from backtest_helpers import ASK, BID, BUY, SELL, T0, book, config, events, funding, level, ms, run, trade
 
 FEE_MAKER = 0.00015

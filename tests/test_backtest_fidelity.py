@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amm500.backtest.layout import TIMER_ANCHORS
 from amm500.backtest.loop import first_fire
 from amm500.data import store
 from amm500.data.loaders import load
 from amm500.data.loaders.dataset import write_import
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, NS_PER_MS, TRADE, make_events
+from amm500.sim.layout import TIMER_ANCHORS
 from backtest_helpers import ASK, BID, SELL, T0, book, level, ms, run, trade
 
 # ---------------------------------------------------------------------------------------------------

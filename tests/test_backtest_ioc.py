@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from amm500.backtest import loop
-from amm500.backtest.book import EXCH, N_LEVELS, S_ASK, S_BID, set_level
-from amm500.backtest.layout import (
+from amm500.backtest.runner import KernelState
+from amm500.config import Config
+from amm500.sim.book import EXCH, N_LEVELS, S_ASK, S_BID, set_level
+from amm500.sim.layout import (
     A_CASH,
     A_FEES,
     A_MID,
@@ -39,8 +41,6 @@ from amm500.backtest.layout import (
     XS_DONE,
     XS_INFLIGHT,
 )
-from amm500.backtest.runner import KernelState
-from amm500.config import Config
 
 TAKER = 0.00045
 BASE = 100_000 - N_LEVELS // 2

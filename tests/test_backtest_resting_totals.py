@@ -6,8 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amm500.backtest.book import N_LEVELS, S_ASK, S_BID
-from amm500.backtest.layout import (
+from amm500.backtest.runner import KernelState
+from amm500.config import load_config
+from amm500.data.schema import Events
+from amm500.data.synthetic import generate_day
+from amm500.sim.book import N_LEVELS, S_ASK, S_BID
+from amm500.sim.layout import (
     A_MAXBID,
     A_MINASK,
     A_N_REST_ASK,
@@ -23,10 +27,6 @@ from amm500.backtest.layout import (
     OD_XST,
     XS_RESTING,
 )
-from amm500.backtest.runner import KernelState
-from amm500.config import load_config
-from amm500.data.schema import Events
-from amm500.data.synthetic import generate_day
 
 
 def _recount(ks: KernelState) -> tuple[int, int, float, float, float, float, np.ndarray]:

@@ -125,9 +125,9 @@ def test_venue_leverage_check() -> None:
 
 def test_instrument_is_the_backtests_source_of_facts() -> None:
     """Tick, lot, minimum order and fees reach the backtest kernel and the strategy from the Instrument."""
-    from amm500.backtest.layout import CF_LOT, CF_MAKER_FEE, CF_MIN_NOTIONAL, CF_TICK
     from amm500.backtest.runner import build_cfg
     from amm500.core.params import P_LOT, P_MIN_NOTIONAL, P_TICK, build_params
+    from amm500.sim.layout import CF_LOT, CF_MAKER_FEE, CF_MIN_NOTIONAL, CF_TICK
 
     cfg = load_config(None, ["backtest.tick_size=0.5", "backtest.sz_decimals=3", "backtest.min_order_value=12",
                              "backtest.fee_tier=2"])

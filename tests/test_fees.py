@@ -86,9 +86,9 @@ def test_config_selects_tier_by_name_or_number_and_instrument_carries_it() -> No
 
 
 def test_backtester_strategy_and_local_exchange_read_the_same_rates() -> None:
-    from amm500.backtest.layout import CF_MAKER_FEE, CF_TAKER_FEE
     from amm500.backtest.runner import build_cfg
     from amm500.exchange_sim.exchange import SimConfig
+    from amm500.sim.layout import CF_MAKER_FEE, CF_TAKER_FEE
 
     cfg = load_config(None, ["backtest.fee_tier='tier2'"])
     ins = Instrument.from_config(cfg)

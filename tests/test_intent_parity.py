@@ -18,8 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from amm500.backtest import loop
-from amm500.backtest.book import BI_BEST_ASK, BI_BEST_BID, LOCAL
-from amm500.backtest.layout import (
+from amm500.backtest.runner import KernelState
+from amm500.config import Config
+from amm500.core import api
+from amm500.core.instrument import Instrument
+from amm500.exchange_sim.exchange import Exchange, SimConfig
+from amm500.live.order_manager import OrderManager, OrderState
+from amm500.sim.book import BI_BEST_ASK, BI_BEST_BID, LOCAL
+from amm500.sim.layout import (
     A_L_POS,
     FLAG_IOC,
     FLAG_POST_ONLY,
@@ -38,12 +44,6 @@ from amm500.backtest.layout import (
     RQ_SLOT,
     RQ_TYPE,
 )
-from amm500.backtest.runner import KernelState
-from amm500.config import Config
-from amm500.core import api
-from amm500.core.instrument import Instrument
-from amm500.exchange_sim.exchange import Exchange, SimConfig
-from amm500.live.order_manager import OrderManager, OrderState
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.execution import ActionVenue
 from amm500.venues.model import OrderSpec

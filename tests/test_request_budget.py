@@ -80,7 +80,10 @@ def test_backtest_throttles_an_address_out_of_budget(tmp_path: Path) -> None:
 def test_ip_weight_per_minute_at_below_and_above_the_limit() -> None:
     import numpy as np
 
-    from amm500.backtest.layout import (
+    from amm500.backtest.loop import _budget
+    from amm500.core.intent import new_commands
+    from amm500.core.order_diff import A_KIND, ACT_PLACE
+    from amm500.sim.layout import (
         A_SIZE,
         CF_BUDGET_ON,
         CF_IP_LIMIT,
@@ -91,9 +94,6 @@ def test_ip_weight_per_minute_at_below_and_above_the_limit() -> None:
         ST_IP_REFUSED,
         ST_SIZE,
     )
-    from amm500.backtest.loop import _budget
-    from amm500.core.intent import new_commands
-    from amm500.core.order_diff import A_KIND, ACT_PLACE
 
     acts, acct, st, cfg, ist = new_commands(), np.zeros(A_SIZE), np.zeros(ST_SIZE), np.zeros(CF_SIZE), np.zeros(
         I_SIZE, dtype=np.int64)

@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amm500.backtest.layout import (
+from amm500.backtest.runner import run_backtest
+from amm500.config import load_config
+from amm500.core import api
+from amm500.core.params import STRATEGY_MM, build_params
+from amm500.data import store
+from amm500.sim.layout import (
     A_KILL_REASON,
     A_MAXBID,
     A_MINASK,
@@ -17,11 +22,6 @@ from amm500.backtest.layout import (
     A_REST_ASK_QTY,
     A_REST_BID_QTY,
 )
-from amm500.backtest.runner import run_backtest
-from amm500.config import load_config
-from amm500.core import api
-from amm500.core.params import STRATEGY_MM, build_params
-from amm500.data import store
 from backtest_helpers import ASK, BID, T0, book, clear, level
 from mm_helpers import make_strategy, mm_params, set_book
 

@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numba import njit
 
-from amm500.backtest.layout import (
+from amm500.core import api
+from amm500.core.instrument import Instrument
+from amm500.core.params import build_params
+from amm500.data.schema import FUNDING, NS_PER_S, DataError
+from amm500.sim.layout import (
     A_AVG,
     A_CASH,
     A_FEES,
@@ -84,10 +88,6 @@ from amm500.backtest.layout import (
     ST_TAKER_ORDERS,
     ST_VOLUME,
 )
-from amm500.core import api
-from amm500.core.instrument import Instrument
-from amm500.core.params import build_params
-from amm500.data.schema import FUNDING, NS_PER_S, DataError
 from amm500.strategy.kernel import new_state, on_fill, on_timer
 
 if TYPE_CHECKING:

@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from amm500.backtest.layout import (
+from amm500.core.instrument import Instrument
+from amm500.core.request_budget import address_budget
+from amm500.data.schema import NS_PER_DAY, NS_PER_HOUR
+from amm500.sim.layout import (
     A_FEES,
     A_FUNDING,
     A_KILL_REASON,
@@ -61,9 +64,6 @@ from amm500.backtest.layout import (
     ST_THROTTLED_S,
     ST_VOLUME,
 )
-from amm500.core.instrument import Instrument
-from amm500.core.request_budget import address_budget
-from amm500.data.schema import NS_PER_DAY, NS_PER_HOUR
 
 if TYPE_CHECKING:
     from amm500.backtest.runner import BacktestResult

@@ -17,7 +17,9 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from amm500.backtest.layout import (
+from amm500.backtest.units import fmt_metric, fmt_value, label
+from amm500.core.files import write_text_atomic
+from amm500.sim.layout import (
     F_LIQ,
     F_MK0,
     F_SIDE,
@@ -30,8 +32,6 @@ from amm500.backtest.layout import (
     R_SPREAD,
     R_VOL,
 )
-from amm500.backtest.units import fmt_metric, fmt_value, label
-from amm500.core.files import write_text_atomic
 
 if TYPE_CHECKING:
     from amm500.backtest.runner import BacktestResult

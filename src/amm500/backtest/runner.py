@@ -16,9 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from amm500.backtest import latency_model
-from amm500.backtest.book import N_LEVELS, new_books
-from amm500.backtest.layout import (
+from amm500.backtest.market import Market, load_market
+from amm500.config import Config, ConfigError
+from amm500.core import api
+from amm500.core.files import compile_notice
+from amm500.core.instrument import Instrument
+from amm500.core.intent import new_commands
+from amm500.core.order_diff import new_work
+from amm500.core.params import build_params
+from amm500.core.request_budget import IP_WEIGHT_PER_MIN
+from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
+from amm500.sim import latency_model
+from amm500.sim.book import N_LEVELS, new_books
+from amm500.sim.core import exchange_cfg
+from amm500.sim.layout import (
     A_CASH,
     A_EXT_VOL,
     A_L_CASH,
@@ -32,30 +43,16 @@ from amm500.backtest.layout import (
     CF_FEED_LAT,
     CF_INITIAL_EQUITY,
     CF_IP_LIMIT,
-    CF_LAT_MODEL,
-    CF_LAT_SIGMA,
-    CF_LEVERAGE,
-    CF_LOT,
-    CF_MAKER_FEE,
-    CF_MIN_NOTIONAL,
     CF_MK0,
-    CF_MMR,
     CF_ORDER_LAT,
-    CF_PARTIAL,
     CF_POST_ONLY,
-    CF_QUEUE_MODEL,
-    CF_QUEUE_POWER,
     CF_QUOTE_INT,
     CF_REB_INT,
     CF_REC_INT,
-    CF_RESP_LAT,
-    CF_SIZE,
     CF_SIZE_TOL,
     CF_SPREAD_INT,
     CF_START_VOLUME,
-    CF_TAKER_FEE,
     CF_TAKER_SLIPPAGE,
-    CF_TICK,
     CF_TIMER_ANCHOR,
     CF_TIMER_OFFSET,
     CF_TOL_BPS,
@@ -79,16 +76,6 @@ from amm500.backtest.layout import (
     ST_SIZE,
     TIMER_ANCHORS,
 )
-from amm500.backtest.market import Market, load_market
-from amm500.config import Config, ConfigError
-from amm500.core import api
-from amm500.core.files import compile_notice
-from amm500.core.instrument import Instrument
-from amm500.core.intent import new_commands
-from amm500.core.order_diff import new_work
-from amm500.core.params import build_params
-from amm500.core.request_budget import IP_WEIGHT_PER_MIN
-from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, NS_PER_S, TRADE, DataError, Events
 from amm500.strategy.kernel import new_state
 
 ProgressFn = Callable[[int, int], None]
@@ -102,7 +89,7 @@ class BacktestResult:
     config: Config
     fill_model: str
     fills_ts: np.ndarray = field(repr=False)
-    fills: np.ndarray = field(repr=False)  # columns: amm500.backtest.layout.F_*
+    fills: np.ndarray = field(repr=False)  # columns: amm500.sim.layout.F_*
     rec_ts: np.ndarray = field(repr=False)
     rec: np.ndarray = field(repr=False)  # columns: layout.R_*
     stats: np.ndarray = field(repr=False)
@@ -203,24 +190,10 @@ def build_cfg(config: Config) -> np.ndarray:
     b, e, t = config.backtest, config.execution, config.trading
     if len(b.markout_horizons_s) != 3:
         raise ConfigError(f"backtest.markout_horizons_s: exactly 3 horizons are supported (got {b.markout_horizons_s})")
-    ins = Instrument.from_config(config)
-    cfg = np.zeros(CF_SIZE)
+    cfg = exchange_cfg(config)
     cfg[CF_ORDER_LAT] = b.order_latency_ms * NS_PER_MS
     cfg[CF_CANCEL_LAT] = b.cancel_latency_ms * NS_PER_MS
-    cfg[CF_RESP_LAT] = b.response_latency_ms * NS_PER_MS
     cfg[CF_FEED_LAT] = b.feed_latency_ms * NS_PER_MS
-    cfg[CF_LAT_MODEL] = latency_model.LOGNORMAL if b.latency_model == "lognormal" else latency_model.CONSTANT
-    cfg[CF_LAT_SIGMA] = b.latency_sigma
-    cfg[CF_QUEUE_MODEL] = 1 if b.queue_model == "prob" else 0
-    cfg[CF_QUEUE_POWER] = b.queue_power
-    cfg[CF_PARTIAL] = 1.0 if b.partial_fills else 0.0
-    cfg[CF_MAKER_FEE] = ins.maker_fee
-    cfg[CF_TAKER_FEE] = ins.taker_fee
-    cfg[CF_LEVERAGE] = t.leverage
-    cfg[CF_MMR] = b.maintenance_margin_rate
-    cfg[CF_TICK] = ins.tick
-    cfg[CF_LOT] = ins.lot
-    cfg[CF_MIN_NOTIONAL] = ins.min_notional
     cfg[CF_QUOTE_INT] = round(e.quote_refresh_interval * NS_PER_S)
     cfg[CF_REB_INT] = round(e.rebalance_interval * NS_PER_S)
     cfg[CF_SPREAD_INT] = round(t.spread_recalc_interval * NS_PER_S)

@@ -199,10 +199,8 @@ async def _paper(config: Config, net: Network, state_dir: Path | None, metrics_p
     if not (math.isfinite(equity) and equity > 0):
         raise ConfigError(f"paper account: equity {equity} in {folder / sd.JOURNAL}; pass --state-dir to start "
                           "a fresh one")
-    fees = Instrument.from_config(config)
     data = HyperliquidClient(net.api, net.ws, config.trading.symbol, private_key=None, **common)
-    venue = PaperVenue(data, equity, maker_fee=fees.maker_fee, taker_fee=fees.taker_fee, position=position,
-                       entry_px=entry)
+    venue = PaperVenue(data, config, equity, position=position, entry_px=entry)
     async with Engine.start(venue, config, Identity("paper", net.name, "paper"), folder,
                             metrics_port=metrics_port) as engine:
         yield Session("paper", engine, net, "paper", folder)
