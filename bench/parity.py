@@ -87,7 +87,7 @@ def backtest(data: Path, phases: int) -> dict[str, Any]:
     return out
 
 
-async def engine(data: Path, seconds: float, mode: str, folder: Path) -> dict[str, Any]:
+async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_s: float) -> dict[str, Any]:
     from eth_account import Account
 
     from amm500.config import load_config
@@ -100,7 +100,7 @@ async def engine(data: Path, seconds: float, mode: str, folder: Path) -> dict[st
             st = (await s.engine.run(seconds)).stats
     else:
         nobody = Account.create().address.lower()
-        async with (run_exchange({nobody: 1.0}, data=data) as sim,
+        async with (run_exchange({nobody: 1.0}, data=data, book_push_s=book_push_s) as sim,
                     trading_session(cfg, "paper", network=sim.base_url, state_dir=folder) as s):
             st = (await s.engine.run(seconds)).stats
     return {"fills": st.fills, "maker_ratio": st.maker_ratio if st.fills else float("nan"),
@@ -112,6 +112,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of the generated day")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--paper", action="store_true", help="also run paper mode on each replay")
+    ap.add_argument("--modes", default=None, help="engine modes to run, comma-separated (rehearsal,paper)")
+    ap.add_argument("--book-push-s", type=float, default=0.5,
+                    help="seconds between the local exchange's l2Book pushes in paper mode (Hyperliquid: 0.5)")
     ap.add_argument("--skip-real", action="store_true", help="only the generated data set")
     ap.add_argument("--phases", type=int, default=10, help="timer phases of the backtest (its spread is printed)")
     ap.add_argument("--backtest-only", action="store_true", help="skip the engine runs (minutes of real time)")
@@ -127,9 +130,12 @@ def main() -> None:
             t0 = time.perf_counter()
             rows.append((name, "backtest", backtest(data, args.phases)))
             print(f"{name}: backtest done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-            modes = () if args.backtest_only else ("rehearsal", "paper") if args.paper else ("rehearsal",)
-            for mode in modes:
-                rows.append((name, f"engine ({mode})", asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}"))))
+            modes = ("rehearsal", "paper") if args.paper else ("rehearsal",)
+            if args.modes:
+                modes = tuple(x.strip() for x in args.modes.split(",") if x.strip())
+            for mode in () if args.backtest_only else modes:
+                result = asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}", args.book_push_s))
+                rows.append((name, f"engine ({mode})", result))
                 print(f"{name}: {mode} done ({secs:.0f} s of market)", file=sys.stderr)
                 shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
     print("| data | driver | fills | maker ratio | volume (USD) | fees (USD) | net PnL (USD) |")

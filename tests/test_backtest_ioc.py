@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amm500.backtest import loop
 from amm500.backtest.runner import KernelState
 from amm500.config import Config
+from amm500.sim import matching
 from amm500.sim.book import EXCH, N_LEVELS, S_ASK, S_BID, set_level
 from amm500.sim.layout import (
     A_CASH,
@@ -66,7 +66,7 @@ def _send(ks: KernelState, side: int, px: float, qty: float) -> None:
     ks.od[0, OD_XST] = XS_INFLIGHT
     ks.od[0, OD_OID] = 7
     ks.od[0, OD_FLAGS] = FLAG_IOC | FLAG_REDUCE_ONLY
-    loop._exch_new(1, 0, ks.lv, ks.bi, ks.od, ks.oc, ks.acct, ks.st, ks.cfg, ks.ist, ks.rs_ts, ks.rs, ks.fills_ts,
+    matching.new_order(1, 0, ks.lv, ks.bi, ks.od, ks.oc, ks.acct, ks.st, ks.cfg, ks.ist, ks.rs_ts, ks.rs, ks.fills_ts,
                      ks.fills)
 
 

@@ -141,12 +141,16 @@ class PaperVenue(ActionVenue):
         await self.data.start()
         real = self.data.asset
         assert real is not None
+        self.open(real)
+        self._on_book(m.L2Book(real.name, self.data.book_time_ms, self.data.book.copy()), time.time_ns())
+
+    def open(self, real: m.AssetInfo) -> None:
+        """The paper account on the venue's instrument (its size grid and maximum leverage from meta)."""
         self.asset = m.AssetInfo(0, real.name, real.sz_decimals, real.max_leverage)
         instrument = Instrument.from_config(self.config).with_venue(sz_decimals=real.sz_decimals,
                                                                     max_leverage=real.max_leverage)
         equity, position, entry_px = self._opening
         self.core = ExchangeCore(self.config, instrument, equity, position, entry_px)
-        self._on_book(m.L2Book(real.name, self.data.book_time_ms, self.data.book.copy()), time.time_ns())
 
     async def close(self) -> None:
         await self.data.close()
