@@ -19,13 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from amm500.config import BTC_MAX_LEVERAGE, BTC_SZ_DECIMALS, MIN_ORDER_VALUE
-from amm500.core.instrument import TIER0
+from amm500.config import BTC_MAX_LEVERAGE, BTC_SZ_DECIMALS, MIN_ORDER_VALUE, Config
+from amm500.core.instrument import TIER0, Instrument
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, FUNDING, TRADE, Events
 from amm500.exchange_sim.accounts import Account, apply_trade, direction
 from amm500.exchange_sim.auth import USER_SIGNED_TYPES, AuthError, NonceBook, recover_l1_signer, recover_user_signed
+from amm500.exchange_sim.core_matching import CoreMatching
 from amm500.exchange_sim.matching import BUY, EPS, SELL, Match, Order, OrderBook
 from amm500.exchange_sim.rules import OrderReject, check_price, check_size, wire
+from amm500.sim.core import Response
+from amm500.sim.layout import RESP_ACK, RESP_CANCELED, RESP_FILL, RESP_REJECT
 
 MARKET_ADDRESS = "0x0000000000000000000000000000000000000000"
 CLOID_RE = re.compile(r"^0x[0-9a-fA-F]{32}$")
@@ -66,6 +69,9 @@ class SimConfig:
     taker_fee: float = TIER0.taker
     schedule_cancel_min_ms: int = 5_000
     max_open_orders: int = 1000
+    # ``queue`` matching: users' orders meet the replayed market through the backtester's exchange side
+    # with these settings (queue model, partial fills, tick), never each other; None: one price-time book
+    queue_matching: Config | None = None
 
 
 @dataclass
@@ -105,6 +111,8 @@ class Exchange:
         self.day_volume = [0.0 for _ in self.assets]
         self.outbox: list[tuple[str, str, Any]] = []
         self.book_dirty = [True for _ in self.assets]
+        qm = self.config.queue_matching
+        self.core_matching = CoreMatching(qm, Instrument.from_config(qm)) if qm is not None else None
         for address, usdc in self.config.accounts.items():
             self.fund(address, usdc)
 
@@ -183,8 +191,62 @@ class Exchange:
                 nxt = i + 1
                 if nxt >= len(ev) or int(ev.ts[nxt]) != int(ev.ts[i]) or int(ev.kind[nxt]) not in (1, 3):
                     self._settle(asset, book.uncross(), t_ms, trades)
+        if self.core_matching is not None and len(ev):
+            self._core_answers(asset, self.core_matching.apply(ev), int(ev.ts[-1]) // 1_000_000, trades)
         if trades:
             self.outbox.append(("trades", self.assets[asset].name, trades))
+
+    def _core_answers(self, asset: int, answers: list[tuple[Order, Response]], t_ms: int,
+                      trades: list[dict[str, Any]]) -> None:
+        """Book what ``queue`` matching decided: acks, fills (taker fills print a trade), IOC remainders."""
+        book = self.books[asset]
+        for order, r in answers:
+            if r.kind == RESP_ACK:
+                book.track(order)
+                self._set_status(order, "open", t_ms)
+            elif r.kind == RESP_FILL:
+                order.sz = max(order.sz - r.sz, 0.0)
+                self._fill(asset, order, r.px, r.sz, not r.maker, t_ms)
+                if not r.maker:
+                    buyer, seller = (order.user, MARKET_ADDRESS) if order.side == BUY else (MARKET_ADDRESS, order.user)
+                    trades.append(self._trade_msg(asset, order.side, r.px, r.sz, t_ms, buyer or "", seller or ""))
+                if r.final:
+                    book.remove(order)
+                    self._set_status(order, "filled", t_ms)
+            elif r.kind == RESP_CANCELED and r.final and order.tif == "Ioc":
+                self._set_status(order, "canceled", t_ms)
+            self.book_dirty[asset] = True
+
+    def _place_queued(self, asset: int, order: Order) -> Any:
+        """``queue`` matching's placement: the order's account core decides what it takes and where it rests."""
+        assert self.core_matching is not None
+        now = order.timestamp
+        answers = self.core_matching.submit(order, self.books[asset], now * 1_000_000)
+        if answers and answers[0][1].kind == RESP_REJECT:
+            self.orders.pop(order.oid, None)
+            if order.cloid:
+                self.cloids.pop((order.user or "", order.cloid), None)
+            raise OrderReject(answers[0][1].reject_text)
+        trades: list[dict[str, Any]] = []
+        self._core_answers(asset, answers, now, trades)
+        if trades:
+            self.outbox.append(("trades", self.assets[asset].name, trades))
+        return self._placed(order, [(r.px, r.sz) for _, r in answers if r.kind == RESP_FILL])
+
+    def _placed(self, order: Order, taken: list[tuple[float, float]]) -> Any:
+        """Hyperliquid's status of a new order: resting (with what is left), or filled (what it took)."""
+        if order.sz > EPS and order.tif != "Ioc":
+            out: dict[str, Any] = {"resting": {"oid": order.oid}}
+            if order.cloid:
+                out["resting"]["cloid"] = order.cloid
+            return out
+        filled = sum(sz for _, sz in taken)
+        avg = sum(px * sz for px, sz in taken) / filled
+        done: dict[str, Any] = {"filled": {"totalSz": wire(filled, self.assets[0].sz_decimals), "avgPx": wire(avg),
+                                           "oid": order.oid}}
+        if order.cloid:
+            done["filled"]["cloid"] = order.cloid
+        return done
 
     def _trade_msg(self, asset: int, side: int, px: float, sz: float, t_ms: int, buyer: str,
                    seller: str) -> dict[str, Any]:
@@ -367,6 +429,8 @@ class Exchange:
         return d
 
     def _cancel(self, asset: int, order: Order, status: str = "canceled") -> None:
+        if self.core_matching is not None:
+            self.core_matching.cancel(order, self.now_ms() * 1_000_000)
         self.books[asset].remove(order)
         self._set_status(order, status, self.now_ms())
         self.book_dirty[asset] = True
@@ -546,6 +610,8 @@ class Exchange:
         self.orders[order.oid] = OrderRecord(order, "open", now, spec.name)
         if order.cloid:
             self.cloids[(account.address, order.cloid)] = order.oid
+        if self.core_matching is not None:
+            return self._place_queued(asset, order)
         matches, stp = book.take(order, side, px, sz)
         for o in stp:
             self._set_status(o, "selfTradeCanceled", now)
@@ -554,22 +620,12 @@ class Exchange:
         if trades:
             self.outbox.append(("trades", spec.name, trades))
         self.book_dirty[asset] = True
-        filled = sum(m.sz for m in matches)
         if order.sz > EPS and tif != "Ioc":
             book.rest(order)
             self._set_status(order, "open", now)
-            out: dict[str, Any] = {"resting": {"oid": order.oid}}
-            if order.cloid:
-                out["resting"]["cloid"] = order.cloid
-            return out
-        if order.sz > EPS:  # IOC remainder
+        elif order.sz > EPS:  # IOC remainder
             self._set_status(order, "canceled", now)
-        avg = sum(m.px * m.sz for m in matches) / filled
-        done: dict[str, Any] = {"filled": {"totalSz": wire(filled, spec.sz_decimals), "avgPx": wire(avg),
-                                           "oid": order.oid}}
-        if order.cloid:
-            done["filled"]["cloid"] = order.cloid
-        return done
+        return self._placed(order, [(m.px, m.sz) for m in matches])
 
     def _check_margin(self, account: Account, asset: int, side: int, px: float, sz: float) -> None:
         """Worst-case exposure (position plus all open orders on one side) must fit the account's equity."""
@@ -626,9 +682,7 @@ class Exchange:
         order = self._find_order(account, ref)
         if order is None:
             return {"error": "Cannot modify canceled or filled order"}
-        asset = 0
-        self.books[asset].remove(order)
-        self._set_status(order, "canceled", self.now_ms())
+        self._cancel(0, order)
         return self._place(account, wire_order)
 
     def _do_modify(self, account: Account, action: dict[str, Any]) -> dict[str, Any]:

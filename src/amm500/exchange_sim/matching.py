@@ -82,6 +82,13 @@ class OrderBook:
             self.by_oid[order.oid] = order
             self.by_user.setdefault(order.user, {})[order.oid] = order
 
+    def track(self, order: Order) -> None:
+        """Index a user's order as resting without queueing it: under ``queue`` matching its queue place
+        lives in the backtester's exchange side (:mod:`amm500.exchange_sim.core_matching`)."""
+        assert order.user is not None
+        self.by_oid[order.oid] = order
+        self.by_user.setdefault(order.user, {})[order.oid] = order
+
     def remove(self, order: Order) -> None:
         levels = self._side(order.side)
         queue = levels.get(order.px)

@@ -139,7 +139,9 @@ async def _session(config: Config, mode: str, *, market: Path | None, network: s
         wallet = Account.create()  # a throwaway key for this run only; never printed or stored
         address = wallet.address.lower()
         fees = Instrument.from_config(config)  # the configured tier, as the backtest of the same settings pays
-        sim_config = SimConfig(maker_fee=fees.maker_fee, taker_fee=fees.taker_fee)
+        # the backtester's fill model (its queue estimate, fees and tick), so a rehearsal and a backtest of the
+        # same data differ only in the engine's timing (docs/parity.md)
+        sim_config = SimConfig(maker_fee=fees.maker_fee, taker_fee=fees.taker_fee, queue_matching=config)
         async with run_exchange({address: config.backtest.initial_equity}, data=market, config=sim_config) as sim:
             net = Network("local", sim.base_url, sim.ws_url)
             client = HyperliquidClient(sim.base_url, sim.ws_url, config.trading.symbol,

@@ -92,6 +92,18 @@ from amm500.sim.layout import (
     XS_RESTING,
 )
 
+#: the words of the exchange the core stands in for (Hyperliquid) for each of its reject reasons
+REJECT_TEXT = {
+    "post_only_cross": "Post only order would have immediately matched.",
+    "tick": "Price must be divisible by tick size.",
+    "lot": "Order has invalid size.",
+    "min_notional": "Order must have minimum value of $10.",
+    "margin": "Insufficient margin to place order.",
+    "reduce_only": "Reduce only order would increase position.",
+    "no_free_slot": "Too many open orders.",
+    "no_liquidity": "Order could not immediately match against any resting orders.",
+    "price_range": "Order price cannot be more than 80% away from the reference price",
+}
 _FILL_LOG = 4096  # fills one call may log (every slot, partially, twice); the log is emptied after each call
 
 
@@ -129,6 +141,10 @@ class Response:
     fee: float
     final: bool
     reason: str | None  # a reject's REJECT_NAMES entry
+
+    @property
+    def reject_text(self) -> str:
+        return REJECT_TEXT.get(self.reason or "", f"Order rejected ({self.reason}).")
 
 
 @njit(cache=True)

@@ -36,7 +36,7 @@ from amm500.core.instrument import Instrument
 from amm500.core.request_budget import address_budget, cancel_budget
 from amm500.data.book_diff import BookDiffer
 from amm500.data.schema import ASK, BID, FUNDING, TRADE, make_events
-from amm500.sim.core import ExchangeCore, Response
+from amm500.sim.core import REJECT_TEXT, ExchangeCore, Response
 from amm500.sim.layout import (
     FLAG_IOC,
     FLAG_POST_ONLY,
@@ -59,18 +59,6 @@ log = logging.getLogger(__name__)
 #: the paper account's address (never a real wallet)
 PAPER_ADDRESS = "0x" + "00" * 19 + "01"
 
-#: Hyperliquid's words for the core's reject reasons (sim.layout.REJECT_NAMES)
-_REJECT_TEXT = {
-    "post_only_cross": "Post only order would have immediately matched.",
-    "tick": "Price must be divisible by tick size.",
-    "lot": "Order has invalid size.",
-    "min_notional": "Order must have minimum value of $10.",
-    "margin": "Insufficient margin to place order.",
-    "reduce_only": "Reduce only order would increase position.",
-    "no_free_slot": "Too many open orders.",
-    "no_liquidity": "Order could not immediately match against any resting orders.",
-    "price_range": "Order price cannot be more than 80% away from the reference price",
-}
 _GONE = "Order was never placed, already canceled, or filled."
 
 
@@ -245,7 +233,7 @@ class PaperVenue(ActionVenue):
                 updates.append(m.OrderUpdate(order.view(self.coin), "canceled", t_ms))
             elif r.kind == RESP_REJECT:
                 self._forget(order)
-                status[r.slot] = m.OrderStatus("error", error=_REJECT_TEXT.get(r.reason or "", r.reason))
+                status[r.slot] = m.OrderStatus("error", error=r.reject_text)
                 updates.append(m.OrderUpdate(order.view(self.coin), "rejected", t_ms))
             elif r.kind == RESP_CANCEL_FAIL:
                 status[r.slot] = m.OrderStatus("error", error=_GONE)
@@ -323,11 +311,11 @@ class PaperVenue(ActionVenue):
         responses = self.core.submit(now_ms * 1_000_000, oid, 1 if spec.is_buy else -1, spec.px, spec.sz, flags)
         slot = responses[0].slot if responses else -1
         if slot < 0:
-            return m.OrderStatus("error", error=_REJECT_TEXT.get(responses[0].reason or "", "rejected"))
+            return m.OrderStatus("error", error=responses[0].reject_text)
         order = self._by_slot[slot] = _Order(oid, slot, spec, now_ms)
         if spec.cloid is not None:
             self._by_cloid[spec.cloid] = order
-        return self._deliver(responses, now_ms).get(slot) or m.OrderStatus("error", error=_REJECT_TEXT["no_liquidity"])
+        return self._deliver(responses, now_ms).get(slot) or m.OrderStatus("error", error=REJECT_TEXT["no_liquidity"])
 
     def _cancel(self, order: _Order | None) -> m.OrderStatus:
         assert self.core is not None
