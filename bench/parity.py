@@ -64,6 +64,61 @@ def captured(root: Path) -> Path:
     return out
 
 
+def as_published(data: Path, out: Path, push_s: float, depth: int = 20) -> Path:
+    """``data`` as a Hyperliquid subscriber records it: a ``depth``-level ``l2Book`` snapshot every ``push_s``
+    (when the book changed) and every trade print, i.e. exactly what the live engine's feed carries."""
+    from amm500.data.book_diff import BookDiffer
+    from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, TRADE, make_events
+    from amm500.data.store import event_days, read_dataset_meta, read_events_file, write_dataset_meta, write_events
+
+    ev = read_events_file(event_days(data)[0][1])
+    book: dict[int, dict[float, float]] = {1: {}, -1: {}}
+    differ = BookDiffer(depth=depth, clear_each_day=False)
+    parts = []
+    step = int(push_s * 1e9)
+    next_push = int(ev.ts[0])
+    dirty = False
+    trades: list[int] = []
+
+    def push(t: int) -> None:
+        bids = sorted(book[1].items(), reverse=True)[:depth]
+        asks = sorted(book[-1].items())[:depth]
+        parts.append(differ.update_one(t, t, [p for p, _ in bids], [z for _, z in bids], [p for p, _ in asks],
+                                       [z for _, z in asks]))
+
+    for i in range(len(ev)):
+        t = int(ev.ts[i])
+        while t >= next_push:
+            if dirty:
+                push(next_push)
+                dirty = False
+            next_push += step
+        k, side = int(ev.kind[i]), int(ev.side[i])
+        if k == BOOK_LEVEL:
+            if ev.sz[i] > 0:
+                book[side][float(ev.px[i])] = float(ev.sz[i])
+            else:
+                book[side].pop(float(ev.px[i]), None)
+            dirty = True
+        elif k == BOOK_CLEAR:
+            for s_ in (1, -1):
+                if side in (0, s_):
+                    book[s_].clear()
+            dirty = True
+        elif k == TRADE:
+            trades.append(i)
+    idx = np.array(trades, dtype=np.int64)
+    parts.append(make_events(ev.ts[idx], ev.ts[idx], ev.kind[idx], ev.side[idx], ev.px[idx], ev.sz[idx]))
+    cols = [np.concatenate([np.asarray(getattr(p_, c)) for p_ in parts]) for c in ("ts", "local_ts", "kind", "side",
+                                                                                   "px", "sz")]
+    # prints before the book rows of the same instant, as every importer orders them
+    order = np.lexsort((cols[2] != TRADE, cols[0]))
+    write_events(out, make_events(*(c[order] for c in cols)))
+    meta = {k: v for k, v in read_dataset_meta(data).items() if k not in ("format", "version")}
+    write_dataset_meta(out, **meta)
+    return out
+
+
 def span_s(data: Path) -> float:
     from amm500.data.store import event_days, read_events_file
 
@@ -87,6 +142,106 @@ def backtest(data: Path, phases: int) -> dict[str, Any]:
     return out
 
 
+class FeedTap:
+    """What the paper engine received (l2Book snapshots and prints, at their arrival times) and when its
+    timers started: the data and the timer phase of a backtest that sees exactly what the engine saw."""
+
+    def __init__(self, venue: Any, loop: Any) -> None:
+        import time as _time
+
+        self.arrivals: list[tuple[int, str, Any]] = [(_time.time_ns(), "book", venue.book.copy())]
+        self.first_timer_ns: int | None = None
+        data = (venue.data if hasattr(venue, "data") else venue).handlers  # paper: its data client's
+        on_book, on_trades, on_timer = data.on_book, data.on_trades, loop.on_timer
+
+        def book(snap: Any, rx_ns: int) -> None:
+            self.arrivals.append((_time.time_ns(), "book", snap.book.copy()))
+            if on_book is not None:
+                on_book(snap, rx_ns)
+
+        def trades(rows: Any) -> None:
+            self.arrivals.append((_time.time_ns(), "trades", [(t.side, t.px, t.sz) for t in rows
+                                                              if t.coin == venue.coin and t.sz > 0 and t.px > 0]))
+            if on_trades is not None:
+                on_trades(rows)
+
+        async def timer(kind: int) -> None:
+            if self.first_timer_ns is None:
+                self.first_timer_ns = _time.time_ns()
+            await on_timer(kind)
+
+        data.on_book, data.on_trades, loop.on_timer = book, trades, timer
+
+    def dataset(self, out: Path, like: Path) -> tuple[Path, float]:
+        """The arrivals as canonical events (exchange time = arrival time, in arrival order) and the timer
+        offset (ms after the first arrival) at which the engine's timers started."""
+        from amm500.data.book_diff import BookDiffer
+        from amm500.data.schema import TRADE, make_events
+        from amm500.data.store import read_dataset_meta, write_dataset_meta, write_events
+
+        differ = BookDiffer(clear_each_day=False)
+        parts = []
+        last = 0
+        for rx, kind, payload in self.arrivals:
+            last = t = max(rx, last)
+            if kind == "book":
+                b = payload
+                nb, na = int(np.count_nonzero(b[0] > 0)), int(np.count_nonzero(b[2] > 0))
+                parts.append(differ.update_one(t, t, b[0, :nb].tolist(), b[1, :nb].tolist(), b[2, :na].tolist(),
+                                               b[3, :na].tolist()))
+            elif payload:
+                n = len(payload)
+                ts = np.full(n, t, dtype=np.int64)
+                side, px, sz = (np.array(col) for col in zip(*payload, strict=True))
+                parts.append(make_events(ts, ts, np.full(n, TRADE), np.where(side > 0, 1, -1), px, sz))
+        cols = [np.concatenate([np.asarray(getattr(e, c)) for e in parts])
+                for c in ("ts", "local_ts", "kind", "side", "px", "sz")]
+        write_events(out, make_events(*cols))
+        meta = {k: v for k, v in read_dataset_meta(like).items() if k not in ("format", "version")}
+        write_dataset_meta(out, **meta)
+        assert self.first_timer_ns is not None
+        return out, (self.first_timer_ns - self.arrivals[0][0]) / 1e6
+
+
+    def as_seen(self, data: Path, feed: Any, out: Path) -> tuple[Path, float]:
+        """Rehearsal: every row of ``data`` at the time the local exchange applied it, seen by the engine
+        at the arrival of the first message of its channel after that (l2Book pushes, trade prints);
+        and the timer offset, as :meth:`dataset`."""
+        from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, TRADE, make_events
+        from amm500.data.store import event_days, read_dataset_meta, read_events_file, write_dataset_meta, write_events
+
+        ev = read_events_file(event_days(data)[0][1])
+        ts = np.array([feed.to_exchange_ns(int(t)) for t in ev.ts], dtype=np.int64)
+        local = np.full(len(ev), -1, dtype=np.int64)
+        for kinds, channel in (((BOOK_LEVEL, BOOK_CLEAR), "book"), ((TRADE,), "trades")):
+            rx = np.array([t for t, c, _ in self.arrivals if c == channel], dtype=np.int64)
+            rows = np.flatnonzero(np.isin(ev.kind, kinds))
+            k = np.searchsorted(rx, ts[rows])
+            seen = k < len(rx)
+            local[rows[seen]] = rx[k[seen]]
+        keep = local >= 0
+        write_events(out, make_events(ts[keep], local[keep], ev.kind[keep], ev.side[keep], ev.px[keep],
+                                      ev.sz[keep]))
+        meta = {k: v for k, v in read_dataset_meta(data).items() if k not in ("format", "version")}
+        write_dataset_meta(out, **meta)
+        assert self.first_timer_ns is not None
+        return out, (self.first_timer_ns - int(local[keep].min())) / 1e6
+
+
+def replay_backtest(data: Path, offset_ms: float, latency_ms: float) -> dict[str, Any]:
+    """The backtest of what an engine run saw, with its timers where the engine's were."""
+    from amm500.backtest.runner import run_backtest
+    from amm500.config import load_config
+
+    lat = f"{latency_ms:g}"
+    sets = [*SETS, "backtest.feed_latency_ms=0", f"backtest.order_latency_ms={lat}",
+            f"backtest.cancel_latency_ms={lat}", f"backtest.response_latency_ms={lat}",
+            f"backtest.timer_offset_ms={offset_ms:.3f}"]
+    m = run_backtest(load_config(overrides=sets), data).metrics
+    return {"fills": m["fills"], "maker_ratio": m["maker_ratio"], "volume_usd": m["notional_usd"],
+            "fees": m["fees"], "net_pnl": m["net_pnl"], "orders": m.get("orders"), "cancels": m.get("cancels")}
+
+
 async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_s: float) -> dict[str, Any]:
     from eth_account import Account
 
@@ -97,14 +252,22 @@ async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_
     cfg = load_config(overrides=SETS)
     if mode == "rehearsal":
         async with trading_session(cfg, "rehearsal", market=data, state_dir=folder) as s:
+            assert s.engine.loop is not None
+            tap = FeedTap(s.engine.venue, s.engine.loop)
             st = (await s.engine.run(seconds)).stats
+            seen, offset_ms = tap.as_seen(data, s.exchange.server.feed, folder / "seen")
+        replayed = replay_backtest(seen, offset_ms, 3.0)  # HTTP on loopback: a few ms each way
     else:
         nobody = Account.create().address.lower()
         async with (run_exchange({nobody: 1.0}, data=data, book_push_s=book_push_s) as sim,
                     trading_session(cfg, "paper", network=sim.base_url, state_dir=folder) as s):
+            assert s.engine.loop is not None
+            tap = FeedTap(s.engine.venue, s.engine.loop)
             st = (await s.engine.run(seconds)).stats
+        seen, offset_ms = tap.dataset(folder / "seen", data)
+        replayed = replay_backtest(seen, offset_ms, 1.0)  # paper's orders reach the book in process
     return {"fills": st.fills, "maker_ratio": st.maker_ratio if st.fills else float("nan"),
-            "volume_usd": st.volume_usd, "fees": st.fees, "net_pnl": st.pnl}
+            "volume_usd": st.volume_usd, "fees": st.fees, "net_pnl": st.pnl, "replayed": replayed}
 
 
 def main() -> None:
@@ -136,6 +299,9 @@ def main() -> None:
             for mode in () if args.backtest_only else modes:
                 result = asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}", args.book_push_s))
                 rows.append((name, f"engine ({mode})", result))
+                if "replayed" in result:
+                    rows.append((name, f"backtest of what the {mode} engine saw, at its timer phase",
+                                 result["replayed"]))
                 print(f"{name}: {mode} done ({secs:.0f} s of market)", file=sys.stderr)
                 shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
     print("| data | driver | fills | maker ratio | volume (USD) | fees (USD) | net PnL (USD) |")

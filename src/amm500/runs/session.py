@@ -84,6 +84,7 @@ class Session:
     network: Network
     account: str  # the trading address (public), or "paper"
     state_dir: Path
+    exchange: Any = None  # a rehearsal's in-process local exchange (exchange_sim.server.RunningExchange)
 
     @property
     def loop(self) -> QuoteLoop:
@@ -149,7 +150,7 @@ async def _session(config: Config, mode: str, *, market: Path | None, network: s
             folder = state_dir or sd.default_state_dir(mode, net.name, address)
             async with Engine.start(client, config, Identity(mode, net.name, address), folder,
                                     metrics_port=metrics_port) as engine:
-                yield Session(mode, engine, net, address, folder)
+                yield Session(mode, engine, net, address, folder, sim)
         return
 
     if network == "sim":
