@@ -20,14 +20,22 @@ def rec() -> dict[str, Any]:
     return data
 
 
-def test_the_file_holds_both_windows_at_both_tiers_with_their_commands(rec: dict[str, Any]) -> None:
+def test_the_file_holds_both_windows_at_both_tiers_on_every_market_with_their_commands(rec: dict[str, Any]) -> None:
+    assert rec["markets"] == [cmd for _, cmd in recommend.MARKETS] and rec["regenerate"] == recommend.REGENERATE
     for tier in (recommend.TIER0, recommend.BEST_TIER):
         t = rec["tiers"][tier]
-        assert t["command"].startswith("amm500 analyze breakeven ") and f"--tier {tier}" in t["command"]
-        assert f"--train-days {recommend.TRAIN_DAYS}" in t["command"]
+        runs = t["runs"]
+        assert {(r["data"], r["window"]) for r in runs} == {
+            (d.rsplit("/", 1)[-1], w) for d, _ in recommend.MARKETS for w in ("in-sample", "out-of-sample")}
+        for r in runs:
+            assert r["command"].startswith("amm500 analyze breakeven ") and f"--tier {tier}" in r["command"]
+            assert f"--train-days {recommend.TRAIN_DAYS}" in r["command"]
         for window in ("in-sample", "out-of-sample"):
-            assert t[window]["fills"] > 0 and t[window]["net_usd_per_day"] is not None
-    assert rec["regenerate"] == recommend.REGENERATE and rec["data"] == recommend.DATA_COMMAND
+            mine = [r for r in runs if r["window"] == window]
+            assert t[window]["fills"] == sum(r["fills"] for r in mine) > 0
+            # pooled per day over equal windows = the mean of the markets' per-day figures
+            mean = sum(r["net_usd_per_day"] for r in mine) / len(mine)
+            assert t[window]["net_usd_per_day"] == pytest.approx(mean, abs=0.011)
 
 
 def test_summary_line_gives_both_tiers_out_of_sample_and_its_source(rec: dict[str, Any]) -> None:

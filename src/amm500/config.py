@@ -93,7 +93,7 @@ class TradingConfig(_Section):
     )
     leverage: int = Field(10, ge=1, le=BTC_MAX_LEVERAGE, description="cross leverage (1..asset max)")
     min_spread_bps: float = Field(
-        4.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps (glft: the floor of its own spread)"
+        8.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps (glft: the floor of its own spread)"
     )
     max_spread_bps: float = Field(10.0, gt=0, le=1000, description="widest spread, bps")
     # Volatility-adaptive spreads (seed section 1): full bid-ask spread in bps per annualized-vol band.

@@ -4,8 +4,9 @@ The default config (``config.py``) runs the settings that the break-even map's w
 recommends for a tier-0 account (docs/edge.md, "The recommended defaults"). Their out-of-sample
 figures have one home, ``recommendation.json`` beside this module, written by
 ``python scripts/recommendation.py`` (the walk-forward of the default point at tier 0 and at the best
-fee schedule, on the generated market of docs/edge.md). ``amm500 demo`` prints them in one line. A
-test checks that the file's settings are still the defaults, so the figure cannot outlive them.
+fee schedule, on the two generated markets of docs/edge.md, pooled). ``amm500 demo`` prints them in
+one line. A test checks that the file was measured with the current defaults, so the figure cannot
+outlive them.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ RECOMMENDATION_FILE = Path(__file__).with_name("recommendation.json")
 #: the account the defaults are recommended for, and the best fee schedule of the map (tier 6: maker 0,
 #: taker 2.4 bps; maker rebate 3: -0.3 bps)
 TIER0, BEST_TIER = "tier0", "tier6+rebate3"
-#: the generated market of docs/edge.md: days 1-2 choose, days 3-4 report
-DATA_COMMAND = "amm500 data generate --days 4 --seed 11 --out runs/edge/gen4"
+#: the generated markets of docs/edge.md (folder, the command that makes it): on each, days 1-2 choose and
+#: days 3-4 report; the figures are pooled over both (two seeds: one market's quiet spell is not the answer)
+MARKETS = (
+    ("runs/edge/gen4", "amm500 data generate --days 4 --seed 11 --out runs/edge/gen4"),
+    ("runs/edge/gen4b", "amm500 data generate --days 4 --seed 12 --out runs/edge/gen4b"),
+)
 TRAIN_DAYS = 2
-REGENERATE = "python scripts/recommendation.py --data runs/edge/gen4"
+REGENERATE = "python scripts/recommendation.py"
 #: the config sections a backtest of the strategy depends on
 EVALUATED_SECTIONS = ("trading", "execution", "risk", "glft", "backtest")
 
@@ -51,17 +56,17 @@ def default_point(cfg: Config, tier: str = TIER0) -> Point:
     return Point(t.strategy, tier, t.min_spread_bps, alpha)
 
 
-def build(data: Path, cfg: Config, tiers: Sequence[str] = (TIER0, BEST_TIER)) -> dict[str, Any]:
-    """Walk-forward of ``cfg``'s point on ``data`` at each tier: in-sample (first TRAIN_DAYS days) and
-    out-of-sample rows, each with its net per day, per dollar traded, fills and command."""
+def build(data: Sequence[Path], cfg: Config, tiers: Sequence[str] = (TIER0, BEST_TIER)) -> dict[str, Any]:
+    """Walk-forward of ``cfg``'s point on each market at each tier: its in-sample (first TRAIN_DAYS days)
+    and out-of-sample rows, each with its command, and per tier and window the figures pooled over the
+    markets (net USD per day = total net / total days, bps per dollar = total net / total traded)."""
     points = [default_point(cfg, t) for t in tiers]
-    result = breakeven_map([data], points, train_days=TRAIN_DAYS)
+    result = breakeven_map(list(data), points, train_days=TRAIN_DAYS)
     p = points[0]
     out: dict[str, Any] = {
-        "settings": {"strategy": p.strategy, "width_bps": p.width_bps,
-                     "alpha": p.label()["alpha"]},
+        "settings": {"strategy": p.strategy, "width_bps": p.width_bps, "alpha": p.label()["alpha"]},
         "sets": [s for s in p.sets() if not s.startswith(("backtest.", "risk.kill_switch_enabled"))],
-        "data": DATA_COMMAND,
+        "markets": [cmd for _, cmd in MARKETS],
         "regenerate": REGENERATE,
         "note": "kill switch off (as in the map), $1,000 equity, 10x, the request budget on, a new account",
         # every setting the figures were measured with (the map's --set on top): a test compares it with the
@@ -69,15 +74,25 @@ def build(data: Path, cfg: Config, tiers: Sequence[str] = (TIER0, BEST_TIER)) ->
         "config": {s: getattr(cfg, s).model_dump(mode="json") for s in EVALUATED_SECTIONS},
         "tiers": {},
     }
-    for r in result["rows"]:
-        tier = out["tiers"].setdefault(r["tier"], {"command": r["command"]})
-        tier[r["window"]] = {
-            "days": r["window_days"],
-            "fills": r["fills"],
-            "net_usd_per_day": _round(r["net_usd_per_day"]),
-            "net_bps_per_dollar_traded": _round(r["net_bps_per_dollar_traded"]),
-            "time_out_of_budget_s": _round(r["time_out_of_budget_s"], 0),
-        }
+    for tier in tiers:
+        t: dict[str, Any] = {"runs": []}
+        for window in ("in-sample", "out-of-sample"):
+            rows = [r for r in result["rows"] if r["tier"] == tier and r["window"] == window]
+            net = sum(r["net_usd"] for r in rows)
+            days = sum(r["days"] for r in rows)
+            traded = sum(r["notional_usd"] for r in rows)
+            t[window] = {"fills": sum(r["fills"] for r in rows),
+                         "net_usd_per_day": _round(net / days if days else None),
+                         "net_bps_per_dollar_traded": _round(net / traded * 1e4 if traded else None),
+                         "time_out_of_budget_share": _round(
+                             sum(r["time_out_of_budget_s"] or 0.0 for r in rows) / (days * 86_400) if days else None)}
+            for r in rows:
+                t["runs"].append({"data": Path(r["data"]).name, "window": window, "days": r["window_days"],
+                                  "fills": r["fills"], "net_usd_per_day": _round(r["net_usd_per_day"]),
+                                  "net_bps_per_dollar_traded": _round(r["net_bps_per_dollar_traded"]),
+                                  "time_out_of_budget_s": _round(r["time_out_of_budget_s"], 0),
+                                  "command": r["command"]})
+        out["tiers"][tier] = t
     return out
 
 
@@ -118,8 +133,9 @@ def summary_line(rec: dict[str, Any] | None, cfg: Config) -> str:
                 f"in sample {_signed(ins.get('net_usd_per_day'))}/day)")
 
     which = "this run's settings" if mine else "NOT this run's settings"
+    n = len(rec.get("markets", []))
     return (f"Recommended for tier 0 ({which}): {s['strategy']}, {s['width_bps']:g} bps floor{alpha}; out of sample "
-            f"on the generated market it {oos(TIER0)} at tier 0 and {oos(BEST_TIER)} at {BEST_TIER} "
+            f"({n} generated markets, days 3-4) it {oos(TIER0)} at tier 0 and {oos(BEST_TIER)} at {BEST_TIER} "
             f"(docs/edge.md; amm500/optimize/{RECOMMENDATION_FILE.name}, from: {rec['regenerate']}).")
 
 
