@@ -24,9 +24,9 @@ from amm500.backtest.layout import (
     XS_RESTING,
 )
 from amm500.backtest.runner import KernelState
-from amm500.config import load_config
 from amm500.data.schema import Events
 from amm500.data.synthetic import generate_day
+from seed_helpers import seed_config
 
 
 def _recount(ks: KernelState) -> tuple[int, int, float, float, float, float, np.ndarray]:
@@ -48,7 +48,7 @@ def _recount(ks: KernelState) -> tuple[int, int, float, float, float, float, np.
 ])
 def test_incremental_resting_totals_match_a_recount(sets: list[str]) -> None:
     ev = generate_day(0, 11, hours=1)
-    cfg = load_config(None, sets)
+    cfg = seed_config(sets)  # ladders of the seed's shape on both sides
     base = round(float(ev.px[0]) / cfg.backtest.tick_size) - N_LEVELS // 2
     ks = KernelState(cfg, base, int(ev.ts[0]), None)
     assert int(ks.ist[I_BASE]) == base

@@ -102,7 +102,7 @@ def kill_why(m: dict[str, Any], cfg: Config) -> str | None:
     return (f"Why the recommended settings still stop here: a round trip pays {2e4 * ins.maker_fee:.1f} bps in "
             f"fees when both fills are maker and {1e4 * (ins.maker_fee + ins.taker_fee):.1f} bps when the "
             f"{cfg.risk.max_position_seconds:g} s position timeout closes it with a taker IOC ({taker} of its {fills} "
-            f"fills), against a {cfg.trading.min_spread_bps:g} bps spread less the adverse move: losing round trips "
+            f"fills), against a spread of {cfg.trading.min_spread_bps:g} bps less the adverse move: losing round trips "
             f"come in a row, and the kill switch keeps the seed's thresholds. The per-day figures above are with "
             "it off (docs/edge.md).")
 
