@@ -1,5 +1,8 @@
 """Hash what a backtest produced (fills, 1-minute records, counters) for five configurations.
 
+Each configuration is the seed's settings (``configs/seed.toml``) plus its ``--set`` overrides, so a
+hash keeps meaning the same strategy when the defaults change.
+
 A refactor of the backtest loop must leave these hashes unchanged; a fix that changes them must say
 why. Usage::
 
@@ -17,6 +20,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+#: every configuration starts from the seed's settings, not the (moving) defaults
+SEED_TOML = Path(__file__).resolve().parents[1] / "configs" / "seed.toml"
 
 CONFIGURATIONS: dict[str, list[str]] = {
     "mm-kill-on": [],
@@ -47,7 +53,7 @@ def main() -> int:
     from amm500.config import load_config
 
     for name, sets in CONFIGURATIONS.items():
-        config = load_config(None, sets)
+        config = load_config(SEED_TOML, sets)
         r = run_backtest(config, args.data, days=args.days)
         print(f"{name:12s} fills={len(r.fills_ts):7d} events={r.metrics.get('events')}"
               f" fills#{_digest(r.fills_ts, r.fills)} rec#{_digest(r.rec_ts, r.rec)}"

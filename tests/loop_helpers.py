@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 
 from eth_account import Account
 
-from amm500.config import Config, load_config
+from amm500.config import Config
 from amm500.exchange_sim.server import RunningExchange
 from amm500.live.quote_loop import QuoteLoop
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import Handlers, HyperliquidClient
+from seed_helpers import seed_config
 
 KEY = "0x" + "3c" * 32
 ADDR = Account.from_key(KEY).address.lower()
@@ -20,7 +21,8 @@ LEVELS = 3
 
 
 def config(trading: dict[str, object] | None = None, **risk: float) -> Config:
-    return load_config(overrides={"trading": {"order_levels": LEVELS, **(trading or {})},
+    """The seed's ladder with LEVELS levels a side (the loop tests read its ladder off the exchange)."""
+    return seed_config({"trading": {"order_levels": LEVELS, **(trading or {})},
                                   "backtest": {"initial_equity": EQUITY}, "risk": risk})
 
 

@@ -6,21 +6,21 @@ from typing import Any
 
 import numpy as np
 
-from amm500.config import load_config
 from amm500.core import api
 from amm500.core.params import STRATEGY_MM, build_params
 from amm500.strategy.mm import MarketMakingStrategy
+from seed_helpers import seed_config
 
 T0 = 1_700_000_000 * 10**9  # an epoch in ns
 
 
 def mm_params(**overrides: Any) -> np.ndarray:
-    """Params for the full strategy; overrides are ``section__field=value``."""
+    """Params for the full strategy on the seed's settings; overrides are ``section__field=value``."""
     sets: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
         section, field = key.split("__")
         sets.setdefault(section, {})[field] = value
-    return build_params(load_config(overrides=sets), strategy=STRATEGY_MM)
+    return build_params(seed_config(sets), strategy=STRATEGY_MM)
 
 
 def set_book(

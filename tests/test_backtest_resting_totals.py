@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from amm500.backtest.runner import KernelState
-from amm500.config import load_config
 from amm500.data.schema import Events
 from amm500.data.synthetic import generate_day
 from amm500.sim.book import N_LEVELS, S_ASK, S_BID
@@ -27,6 +26,7 @@ from amm500.sim.layout import (
     OD_XST,
     XS_RESTING,
 )
+from seed_helpers import seed_config
 
 
 def _recount(ks: KernelState) -> tuple[int, int, float, float, float, float, np.ndarray]:
@@ -48,7 +48,7 @@ def _recount(ks: KernelState) -> tuple[int, int, float, float, float, float, np.
 ])
 def test_incremental_resting_totals_match_a_recount(sets: list[str]) -> None:
     ev = generate_day(0, 11, hours=1)
-    cfg = load_config(None, sets)
+    cfg = seed_config(sets)  # ladders of the seed's shape on both sides
     base = round(float(ev.px[0]) / cfg.backtest.tick_size) - N_LEVELS // 2
     ks = KernelState(cfg, base, int(ev.ts[0]), None)
     assert int(ks.ist[I_BASE]) == base

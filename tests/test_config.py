@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from amm500.config import (
     parse_overrides,
 )
 from amm500.core.instrument import Instrument
+from amm500.optimize import recommend
+from seed_helpers import SEED_TOML, seed_config
 
 KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 
@@ -37,21 +40,59 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_are_the_seed_values() -> None:
-    cfg = load_config()
+def test_seed_toml_is_the_seed_values() -> None:
+    """configs/seed.toml holds the seed guide's values (../shared/seed/hft-optimization-guide.txt, sections
+    1, 2, 4, 5 and 8C) and still loads: a renamed or removed field fails here (sections forbid unknown keys)."""
+    cfg = seed_config()
     t, e, r = cfg.trading, cfg.execution, cfg.risk
+    assert t.strategy == "market_making" and t.vol_adaptive_enabled
     assert (t.min_spread_bps, t.max_spread_bps) == (1.0, 10.0)
     assert t.band_spreads() == (1.0, 2.0, 3.0, 5.0, 10.0)
     assert t.band_edges() == (0.10, 0.20, 0.40, 0.60)
     assert t.spread_recalc_interval == 5.0
+    assert (t.imbalance_skew_enabled, t.imbalance_skew_bps, t.imbalance_depth) == (True, 0.5, 10)
     assert (e.rebalance_interval, e.quote_refresh_interval, e.max_delta_imbalance) == (1.0, 0.5, 0.005)
     assert (r.target_maker_ratio, r.max_taker_ratio, r.taker_fee_penalty) == (0.95, 0.10, 0.0005)
     assert (r.funding_hedge_threshold, r.funding_arb_enabled) == (0.0001, True)
     assert (r.inventory_skew_threshold, r.max_position_seconds) == (0.01, 30.0)
     assert (r.adverse_selection_window, r.adverse_selection_threshold) == (10, 0.5)
-    assert (r.max_drawdown, r.max_consecutive_losses, r.max_session_loss) == (0.05, 10, 100.0)
+    assert (r.kill_switch_enabled, r.max_drawdown, r.max_consecutive_losses, r.max_session_loss) == (
+        True, 0.05, 10, 100.0)
     ins = Instrument.from_config(cfg)
     assert (cfg.backtest.fee_tier, ins.maker_fee, ins.taker_fee) == ("tier0", 0.00015, 0.00045)
+
+
+def test_seed_toml_pins_every_strategy_setting() -> None:
+    """Every trading, execution and risk field is in configs/seed.toml, so a later change of a default
+    cannot change what the seed's file (and the backtest fingerprints run on it) means."""
+    data = tomllib.loads(SEED_TOML.read_text())
+    for section in ("trading", "execution", "risk"):
+        missing = set(type(getattr(Config(), section)).model_fields) - set(data[section])
+        assert not missing, f"configs/seed.toml [{section}] lacks {sorted(missing)}"
+
+
+def test_defaults_are_the_seed_plus_the_recommendation() -> None:
+    """The defaults differ from the seed's settings exactly by the recommendation's settings (its file,
+    optimize/recommendation.json, names them), and the kill switch keeps the seed's thresholds: changing a
+    default without regenerating the recommendation's figures fails here."""
+    rec = recommend.load()
+    assert rec is not None
+    defaults = load_config()
+    for section in recommend.EVALUATED_SECTIONS:
+        assert getattr(defaults, section).model_dump(mode="json") == rec["config"][section], (
+            f"the [{section}] defaults are not what the recommendation's figures were measured with; "
+            f"regenerate them: {recommend.REGENERATE}")
+    assert recommend.runs_defaults(defaults)
+    moved = seed_config(rec["sets"])
+    for section in ("trading", "execution", "risk", "glft"):
+        assert getattr(moved, section) == getattr(defaults, section), section
+    assert recommend.default_point(defaults) == recommend.default_point(moved)
+    assert rec["settings"] == {"strategy": defaults.trading.strategy, "width_bps": defaults.trading.min_spread_bps,
+                               "alpha": "on" if defaults.glft.alpha_enabled else "off"}
+    seed = seed_config()
+    assert defaults.trading != seed.trading  # the recommendation is not the seed's ladder
+    kill = ("kill_switch_enabled", "max_drawdown", "max_consecutive_losses", "max_session_loss")
+    assert [getattr(defaults.risk, k) for k in kill] == [getattr(seed.risk, k) for k in kill]
 
 
 def test_load_order_defaults_toml_env_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from amm500.core import api
 from amm500.exchange_sim.market import RandomWalkFeed
 from amm500.exchange_sim.server import run_exchange
 from amm500.live.quote_loop import QuoteLoop
+from amm500.optimize import recommend
 from amm500.venues.hyperliquid import messages as m
 from amm500.venues.hyperliquid.client import HyperliquidClient
 from amm500.venues.hyperliquid.rounding import Rounding, round_ladder_side
@@ -139,6 +140,13 @@ def test_demo_command_runs_every_stage(tmp_path: Path) -> None:
     assert "4/4 rehearsal" in result.output and "orders resting after shutdown" in result.output
     assert "dashboard: http://127.0.0.1:" in result.output  # the page was served during the rehearsal
     assert "amm500 dashboard --journal" in result.output
+    # one line says what the default (recommended) settings earn or lose per day, and where that comes from
+    rec = recommend.load()
+    assert rec is not None
+    line = next(x for x in result.output.splitlines() if x.startswith("Recommended for tier 0"))
+    assert "(this run's settings)" in line and "recommendation.json" in line and rec["regenerate"] in line
+    for tier in (recommend.TIER0, recommend.BEST_TIER):
+        assert f"${abs(rec['tiers'][tier]['out-of-sample']['net_usd_per_day']):,.2f}/day" in line
     metrics = json.loads((out / "backtest.json").read_text())
     assert metrics["days"] == 1 and metrics["events"] > 0
     assert (out / "report.html").read_text().lstrip().lower().startswith("<!doctype html")

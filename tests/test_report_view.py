@@ -18,11 +18,11 @@ from rich.console import Console
 from amm500.backtest.report import chart_series, render_report, summary_table, write_report
 from amm500.backtest.runner import BacktestResult, run_backtest
 from amm500.backtest.units import fmt_metric
-from amm500.config import load_config
 from amm500.data import store
 from amm500.data.schema import BOOK_CLEAR, BOOK_LEVEL, NS_PER_MS, TRADE, make_events
 from backtest_helpers import T0
 from browser_helpers import screenshot
+from seed_helpers import seed_config
 
 
 def _hour(root: Path, seed: int = 3) -> Path:
@@ -45,16 +45,17 @@ def _hour(root: Path, seed: int = 3) -> Path:
     return root
 
 
+#: the seed's 1 bps ladder (configs/seed.toml), which this hour's trades at the touch fill often
 SETS = ["backtest.record_interval_s=60", "backtest.maker_fee=0"]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BacktestResult]:
     data = _hour(tmp_path_factory.mktemp("hour") / "d")
-    stopped = run_backtest(load_config(None, [*SETS, "risk.max_consecutive_losses=2"]), data)
+    stopped = run_backtest(seed_config([*SETS, "risk.max_consecutive_losses=2"]), data)
     # the documented way to see it quote through: only the consecutive-losses rule off, other limits kept
-    quoting = run_backtest(load_config(None, [*SETS, "risk.max_consecutive_losses=0"]), data)
-    guarded = run_backtest(load_config(None, [*SETS, "risk.max_consecutive_losses=0", "risk.max_drawdown=0.00001"]),
+    quoting = run_backtest(seed_config([*SETS, "risk.max_consecutive_losses=0"]), data)
+    guarded = run_backtest(seed_config([*SETS, "risk.max_consecutive_losses=0", "risk.max_drawdown=0.00001"]),
                            data)
     return {"stopped": stopped, "quoting": quoting, "guarded": guarded}
 

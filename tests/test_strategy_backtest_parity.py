@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from amm500.backtest.runner import run_backtest
-from amm500.config import load_config
 from amm500.core import api
 from amm500.core.params import STRATEGY_MM, build_params
 from amm500.data import store
@@ -24,6 +23,7 @@ from amm500.sim.layout import (
 )
 from backtest_helpers import ASK, BID, T0, book, clear, level
 from mm_helpers import make_strategy, mm_params, set_book
+from seed_helpers import seed_config
 
 SETS = ["trading.strategy=market_making", "backtest.order_latency_ms=50", "backtest.response_latency_ms=50"]
 
@@ -48,7 +48,7 @@ def test_backtest_rests_the_ladder_the_python_wrapper_computes(
 ) -> None:
     from backtest_helpers import events
 
-    cfg = load_config(None, [*SETS, *sets])
+    cfg = seed_config([*SETS, *sets])
     root = tmp_path / "data"
     store.write_events(root, events(_rows(bid_sz, ask_sz)))
     res = run_backtest(cfg, root)
@@ -72,6 +72,6 @@ def test_backtest_rests_the_ladder_the_python_wrapper_computes(
 
 
 def test_default_params_match_the_backtest_config() -> None:
-    """The backtester builds its params from the same Config: MM id and every field agree."""
-    p = build_params(load_config(None, SETS))
+    """The backtester builds its params from the same Config (the seed's): MM id and every field agree."""
+    p = build_params(seed_config(SETS))
     np.testing.assert_array_equal(p, mm_params())

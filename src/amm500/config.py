@@ -1,5 +1,8 @@
 """AMM-500 configuration: the seed's vocabulary as validated pydantic-settings models.
 
+The defaults run what the project's out-of-sample evaluation recommends for a tier-0 account (docs/edge.md,
+"The recommended defaults"); the seed's own settings are ``configs/seed.toml``.
+
 Load order, later wins: defaults < TOML file (``--config``) < ``AMM500_*`` environment
 (nested with ``__``, e.g. ``AMM500_TRADING__LEVERAGE=5``) < CLI ``--set section.field=value``.
 
@@ -79,13 +82,19 @@ class TradingConfig(_Section):
     """What to quote: seed sections 1 (spreads) and the ladder shape."""
 
     symbol: str = Field("BTC", description="Hyperliquid perp coin name")
+    # The defaults of strategy and min_spread_bps are the out-of-sample recommendation for a tier-0
+    # account (docs/edge.md, "The recommended defaults"; its figures: optimize/recommendation.json).
+    # The seed's ladder is configs/seed.toml.
     strategy: Literal["market_making", "fixed_spread", "glft"] = Field(
-        "market_making",
-        description="market_making = the seed's ladder; fixed_spread = the reference ladder used to validate"
-        " engines; glft = the edge-aware GLFT quoter (section [glft])",
+        "glft",
+        description="glft = the edge-aware GLFT quoter (section [glft]), the recommended default;"
+        " market_making = the seed's ladder (configs/seed.toml); fixed_spread = the reference ladder used to"
+        " validate engines",
     )
     leverage: int = Field(10, ge=1, le=BTC_MAX_LEVERAGE, description="cross leverage (1..asset max)")
-    min_spread_bps: float = Field(1.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps")
+    min_spread_bps: float = Field(
+        8.0, gt=0, le=1000, description="narrowest full bid-ask spread, bps (glft: the floor of its own spread)"
+    )
     max_spread_bps: float = Field(10.0, gt=0, le=1000, description="widest spread, bps")
     # Volatility-adaptive spreads (seed section 1): full bid-ask spread in bps per annualized-vol band.
     ultra_low_vol_spread: float = Field(

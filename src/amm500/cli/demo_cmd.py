@@ -46,6 +46,7 @@ def demo(
     from amm500.core.files import check_output_dir
     from amm500.data.store import write_json_atomic
     from amm500.data.synthetic import generate_market
+    from amm500.optimize import recommend
 
     cfg = get_config(config, set_)
     check_output_dir(out, "--out")
@@ -78,8 +79,32 @@ def demo(
         f"done in {time.perf_counter() - started:.1f} s. Synthetic results show what the code does, not what a "
         "market will pay: see docs/results.md."
     )
+    console.print(recommend.summary_line(recommend.load(), cfg), highlight=False, soft_wrap=True)
+    why = kill_why(result.metrics, cfg)
+    if why is not None:
+        console.print(why, highlight=False, soft_wrap=True)
     console.print_json(json.dumps({k: result.metrics[k] for k in ("sharpe", "sharpe_note", "net_pnl", "fills",
                                                                   "maker_ratio", "verdict") if k in result.metrics}))
+
+
+def kill_why(m: dict[str, Any], cfg: Config) -> str | None:
+    """Why the recommended settings still trip the kill switch on this market (the verdict says which
+    rule fired; this says what in the strategy's costs makes losing round trips come in a row), or None
+    for a run that was not stopped or does not run the recommended settings."""
+    from amm500.core.instrument import Instrument
+    from amm500.optimize.recommend import runs_defaults
+
+    if m.get("killed") != "kill_switch" or not runs_defaults(cfg):
+        return None
+    ins = Instrument.from_config(cfg)
+    fills = int(m.get("fills") or 0)
+    taker = round(fills * (1.0 - float(m.get("maker_ratio") or 0.0)))
+    return (f"Why the recommended settings still stop here: a round trip pays {2e4 * ins.maker_fee:.1f} bps in "
+            f"fees when both fills are maker and {1e4 * (ins.maker_fee + ins.taker_fee):.1f} bps when the "
+            f"{cfg.risk.max_position_seconds:g} s position timeout closes it with a taker IOC ({taker} of its {fills} "
+            f"fills), against a spread of {cfg.trading.min_spread_bps:g} bps less the adverse move: losing round trips "
+            f"come in a row, and the kill switch keeps the seed's thresholds. The per-day figures above are with "
+            "it off (docs/edge.md).")
 
 
 def rehearse(cfg: Config, market: Path, seconds: float, out: Path, backtest: dict[str, Any],
