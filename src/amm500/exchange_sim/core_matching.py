@@ -23,7 +23,7 @@ from amm500.config import Config
 from amm500.core.instrument import Instrument
 from amm500.data.schema import BOOK_LEVEL, Events, make_events
 from amm500.exchange_sim.matching import BUY, SELL, Order, OrderBook
-from amm500.sim.core import ExchangeCore, Response
+from amm500.sim.core import ExchangeCore, Response, warm_up
 from amm500.sim.layout import FLAG_IOC, FLAG_POST_ONLY
 
 #: money the core's own margin check never runs out of: the exchange checks margin on its accounts
@@ -34,6 +34,7 @@ class CoreMatching:
     """One :class:`ExchangeCore` per account, each fed the whole market."""
 
     def __init__(self, config: Config, instrument: Instrument) -> None:
+        warm_up()  # now, not inside the first order's request (a cold compile would time it out)
         self.config, self.instrument = config, instrument
         self.cores: dict[str, ExchangeCore] = {}
         self.orders: dict[tuple[str, int], Order] = {}  # (user, slot) -> the exchange's order

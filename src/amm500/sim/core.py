@@ -313,3 +313,20 @@ class ExchangeCore:
     @property
     def traded_notional(self) -> float:
         return float(self.st[ST_NOTIONAL])
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) the core's kernels now, on a throwaway account.
+
+    A driver calls this before it connects to anything: compiled lazily, the first book would stall an
+    event loop for as long as a cold compile takes (tens of seconds on a fresh install).
+    """
+    from amm500.config import Config
+    from amm500.data.schema import make_events
+
+    config = Config()
+    core = ExchangeCore(config, Instrument.from_config(config), 1_000.0)
+    ts = np.array([1, 1, 2], dtype=np.int64)
+    core.apply(make_events(ts, ts, np.array([BOOK_LEVEL, BOOK_LEVEL, TRADE]), np.array([1, -1, -1]),
+                           np.array([100.0, 101.0, 100.0]), np.array([1.0, 1.0, 0.5])))
+    core.cancel(3, core.submit(3, 1, 1, 100.0, 0.2, 0)[0].slot)

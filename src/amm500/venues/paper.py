@@ -36,7 +36,7 @@ from amm500.core.instrument import Instrument
 from amm500.core.request_budget import address_budget, cancel_budget
 from amm500.data.book_diff import BookDiffer
 from amm500.data.schema import ASK, BID, FUNDING, TRADE, make_events
-from amm500.sim.core import REJECT_TEXT, ExchangeCore, Response
+from amm500.sim.core import REJECT_TEXT, ExchangeCore, Response, warm_up
 from amm500.sim.layout import (
     FLAG_IOC,
     FLAG_POST_ONLY,
@@ -126,6 +126,7 @@ class PaperVenue(ActionVenue):
 
     async def start(self) -> None:
         """Connect the data client (meta, book, trades) and open the paper account on its instrument."""
+        warm_up()  # before the socket: a cold compile inside the first book would stall the feed
         await self.data.start()
         real = self.data.asset
         assert real is not None
