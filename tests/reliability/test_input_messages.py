@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -247,12 +248,19 @@ def test_the_socket_skips_every_bad_frame_and_never_hands_one_on(raw: list[str |
         check_usable("l2Book", m.L2Book("BTC", client.book_time_ms, client.book))
 
 
-def test_out_of_order_books_keep_the_newest() -> None:
-    """A late (older) snapshot after a newer one is dropped, over the socket as over REST."""
+def test_out_of_order_books_keep_the_newest_and_a_future_one_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    """A late (older) snapshot after a newer one is dropped; one stamped far ahead of the clock is refused
+    (bug B3: kept, it outranked every real book after it and froze the bot's book while it looked fresh)."""
     client = HyperliquidClient("http://127.0.0.1:9", "ws://127.0.0.1:9/ws")
-    newer = copy.deepcopy(BOOK)
-    older = copy.deepcopy(BOOK) | {"time": BOOK["time"] - 1000}
-    older["levels"][0][0]["px"] = "83000.0"
+    now = int(time.time() * 1000)
+    newer = copy.deepcopy(BOOK) | {"time": now}
+    older = copy.deepcopy(BOOK) | {"time": now - 1000}
+    older["levels"][0][0]["px"] = "83767.5"
     client.ws._handle(orjson.dumps({"channel": "l2Book", "data": newer}))
     client.ws._handle(orjson.dumps({"channel": "l2Book", "data": older}))
-    assert client.book_time_ms == BOOK["time"] and client.book[api.B_BID_PX, 0] == 83767.0
+    assert client.book_time_ms == now and client.book[api.B_BID_PX, 0] == 83767.0
+    client.ws._handle(orjson.dumps({"channel": "l2Book", "data": newer | {"time": 2**62}}))
+    assert client.book_time_ms == now and client.ws.malformed == 1 and "ahead of this machine's clock" in caplog.text
+    later = copy.deepcopy(older) | {"time": now + 500}
+    client.ws._handle(orjson.dumps({"channel": "l2Book", "data": later}))
+    assert client.book_time_ms == now + 500 and client.book[api.B_BID_PX, 0] == 83767.5

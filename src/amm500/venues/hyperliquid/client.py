@@ -39,6 +39,10 @@ from amm500.venues.hyperliquid.ws import WsClient
 
 log = logging.getLogger(__name__)
 
+#: a book stamped further ahead of this machine's clock is refused: kept, it would outrank every real
+#: snapshot after it (an older one never replaces a newer one) and freeze the book while it looks fresh
+MAX_BOOK_AHEAD_MS = 10_000
+
 
 @dataclass
 class Handlers:
@@ -195,6 +199,10 @@ class HyperliquidClient(ActionVenue):
         self.resyncs += 1
 
     def _set_book(self, snap: m.L2Book, rx_ns: int) -> None:
+        ahead_ms = snap.time_ms - rx_ns // 1_000_000
+        if ahead_ms > MAX_BOOK_AHEAD_MS:
+            raise MessageError("l2Book.time", f"{ahead_ms / 1000:.0f} s ahead of this machine's clock (check its "
+                                                f"time sync; at most {MAX_BOOK_AHEAD_MS / 1000:g} s is accepted)")
         if snap.time_ms < self.book_time_ms:
             return  # an older snapshot (REST racing the socket) never overwrites a newer one
         self.book[:] = snap.book
