@@ -189,6 +189,7 @@ def _with(template: Any, path: tuple, value: Any) -> Any:
 KNOWN_BAD = [
     ("userFunding", [None], "userFunding[0]"),
     ("userFunding", _with(FUNDING, (0, "delta", "usdc"), "nan"), "userFunding[0].delta.usdc"),
+    ("userFunding", _with(FUNDING, (0, "delta", "szi"), None), "userFunding[0].delta.szi"),
     ("trades", _with([TRADE], (0, "px"), "-1.0"), "trades[0].px"),
     ("trades", _with([TRADE], (0, "sz"), "0"), "trades[0].sz"),
     ("userFillsByTime", _with([FILL], (0, "px"), "0"), "fills[0].px"),

@@ -173,7 +173,8 @@ class HyperliquidClient(ActionVenue):
         if not isinstance(role, dict):
             return
         kind = role.get("role")
-        master = str((role.get("data") or {}).get("user", "")).lower()
+        data = role.get("data")
+        master = str(data.get("user", "")).lower() if isinstance(data, dict) else ""
         if kind == "agent" and self.account_address and master and master != self.account_address:
             raise WalletError(
                 f"network.account_address = {self.account_address}: the key is an API wallet of {master}, "
@@ -195,6 +196,8 @@ class HyperliquidClient(ActionVenue):
     async def resync_book(self) -> None:
         """Replace the local book with a REST snapshot (after connect and every reconnect)."""
         snap = m.parse_l2book(await self.rest.l2_book(self.coin))
+        if snap.coin != self.coin:
+            raise MessageError("l2Book.coin", f"asked for {self.coin}, got {snap.coin[:20]!r}")
         self._set_book(snap, time.time_ns())
         self.resyncs += 1
 
@@ -282,7 +285,8 @@ class HyperliquidClient(ActionVenue):
         with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
             ctx = (await self.rest.info({"type": "metaAndAssetCtxs"}))[1][self.asset.asset]
             funding, mark = float(ctx["funding"]), float(ctx["markPx"])
-        return funding, mark
+        return (funding if math.isfinite(funding) else math.nan,
+                mark if math.isfinite(mark) and mark > 0 else math.nan)
 
     async def fills_since(self, since_ms: int) -> list[m.Fill]:
         """Our fills since ``since_ms`` (``userFillsByTime``; what a restarted bot asks for first)."""

@@ -422,9 +422,8 @@ def parse_user_funding(data: Any) -> list[FundingPayment]:
     for i, f in enumerate(_list(data, "userFunding")):
         p = f"userFunding[{i}]"
         d = _obj(_get(_obj(f, p), "delta", p), p + ".delta")
-        rate, szi = d.get("fundingRate"), d.get("szi")
-        out.append(FundingPayment(_int(_get(f, "time", p), p + ".time"), _str(d.get("coin", ""), p + ".delta.coin"),
-                                  math.nan if rate is None else _num(rate, p + ".delta.fundingRate"),
-                                  -_num(_get(d, "usdc", p + ".delta"), p + ".delta.usdc"),
-                                  math.nan if szi is None else _num(szi, p + ".delta.szi")))
+        q = p + ".delta"
+        out.append(FundingPayment(_int(_get(f, "time", p), p + ".time"), _str(_get(d, "coin", q), q + ".coin"),
+                                  _num(_get(d, "fundingRate", q), q + ".fundingRate"),
+                                  -_num(_get(d, "usdc", q), q + ".usdc"), _num(_get(d, "szi", q), q + ".szi")))
     return out
