@@ -1,6 +1,6 @@
 """Hypothesis settings for the reliability fuzzers: a few examples in the default run, many in the long run.
 
-``AMM500_FUZZ_EXAMPLES=2000 pytest tests/reliability -k input`` is the long run (docs/reliability-input.md).
+``RELIABILITY_EXAMPLES=2000 pytest tests/reliability -k input`` is the long run (docs/reliability-input.md).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 #: examples per fuzzed test; the default keeps the whole input suite well under a minute on 2 cores
-EXAMPLES = int(os.environ.get("AMM500_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "30"))
 
 
 def fuzz(scale: float = 1.0) -> settings:
