@@ -2,12 +2,12 @@
 
 The real CLI runs in subprocesses with the canaries in its environment (where a user puts them):
 a backtest with its reports, paper on an in-process local exchange, live on the local exchange
-(``/state`` and ``/metrics`` read while it trades), live refused for a key of another account, for
-a malformed key and for an exchange that refuses the connection, and the supervisor over a bot that
-refuses to start (a key of another account), whose alert fails against a dead alert URL. Then every byte it printed and
-every file written under the sandbox (journal SQLite, JSON logs, heartbeat, reports, bot.out) is
-searched for each canary in every spelling: 0 hits. An in-process rehearsal and a logged traceback
-that carries the key complete the modes.
+(``/state``, ``/metrics`` and the dashboard's pages read while it trades), live refused for a key
+of another account, for a malformed key and for an exchange that refuses the connection, and the
+supervisor over a bot that refuses to start (a key of another account), whose alert fails against
+a dead alert URL. Then every byte it printed and every file written under the sandbox (journal
+SQLite, JSON logs, heartbeat, reports, bot.out) is searched for each canary in every spelling:
+0 hits. An in-process rehearsal and a logged traceback that carries the key complete the modes.
 """
 
 from __future__ import annotations
@@ -81,27 +81,29 @@ def hits(texts: dict[str, str | bytes], root: Path) -> list[str]:
     return found
 
 
-def live_with_reads(home: Path, url: str) -> tuple[int, str, str, str]:
-    """``amm500 live`` for a few seconds; /state and /metrics read while it trades."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "amm500", "live", "--network", url, "--duration", "5",
-                             "--state-dir", str(home / "live"), "--metrics-port", str(port),
-                             "-s", "trading.order_levels=2"],
+def live_with_reads(home: Path, url: str) -> tuple[int, str, dict[str, str]]:
+    """``amm500 live`` for a few seconds with its dashboard; /state, /metrics and the pages read while it trades."""
+    port, dash = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "amm500", "live", "--network", url, "--duration", "6",
+                             "--state-dir", str(home / "live"), "--metrics-port", str(port), "--dashboard",
+                             "--dashboard-port", str(dash), "-s", "trading.order_levels=2"],
                             cwd=home, env=env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    state = metrics = ""
+    reads = {f"http://127.0.0.1:{port}/state": "", f"http://127.0.0.1:{port}/metrics": "",
+             f"http://127.0.0.1:{dash}/": "", f"http://127.0.0.1:{dash}/api/snapshot?fresh=1": "",
+             f"http://127.0.0.1:{dash}/static/app.js": ""}
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None and not metrics:
+        while time.monotonic() < deadline and proc.poll() is None and not all(reads.values()):
             time.sleep(0.3)
-            with contextlib.suppress(OSError):
-                state = urllib.request.urlopen(f"http://127.0.0.1:{port}/state", timeout=5).read().decode()
-                metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            for u in [u for u, text in reads.items() if not text]:
+                with contextlib.suppress(OSError):
+                    reads[u] = urllib.request.urlopen(u, timeout=5).read().decode()
         out, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return proc.returncode, out, state, metrics
+    return proc.returncode, out, reads
 
 
 @pytest.mark.slow
@@ -115,8 +117,10 @@ def test_no_canary_in_any_output_or_file_of_any_mode(tmp_path: Path) -> None:
                                "-s", "trading.order_levels=2")
     assert rc == 0, outs["paper"]
     with exchange_thread({ADDR: 1000.0, OTHER: 1000.0}, block_s=0.02, book_push_s=0.1) as sim:
-        rc, outs["live"], outs["/state"], outs["/metrics"] = live_with_reads(home, sim.base_url)
-        assert rc == 0 and '"mode": "live"' in outs["/state"] and "amm500_" in outs["/metrics"], outs["live"][-2000:]
+        rc, outs["live"], reads = live_with_reads(home, sim.base_url)
+        assert rc == 0 and all(reads.values()), (outs["live"][-2000:], {u: len(t) for u, t in reads.items()})
+        outs |= reads
+        assert '"mode": "live"' in "".join(reads.values()) and "amm500_" in "".join(reads.values())
         rc, outs["wrong account"] = amm500(home, "live", "--network", sim.base_url, "--state-dir", "wrong",
                                            "-s", f"network.account_address={OTHER}")
         assert rc == 2 and OTHER in outs["wrong account"], outs["wrong account"]
