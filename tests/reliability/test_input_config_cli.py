@@ -135,12 +135,12 @@ def test_a_bad_config_file_is_refused_naming_the_field_and_nothing_is_written(ca
 
 
 FLAGS = {
-    "--days": st.sampled_from(["0", "-1", "abc", "1e3", "", "99999999999999999999"]),
+    "--days": st.sampled_from(["0", "-1", "abc", "1e3", "", "1.5"]),
     "--phases": st.sampled_from(["0", "-5", "x", "1.5"]),
     "--set": st.one_of(st.sampled_from(["foo", "=", "trading.=1", ".leverage=1", "trading.leverage",
                                         "trading.leverage=abc", "trading.leverage=nan", "trading.leverage=-3",
                                         "risk.max_net_exposure=inf", "nosection.x=1", "trading.nokey=1"]),
-                       st.text(max_size=10)),
+                       st.text(st.characters(blacklist_characters="\x00"), max_size=10)),  # argv has no NUL
     "--data": st.sampled_from(["missing-dir", "", "bad.toml", "/dev/null"]),
 }
 
