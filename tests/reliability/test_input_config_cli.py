@@ -140,7 +140,8 @@ FLAGS = {
     "--set": st.one_of(st.sampled_from(["foo", "=", "trading.=1", ".leverage=1", "trading.leverage",
                                         "trading.leverage=abc", "trading.leverage=nan", "trading.leverage=-3",
                                         "risk.max_net_exposure=inf", "nosection.x=1", "trading.nokey=1"]),
-                       st.text(st.characters(blacklist_characters="\x00"), max_size=10)),  # argv has no NUL
+                       st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                               max_size=10)),  # argv carries neither NUL nor a lone surrogate
     "--data": st.sampled_from(["missing-dir", "", "bad.toml", "/dev/null"]),
 }
 
