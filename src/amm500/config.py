@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -687,13 +688,28 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         section, field = parts
         if field in SECRET_FIELDS:
             raise ConfigError(f"--set {key}: secrets are not accepted on the command line")
-        resolve_field(key.strip(), "--set")
+        info = resolve_field(key.strip(), "--set")
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()
-        out.setdefault(section, {})[field] = value
+        out.setdefault(section, {})[field] = _prefer_text(info.annotation, value, raw.strip())
     return out
+
+
+def _prefer_text(annotation: Any, value: Any, raw: str) -> Any:
+    """The literal, unless the field refuses it and takes its text: ``0x9494...`` is an address for
+    ``network.account_address``, not the hex integer TOML reads."""
+    if isinstance(value, str):
+        return value
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    for candidate in (value, raw):
+        try:
+            adapter.validate_python(candidate)
+        except ValidationError:
+            continue
+        return candidate
+    return value
 
 
 def _check_env() -> None:
