@@ -534,6 +534,19 @@ class Config(BaseSettings):
             return read_keystore(self.network.keystore_path)
         return None
 
+    def secret_values(self) -> list[str]:
+        """Every secret this config carries (key, alert URLs, SMTP password), for the log scrubber.
+
+        The key counts where it is given directly (``network.private_key``, ``AMM500_PRIVATE_KEY``); a
+        keystore's key is added by whoever decrypts it (live mode), never by reading it here.
+        """
+        values = [u.get_secret_value() for u in self.alerts.apprise_urls]
+        for secret in (self.alerts.smtp_password, self.network.private_key):
+            if secret is not None:
+                values.append(secret.get_secret_value())
+        values.append(os.environ.get(ENV_PREFIX + "PRIVATE_KEY", ""))
+        return [v for v in values if v]
+
     def signer_address(self) -> str | None:
         """The address the key signs as (derived, safe to show), or None without a key; raises ConfigError
         for a malformed key or an unreadable keystore, so ``config show`` catches them before a run."""

@@ -71,7 +71,7 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
         if answer.strip() != "LIVE":
             raise fail("not confirmed: nothing was sent")
         confirmed = True
-    secrets = [s for s in (cfg.private_key() if mode == "live" else None,) if s]
+    secrets = cfg.secret_values() + [s for s in (cfg.private_key() if mode == "live" else None,) if s]
     log_file = (state_dir / sd.LOG) if state_dir is not None else None
     setup_logging(log_file, secrets)
 
