@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -533,6 +534,19 @@ class Config(BaseSettings):
             return read_keystore(self.network.keystore_path)
         return None
 
+    def secret_values(self) -> list[str]:
+        """Every secret this config carries (key, alert URLs, SMTP password), for the log scrubber.
+
+        The key counts where it is given directly (``network.private_key``, ``AMM500_PRIVATE_KEY``); a
+        keystore's key is added by whoever decrypts it (live mode), never by reading it here.
+        """
+        values = [u.get_secret_value() for u in self.alerts.apprise_urls]
+        for secret in (self.alerts.smtp_password, self.network.private_key):
+            if secret is not None:
+                values.append(secret.get_secret_value())
+        values.append(os.environ.get(ENV_PREFIX + "PRIVATE_KEY", ""))
+        return [v for v in values if v]
+
     def signer_address(self) -> str | None:
         """The address the key signs as (derived, safe to show), or None without a key; raises ConfigError
         for a malformed key or an unreadable keystore, so ``config show`` catches them before a run."""
@@ -687,13 +701,28 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         section, field = parts
         if field in SECRET_FIELDS:
             raise ConfigError(f"--set {key}: secrets are not accepted on the command line")
-        resolve_field(key.strip(), "--set")
+        info = resolve_field(key.strip(), "--set")
         try:
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()
-        out.setdefault(section, {})[field] = value
+        out.setdefault(section, {})[field] = _prefer_text(info.annotation, value, raw.strip())
     return out
+
+
+def _prefer_text(annotation: Any, value: Any, raw: str) -> Any:
+    """The literal, unless the field refuses it and takes its text: ``0x9494...`` is an address for
+    ``network.account_address``, not the hex integer TOML reads."""
+    if isinstance(value, str):
+        return value
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    for candidate in (value, raw):
+        try:
+            adapter.validate_python(candidate)
+        except ValidationError:
+            continue
+        return candidate
+    return value
 
 
 def _check_env() -> None:

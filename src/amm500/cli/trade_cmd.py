@@ -56,6 +56,7 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
     from amm500.store import state_dir as sd
     from amm500.store.journal import JournalError
     from amm500.venues.errors import FatalError, VenueError
+    from amm500.venues.hyperliquid.errors import WalletError
 
     cfg = get_config(config, set_)
     try:
@@ -70,7 +71,7 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
         if answer.strip() != "LIVE":
             raise fail("not confirmed: nothing was sent")
         confirmed = True
-    secrets = [s for s in (cfg.private_key() if mode == "live" else None,) if s]
+    secrets = cfg.secret_values() + [s for s in (cfg.private_key() if mode == "live" else None,) if s]
     log_file = (state_dir / sd.LOG) if state_dir is not None else None
     setup_logging(log_file, secrets)
 
@@ -106,7 +107,7 @@ def _trade(mode: str, config: Path | None, set_: list[str] | None, network: str 
         raise fail("interrupted before trading started", code=130) from None
     except MainnetNotConfirmed as exc:
         raise fail(str(exc), code=EXIT_REFUSED) from None
-    except (ConfigError, JournalError, sd.LockHeld) as exc:
+    except (ConfigError, JournalError, sd.LockHeld, WalletError) as exc:  # a key or address restarts cannot fix
         raise fail(str(exc), code=EXIT_REFUSED) from None
     except ModelError as exc:
         raise fail(f"--vol-model: {exc}", code=EXIT_REFUSED) from None

@@ -333,7 +333,7 @@ class Dashboard:
         if origin is not None and origin.split("://", 1)[-1] not in self._allowed_hosts(request):
             return web.json_response({"ok": False, "message": "cross-site request refused"}, status=403)
         try:
-            body = await request.json()
+            body = json.loads(await request.read())  # not request.json(): it trusts the charset the request names
             command = str(body.get("command"))
         except (ValueError, AttributeError):
             return web.json_response({"ok": False, "message": "body must be {\"command\": ...}"}, status=400)

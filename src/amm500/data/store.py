@@ -213,11 +213,16 @@ def validate_bars(bars: Bars, where: str) -> None:
                         f"l {bars.low[i]} c {bars.close[i]} v {bars.volume[i]})")
 
 
-def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
+def read_parquet(path: Path) -> pa.Table:
+    """The whole file, or a one-line DataError (Arrow's own messages can span lines)."""
     try:
-        table = pq.read_table(path)
+        return pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise DataError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())})") from None
+
+
+def _read_table(path: Path, schema: pa.Schema) -> pa.Table:
+    table = read_parquet(path)
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(schema.names)}")

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from amm500.data.schema import DataError
-from amm500.data.store import write_table_atomic
+from amm500.data.store import read_parquet, write_table_atomic
 
 META_KEY = "amm500.optimize"
 FRONT_COLUMNS = ("rank", "feasible", "fold", "role", "key", "status")
@@ -55,10 +54,7 @@ def rows_to_table(rows: list[dict[str, Any]], front: Iterable[str] = ()) -> pa.T
 
 def read_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows and search description of a results file; DataError when it is not one."""
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
+    table = read_parquet(path)
     raw = (table.schema.metadata or {}).get(META_KEY.encode())
     if raw is None:
         raise DataError(f"{path}: not an amm500 optimize results file (refusing to overwrite it)")

@@ -39,6 +39,10 @@ from amm500.venues.hyperliquid.ws import WsClient
 
 log = logging.getLogger(__name__)
 
+#: a book stamped further ahead of this machine's clock is refused: kept, it would outrank every real
+#: snapshot after it (an older one never replaces a newer one) and freeze the book while it looks fresh
+MAX_BOOK_AHEAD_MS = 10_000
+
 
 @dataclass
 class Handlers:
@@ -169,7 +173,8 @@ class HyperliquidClient(ActionVenue):
         if not isinstance(role, dict):
             return
         kind = role.get("role")
-        master = str((role.get("data") or {}).get("user", "")).lower()
+        data = role.get("data")
+        master = str(data.get("user", "")).lower() if isinstance(data, dict) else ""
         if kind == "agent" and self.account_address and master and master != self.account_address:
             raise WalletError(
                 f"network.account_address = {self.account_address}: the key is an API wallet of {master}, "
@@ -191,10 +196,16 @@ class HyperliquidClient(ActionVenue):
     async def resync_book(self) -> None:
         """Replace the local book with a REST snapshot (after connect and every reconnect)."""
         snap = m.parse_l2book(await self.rest.l2_book(self.coin))
+        if snap.coin != self.coin:
+            raise MessageError("l2Book.coin", f"asked for {self.coin}, got {snap.coin[:20]!r}")
         self._set_book(snap, time.time_ns())
         self.resyncs += 1
 
     def _set_book(self, snap: m.L2Book, rx_ns: int) -> None:
+        ahead_ms = snap.time_ms - rx_ns // 1_000_000
+        if ahead_ms > MAX_BOOK_AHEAD_MS:
+            raise MessageError("l2Book.time", f"{ahead_ms / 1000:.0f} s ahead of this machine's clock (check its "
+                                                f"time sync; at most {MAX_BOOK_AHEAD_MS / 1000:g} s is accepted)")
         if snap.time_ms < self.book_time_ms:
             return  # an older snapshot (REST racing the socket) never overwrites a newer one
         self.book[:] = snap.book
@@ -274,7 +285,8 @@ class HyperliquidClient(ActionVenue):
         with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
             ctx = (await self.rest.info({"type": "metaAndAssetCtxs"}))[1][self.asset.asset]
             funding, mark = float(ctx["funding"]), float(ctx["markPx"])
-        return funding, mark
+        return (funding if math.isfinite(funding) else math.nan,
+                mark if math.isfinite(mark) and mark > 0 else math.nan)
 
     async def fills_since(self, since_ms: int) -> list[m.Fill]:
         """Our fills since ``since_ms`` (``userFillsByTime``; what a restarted bot asks for first)."""

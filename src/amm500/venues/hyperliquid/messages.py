@@ -79,6 +79,14 @@ def _num(x: Any, path: str) -> float:
     return v
 
 
+def _pos(x: Any, path: str, *, zero: bool = False) -> float:
+    """A price (> 0) or a size (> 0, or >= 0 where ``zero``: an order's remaining size)."""
+    v = _num(x, path)
+    if v < 0 or (v == 0 and not zero):
+        raise MessageError(path, f"expected a number {'>=' if zero else '>'} 0, got {x!r}")
+    return v
+
+
 def _side(x: Any, path: str) -> int:
     if x == "B":
         return 1
@@ -193,7 +201,10 @@ def parse_bbo(data: Any) -> Bbo:
             vals += [0.0, 0.0]
             continue
         lv = _obj(lvl, f"bbo.bbo[{i}]")
-        vals += [_num(_get(lv, "px", f"bbo.bbo[{i}]"), "bbo.px"), _num(_get(lv, "sz", f"bbo.bbo[{i}]"), "bbo.sz")]
+        vals += [_pos(_get(lv, "px", f"bbo.bbo[{i}]"), f"bbo.bbo[{i}].px"),
+                 _pos(_get(lv, "sz", f"bbo.bbo[{i}]"), f"bbo.bbo[{i}].sz", zero=True)]
+    if vals[0] > 0 and vals[2] > 0 and vals[0] >= vals[2]:
+        raise MessageError("bbo.bbo", f"crossed: bid {vals[0]} >= ask {vals[2]}")
     return Bbo(_str(_get(d, "coin", "bbo"), "bbo.coin"), _int(_get(d, "time", "bbo"), "bbo.time"), *vals)
 
 
@@ -216,8 +227,8 @@ def parse_trades(data: Any) -> list[Trade]:
             Trade(
                 _str(_get(o, "coin", p), p + ".coin"),
                 _side(_get(o, "side", p), p + ".side"),
-                _num(_get(o, "px", p), p + ".px"),
-                _num(_get(o, "sz", p), p + ".sz"),
+                _pos(_get(o, "px", p), p + ".px"),
+                _pos(_get(o, "sz", p), p + ".sz"),
                 _int(_get(o, "time", p), p + ".time"),
                 _int(_get(o, "tid", p), p + ".tid"),
             )
@@ -230,13 +241,13 @@ def parse_trades(data: Any) -> list[Trade]:
 
 def _open_order(o: Any, p: str) -> OpenOrder:
     d = _obj(o, p)
-    sz = _num(_get(d, "sz", p), p + ".sz")
+    sz = _pos(_get(d, "sz", p), p + ".sz", zero=True)
     return OpenOrder(
         _str(_get(d, "coin", p), p + ".coin"),
         _side(_get(d, "side", p), p + ".side"),
-        _num(_get(d, "limitPx", p), p + ".limitPx"),
+        _pos(_get(d, "limitPx", p), p + ".limitPx"),
         sz,
-        _num(d.get("origSz", sz), p + ".origSz"),
+        _pos(d.get("origSz", sz), p + ".origSz", zero=True),
         _int(_get(d, "oid", p), p + ".oid"),
         _int(_get(d, "timestamp", p), p + ".timestamp"),
         _opt_cloid(d, p),
@@ -270,8 +281,8 @@ def _fill(f: Any, p: str) -> Fill:
     return Fill(
         _str(_get(d, "coin", p), p + ".coin"),
         _side(_get(d, "side", p), p + ".side"),
-        _num(_get(d, "px", p), p + ".px"),
-        _num(_get(d, "sz", p), p + ".sz"),
+        _pos(_get(d, "px", p), p + ".px"),
+        _pos(_get(d, "sz", p), p + ".sz"),
         _int(_get(d, "time", p), p + ".time"),
         _int(_get(d, "oid", p), p + ".oid"),
         _int(_get(d, "tid", p), p + ".tid"),
@@ -409,11 +420,10 @@ def parse_user_funding(data: Any) -> list[FundingPayment]:
     """``userFunding`` info: each hourly payment; ``delta.usdc`` is what the account received."""
     out = []
     for i, f in enumerate(_list(data, "userFunding")):
-        d = _obj(_get(f, "delta", f"userFunding[{i}]"), f"userFunding[{i}].delta")
-        try:
-            out.append(FundingPayment(int(_get(f, "time", f"userFunding[{i}]")), str(d.get("coin", "")),
-                                      float(d.get("fundingRate", "nan")), -float(_get(d, "usdc", "delta")),
-                                      float(d.get("szi", "nan"))))
-        except (TypeError, ValueError) as exc:
-            raise MessageError(f"userFunding[{i}]", str(exc)) from None
+        p = f"userFunding[{i}]"
+        d = _obj(_get(_obj(f, p), "delta", p), p + ".delta")
+        q = p + ".delta"
+        out.append(FundingPayment(_int(_get(f, "time", p), p + ".time"), _str(_get(d, "coin", q), q + ".coin"),
+                                  _num(_get(d, "fundingRate", q), q + ".fundingRate"),
+                                  -_num(_get(d, "usdc", q), q + ".usdc"), _num(_get(d, "szi", q), q + ".szi")))
     return out
