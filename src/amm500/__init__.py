@@ -18,7 +18,7 @@ _IMPORT = re.compile(rb"^[ \t]*import[ \t]+amm500((?:\.\w+)+)", re.M)
 
 
 def _kernel_sources(source_root: Path) -> list[Path]:
-    """Files that use numba (or its decorators from ``amm500.core.jit``) plus every amm500 module they import, transitively.
+    """Files that use numba (or the decorators of ``amm500.core.jit``) and every amm500 module they import.
 
     Numba freezes imported globals (layout constants, helper kernels) into compiled code, so those
     files matter as much as the kernels themselves; a CLI or a server edit does not.
