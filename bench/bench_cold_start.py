@@ -57,8 +57,13 @@ stage("backtest kernel")
 from amm500.config import Config
 from amm500.core.params import build_params
 from amm500.live.quote_loop import warm_up
+from amm500.venues.hyperliquid.rounding import HyperliquidGrid
+from amm500.venues.model import AssetInfo
+class Venue:  # what the order manager reads of a started venue (no network)
+    asset = AssetInfo(0, "BTC", 5, 40)
+    grid = HyperliquidGrid(5)
 config = Config()
-warm_up(None, build_params(config), config)
+warm_up(Venue(), build_params(config), config)
 stage("live warm-up")
 print(json.dumps(out))
 """
