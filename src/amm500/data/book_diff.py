@@ -103,7 +103,8 @@ def _diff_side(keys: np.ndarray, sizes: np.ndarray, n_known: int, new_px: np.nda
 @kernel
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
     b = np.empty(max(2 * a.shape[0], n), dtype=a.dtype)
-    b[: a.shape[0]] = a
+    for i in range(a.shape[0]):  # not ``b[:k] = a``: its shape check compiles Numba's message formatting (~2 s cold)
+        b[i] = a[i]
     return b
 
 

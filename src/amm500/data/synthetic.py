@@ -387,7 +387,7 @@ def prepare_output(out_dir: Path, force: bool) -> None:
 
 #: The generator's cold compile on a 2-core machine, shown to the user before it starts
 #: (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
-COLD_COMPILE_S = 20.0
+COLD_COMPILE_S = 12.0
 
 
 def generate_market(out_dir: Path, days: int, seed: int, start: dt.date = DEFAULT_START,
