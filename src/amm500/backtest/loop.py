@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from amm500.backtest import latency_model, queue
 from amm500.backtest.book import (
@@ -242,7 +241,7 @@ from amm500.backtest.layout import (
 )
 from amm500.core import api
 from amm500.core.intent import ACT_TAKE, intent_commands
-from amm500.core.jit import array_kernel
+from amm500.core.jit import array_kernel, inline_kernel, kernel
 from amm500.core.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL
 from amm500.core.order_diff import A_SIZE as ACTION_FIELDS
 from amm500.core.request_budget import address_allows, address_budget, exchange_weight
@@ -261,12 +260,12 @@ FILL_HEADROOM = 4096  # fills one step may log at most (every slot, partially, t
 # ---------------------------------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@inline_kernel
 def _px(idx: int, base: int, tick: float) -> float:
     return (idx + base) * tick
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _mid(bi: np.ndarray, b: int, base: int, tick: float, fallback: float) -> float:
     bb = bi[b, BI_BEST_BID]
     ba = bi[b, BI_BEST_ASK]
@@ -288,12 +287,12 @@ def apply_fill(pos: float, avg: float, side: int, px: float, qty: float) -> tupl
     return new, avg
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _equity(acct: np.ndarray) -> float:
     return acct[A_CASH] + acct[A_POS] * acct[A_MID]
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _rest_add(r: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray) -> None:
     """Order ``r`` starts resting at its ``OD_IDX``: the per-price counts, our per-side totals and best
     prices, kept incrementally (:func:`_rest_remove` undoes exactly this)."""
@@ -354,7 +353,7 @@ def _rest_remove(r: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, cfg: 
             acct[A_MINASK] = _px(k, base, tick)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
               slot: int, oid: int, lat_ns: float) -> None:
     if ist[I_RQ_TAIL] - ist[I_RQ_HEAD] >= RING:
@@ -369,7 +368,7 @@ def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarra
     ist[I_RQ_TAIL] += 1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _push_resp(rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
                slot: int, oid: float, px: float, sz: float, maker: float, fee: float, final: float) -> None:
     if ist[I_RS_TAIL] - ist[I_RS_HEAD] >= RING:
@@ -623,7 +622,7 @@ def _reject(t: int, r: int, reason: int, od: np.ndarray, st: np.ndarray, cfg: np
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_REJECT, r, od[r, OD_OID], 0.0, 0.0, float(reason), 0.0, 1.0)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
               fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -694,7 +693,7 @@ def _exch_new(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc
     _push_resp(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _exch_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
                   oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
                   rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -716,7 +715,7 @@ def _exch_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray
             _push_resp(rs_ts, rs, ist, cfg, t, RESP_CANCEL_FAIL, r, oid, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
                   st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
                   fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -743,7 +742,7 @@ def _best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np
             _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _exch_level(t: int, sd: int, p: float, q: float, inv_tick: float, base: int, lv: np.ndarray, bi: np.ndarray,
                 od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
                 rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> bool:
@@ -792,7 +791,7 @@ def _exch_event(i: int, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: 
             _check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np.ndarray,
                       cfg: np.ndarray) -> None:
     """Mark-outs of fills whose horizon ended before ``t``: the mid then, vs the fill price."""
@@ -808,7 +807,7 @@ def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.n
         ist[I_MK0 + h] = p
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _markout_due(fills_ts: np.ndarray, ist: np.ndarray, cfg: np.ndarray) -> int:
     """The exchange time after which the oldest unresolved fill of some horizon comes due (BIG: none)."""
     n = ist[I_NFILLS]
@@ -822,7 +821,7 @@ def _markout_due(fills_ts: np.ndarray, ist: np.ndarray, cfg: np.ndarray) -> int:
     return due
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
     k = ist[I_NREC]
     rec_ts[k] = t
@@ -843,7 +842,7 @@ def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: 
 # ---------------------------------------------------------------------------------------------------
 # local (strategy) side
 # ---------------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@inline_kernel
 def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, acct: np.ndarray,
                cfg: np.ndarray, ist: np.ndarray) -> None:
     base = ist[I_BASE]
@@ -880,7 +879,7 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
     view[api.V_TRADES_KNOWN] = 1.0
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, base: int, lv: np.ndarray,
                  bi: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> None:
     """One event reaches the strategy's side: its book, the funding rate it sees, its cash."""
@@ -909,7 +908,7 @@ def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, b
         acct[A_L_CASH] -= acct[A_L_POS] * acct[A_L_MID] * p
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
                     acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray, view: np.ndarray,
                     params: np.ndarray, sstate: np.ndarray) -> None:
@@ -963,7 +962,7 @@ def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
     return -1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.ndarray, orders: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> int:
     r = _free_slot(od, ist)
@@ -996,7 +995,7 @@ def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.nda
     return r
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _send_cancel(now: int, r: int, od: np.ndarray, orders: np.ndarray, st: np.ndarray, cfg: np.ndarray,
                  ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
     if od[r, OD_SIDE] == 0.0 or not (od[r, OD_LST] == LS_SENT or od[r, OD_LST] == LS_LIVE):
@@ -1030,7 +1029,7 @@ def _send_flatten(now: int, side: int, qty: float, od: np.ndarray, orders: np.nd
     _send_new(now, side, limit, qty, FLAG_IOC | FLAG_REDUCE_ONLY, od, orders, st, cfg, ist, rq_ts, rq)
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, acct: np.ndarray,
            st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray, view: np.ndarray,
            book: np.ndarray, orders: np.ndarray, params: np.ndarray, sstate: np.ndarray, quotes: np.ndarray,
@@ -1141,7 +1140,7 @@ def _budget(now: int, n: int, actions: np.ndarray, acct: np.ndarray, st: np.ndar
     return m
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarray, od: np.ndarray,
          orders: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
          rq_ts: np.ndarray, rq: np.ndarray, actions: np.ndarray, work: np.ndarray) -> None:
@@ -1163,7 +1162,7 @@ def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarr
                       ist, rq_ts, rq)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.ndarray, kind0: np.ndarray,
                  side0: np.ndarray, px0: np.ndarray, sz0: np.ndarray, ts: np.ndarray, lts: np.ndarray,
                  kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray, lv: np.ndarray, bi: np.ndarray,
@@ -1204,7 +1203,7 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
     ist[I_LOCAL_RAW] = raw
 
 
-@njit(cache=True)
+@kernel
 def first_fire(t_start: int, interval: int, first_xts: int, anchor: int, offset: int) -> int:
     """When a timer of ``interval`` first fires, the strategy having seen its first event at ``t_start``.
 
@@ -1273,12 +1272,8 @@ def run_segment(
             il = ist[I_IL]
             tl = max(lts0[il] if il < n0 else lts[il - n0], ist[I_LOCAL_RAW]) + feed
         tmin = min(min(te, tq), min(min(tr, tl), tt))
-        if tmin > t_stop or tmin == BIG:
-            if ist[I_STARTED] != 0:
-                _local_until(t_stop, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv,
-                             bi, acct, cfg, ist)
-            return STATUS_DONE
-        if te == tmin:
+        done = tmin > t_stop or tmin == BIG
+        if not done and te == tmin:
             # a batch of market events, up to the next message, local event or timer (ties: exchange first)
             t_next = min(min(tq, tr), min(tl, tt))
             if t_next > t_stop:
@@ -1322,21 +1317,28 @@ def run_segment(
             ist[I_LAST_XTS] = ts[ie - 1]
             ist[I_IE] = ie
             ist[I_EVENTS] += ie - ie0
-        elif tq == tmin:
+            continue
+        if not done and tq == tmin:
             k = ist[I_RQ_HEAD] & RING_MASK
             ist[I_RQ_HEAD] += 1
             _exch_request(tq, k, rq, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-        elif tr == tmin:
+            continue
+        # Everything else reaches the strategy, whose book is first caught up to that local time: a response
+        # strictly before it (ties: the response first), a timer or the first event up to it (ties: the events
+        # first), the end of the segment up to t_stop. One call site: _local_until is inlined, and Numba types
+        # an inlined function once per call site (five sites cost about 25 s of cold compile).
+        if not done or ist[I_STARTED] != 0:
+            _local_until(t_stop if done else tmin, not done and tr == tmin, n0, ts0, lts0, kind0, side0, px0, sz0,
+                         ts, lts, kind, side, px, sz, lv, bi, acct, cfg, ist)
+        if done:
+            return STATUS_DONE
+        if tr == tmin:
             k = ist[I_RS_HEAD] & RING_MASK
             ist[I_RS_HEAD] += 1
-            _local_until(tr, True, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         cfg, ist)  # ties: the response first
             _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
         elif tl == tmin:
             # the first event reaches the strategy: its timers start from here (first_fire; its book, now and
             # before every later strategy call, is caught up on demand by _local_until; ties: local before timers)
-            _local_until(tl, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         cfg, ist)
             ist[I_STARTED] = 1
             anchor = int(cfg[CF_TIMER_ANCHOR])
             offset = int(cfg[CF_TIMER_OFFSET])
@@ -1344,8 +1346,6 @@ def run_segment(
             ist[I_NEXT_REB] = first_fire(tl, reb_int, ist[I_FIRST_TS], anchor, offset)
             ist[I_NEXT_SPREAD] = first_fire(tl, spread_int, ist[I_FIRST_TS], anchor, offset)
         else:
-            _local_until(tt, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         cfg, ist)  # ties: the events first
             if ist[I_NEXT_SPREAD] == tt:
                 ist[I_NEXT_SPREAD] = tt + spread_int
                 timer = api.TIMER_SPREAD
