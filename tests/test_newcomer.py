@@ -173,11 +173,13 @@ def test_a_cold_numba_cache_is_announced_with_its_duration(tmp_path: Path, monke
     from amm500.core.files import compile_notice
 
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
-    notice = compile_notice("loop", "backtest kernel")
-    assert notice is not None and "1-2 minutes" in notice and "compiling the backtest kernel" in notice
+    notice = compile_notice("loop.run_segment", "backtest kernel", 35)
+    assert notice is not None and "about 35 s" in notice and "compiling the backtest kernel" in notice
     (tmp_path / "backtest_x").mkdir()
+    (tmp_path / "backtest_x" / "loop._free_slot-958.py311.nbi").write_bytes(b"")  # a helper: not the kernel
+    assert compile_notice("loop.run_segment", "backtest kernel", 35) is not None
     (tmp_path / "backtest_x" / "loop.run_segment-10.py311.nbi").write_bytes(b"")
-    assert compile_notice("loop", "backtest kernel") is None
+    assert compile_notice("loop.run_segment", "backtest kernel", 35) is None
 
 
 # -- 7. help and flags ---------------------------------------------------------------------------------

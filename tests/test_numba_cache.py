@@ -31,6 +31,12 @@ def test_cache_dir_changes_with_any_source_edit(tmp_path: Path) -> None:
     (src / "core" / "api.py").write_text("LEVELS = 2\n")
     assert numba_cache_dir(src, tmp_path) != third
     assert numba_cache_dir(src, tmp_path).parent == tmp_path / "amm500" / "numba"
+    # a kernel module may name no numba at all, only the project's decorators
+    (src / "data").mkdir()
+    (src / "data" / "differ.py").write_text("from amm500.core.jit import kernel\nq = 1\n")
+    fourth = numba_cache_dir(src, tmp_path)
+    (src / "data" / "differ.py").write_text("from amm500.core.jit import kernel\nq = 2\n")
+    assert numba_cache_dir(src, tmp_path) != fourth
 
 
 def test_package_import_pins_the_cache() -> None:

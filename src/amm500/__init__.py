@@ -18,7 +18,7 @@ _IMPORT = re.compile(rb"^[ \t]*import[ \t]+amm500((?:\.\w+)+)", re.M)
 
 
 def _kernel_sources(source_root: Path) -> list[Path]:
-    """Files that use numba (or ``amm500.core.jit``) plus every amm500 module they import, transitively.
+    """Files that use numba (or the decorators of ``amm500.core.jit``) and every amm500 module they import.
 
     Numba freezes imported globals (layout constants, helper kernels) into compiled code, so those
     files matter as much as the kernels themselves; a CLI or a server edit does not.
@@ -29,7 +29,7 @@ def _kernel_sources(source_root: Path) -> list[Path]:
         base = source_root.joinpath(*[part for part in dotted.split(".") if part])
         return [c for c in (base.with_suffix(".py"), base / "__init__.py") if c in texts]
 
-    chosen = {p for p, text in texts.items() if b"numba" in text or b"array_kernel" in text}
+    chosen = {p for p, text in texts.items() if b"numba" in text or b"amm500.core.jit" in text}
     todo = list(chosen)
     while todo:
         text = texts[todo.pop()]

@@ -26,11 +26,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from amm500.core import api
 from amm500.core.intent import ACT_TAKE, intent_commands
-from amm500.core.jit import array_kernel
+from amm500.core.jit import array_kernel, inline_kernel, kernel
 from amm500.core.order_diff import A_KIND, A_PX, A_ROW, A_SIDE, A_SZ, ACT_CANCEL
 from amm500.core.order_diff import A_SIZE as ACTION_FIELDS
 from amm500.core.request_budget import address_allows, address_budget, exchange_weight
@@ -213,7 +212,7 @@ FILL_HEADROOM = 4096  # fills one step may log at most (every slot, partially, t
 # ---------------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
               slot: int, oid: int, lat_ns: float) -> None:
     if ist[I_RQ_TAIL] - ist[I_RQ_HEAD] >= RING:
@@ -233,7 +232,7 @@ def _push_req(rq_ts: np.ndarray, rq: np.ndarray, ist: np.ndarray, cfg: np.ndarra
 # ---------------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.ndarray, acct: np.ndarray,
                       cfg: np.ndarray) -> None:
     """Mark-outs of fills whose horizon ended before ``t``: the mid then, vs the fill price."""
@@ -249,7 +248,7 @@ def _resolve_markouts(t: int, fills_ts: np.ndarray, fills: np.ndarray, ist: np.n
         ist[I_MK0 + h] = p
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _markout_due(fills_ts: np.ndarray, ist: np.ndarray, cfg: np.ndarray) -> int:
     """The exchange time after which the oldest unresolved fill of some horizon comes due (BIG: none)."""
     n = ist[I_NFILLS]
@@ -263,7 +262,7 @@ def _markout_due(fills_ts: np.ndarray, ist: np.ndarray, cfg: np.ndarray) -> int:
     return due
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: np.ndarray) -> None:
     k = ist[I_NREC]
     rec_ts[k] = t
@@ -284,7 +283,7 @@ def _record(t: int, rec_ts: np.ndarray, rec: np.ndarray, ist: np.ndarray, acct: 
 # ---------------------------------------------------------------------------------------------------
 # local (strategy) side
 # ---------------------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@inline_kernel
 def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, acct: np.ndarray,
                cfg: np.ndarray, ist: np.ndarray) -> None:
     base = ist[I_BASE]
@@ -321,7 +320,7 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
     view[api.V_TRADES_KNOWN] = 1.0
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, base: int, lv: np.ndarray,
                  bi: np.ndarray, acct: np.ndarray, ist: np.ndarray) -> None:
     """One event reaches the strategy's side: its book, the funding rate it sees, its cash."""
@@ -350,7 +349,7 @@ def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, b
         acct[A_L_CASH] -= acct[A_L_POS] * acct[A_L_MID] * p
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
                     acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray, view: np.ndarray,
                     params: np.ndarray, sstate: np.ndarray) -> None:
@@ -404,7 +403,7 @@ def _free_slot(od: np.ndarray, ist: np.ndarray) -> int:
     return -1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.ndarray, orders: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> int:
     r = _free_slot(od, ist)
@@ -437,7 +436,7 @@ def _send_new(now: int, side: int, px: float, qty: float, flags: int, od: np.nda
     return r
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _send_cancel(now: int, r: int, od: np.ndarray, orders: np.ndarray, st: np.ndarray, cfg: np.ndarray,
                  ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray) -> None:
     if od[r, OD_SIDE] == 0.0 or not (od[r, OD_LST] == LS_SENT or od[r, OD_LST] == LS_LIVE):
@@ -471,7 +470,7 @@ def _send_flatten(now: int, side: int, qty: float, od: np.ndarray, orders: np.nd
     _send_new(now, side, limit, qty, FLAG_IOC | FLAG_REDUCE_ONLY, od, orders, st, cfg, ist, rq_ts, rq)
 
 
-@njit(cache=True, inline="always")
+@_kernel
 def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, acct: np.ndarray,
            st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray, view: np.ndarray,
            book: np.ndarray, orders: np.ndarray, params: np.ndarray, sstate: np.ndarray, quotes: np.ndarray,
@@ -582,7 +581,7 @@ def _budget(now: int, n: int, actions: np.ndarray, acct: np.ndarray, st: np.ndar
     return m
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarray, od: np.ndarray,
          orders: np.ndarray, bi: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
          rq_ts: np.ndarray, rq: np.ndarray, actions: np.ndarray, work: np.ndarray) -> None:
@@ -604,7 +603,7 @@ def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarr
                       ist, rq_ts, rq)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.ndarray, kind0: np.ndarray,
                  side0: np.ndarray, px0: np.ndarray, sz0: np.ndarray, ts: np.ndarray, lts: np.ndarray,
                  kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray, lv: np.ndarray, bi: np.ndarray,
@@ -645,7 +644,7 @@ def _local_until(t_lim: int, strict: bool, n0: int, ts0: np.ndarray, lts0: np.nd
     ist[I_LOCAL_RAW] = raw
 
 
-@njit(cache=True)
+@kernel
 def first_fire(t_start: int, interval: int, first_xts: int, anchor: int, offset: int) -> int:
     """When a timer of ``interval`` first fires, the strategy having seen its first event at ``t_start``.
 
@@ -714,12 +713,8 @@ def run_segment(
             il = ist[I_IL]
             tl = max(lts0[il] if il < n0 else lts[il - n0], ist[I_LOCAL_RAW]) + feed
         tmin = min(min(te, tq), min(min(tr, tl), tt))
-        if tmin > t_stop or tmin == BIG:
-            if ist[I_STARTED] != 0:
-                _local_until(t_stop, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv,
-                             bi, acct, cfg, ist)
-            return STATUS_DONE
-        if te == tmin:
+        done = tmin > t_stop or tmin == BIG
+        if not done and te == tmin:
             # a batch of market events, up to the next message, local event or timer (ties: exchange first)
             t_next = min(min(tq, tr), min(tl, tt))
             if t_next > t_stop:
@@ -763,21 +758,28 @@ def run_segment(
             ist[I_LAST_XTS] = ts[ie - 1]
             ist[I_IE] = ie
             ist[I_EVENTS] += ie - ie0
-        elif tq == tmin:
+            continue
+        if not done and tq == tmin:
             k = ist[I_RQ_HEAD] & RING_MASK
             ist[I_RQ_HEAD] += 1
             matching.on_request(tq, k, rq, lv, bi, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
-        elif tr == tmin:
+            continue
+        # Everything else reaches the strategy, whose book is first caught up to that local time: a response
+        # strictly before it (ties: the response first), a timer or the first event up to it (ties: the events
+        # first), the end of the segment up to t_stop. One call site: _local_until is inlined, and Numba types
+        # an inlined function once per call site (five sites cost about 25 s of cold compile).
+        if not done or ist[I_STARTED] != 0:
+            _local_until(t_stop if done else tmin, not done and tr == tmin, n0, ts0, lts0, kind0, side0, px0, sz0,
+                         ts, lts, kind, side, px, sz, lv, bi, acct, cfg, ist)
+        if done:
+            return STATUS_DONE
+        if tr == tmin:
             k = ist[I_RS_HEAD] & RING_MASK
             ist[I_RS_HEAD] += 1
-            _local_until(tr, True, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         cfg, ist)  # ties: the response first
             _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
         elif tl == tmin:
             # the first event reaches the strategy: its timers start from here (first_fire; its book, now and
             # before every later strategy call, is caught up on demand by _local_until; ties: local before timers)
-            _local_until(tl, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         cfg, ist)
             ist[I_STARTED] = 1
             anchor = int(cfg[CF_TIMER_ANCHOR])
             offset = int(cfg[CF_TIMER_OFFSET])
@@ -785,8 +787,6 @@ def run_segment(
             ist[I_NEXT_REB] = first_fire(tl, reb_int, ist[I_FIRST_TS], anchor, offset)
             ist[I_NEXT_SPREAD] = first_fire(tl, spread_int, ist[I_FIRST_TS], anchor, offset)
         else:
-            _local_until(tt, False, n0, ts0, lts0, kind0, side0, px0, sz0, ts, lts, kind, side, px, sz, lv, bi, acct,
-                         cfg, ist)  # ties: the events first
             if ist[I_NEXT_SPREAD] == tt:
                 ist[I_NEXT_SPREAD] = tt + spread_int
                 timer = api.TIMER_SPREAD

@@ -8,6 +8,8 @@ across the day boundary), grows the fill / record logs when the kernel asks, and
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import numpy as np
 from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
 from amm500.core import api
-from amm500.core.files import compile_notice
+from amm500.core.files import compile_notice, kernels_cached
 from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
 from amm500.core.order_diff import new_work
@@ -265,6 +267,45 @@ def _lead_after(day: Events, lead: Events, il: int) -> Events:
 
 
 _COMPILE_S: list[float] = []
+#: The backtest kernel's cold compile on a 2-core machine, shown to the user while it runs
+#: (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
+COLD_COMPILE_S = 35.0
+
+
+def compile_in_background() -> subprocess.Popen[bytes] | None:
+    """Start compiling the backtest kernel into Numba's cache in a child process, when the cache lacks it.
+
+    Numba compiles one function at a time per process; a caller with other work before its first
+    backtest (the demo generates its market, itself a compile) overlaps the two on a second core, and
+    :func:`compile_kernel` then loads the kernel from the cache. None when there is nothing to compile.
+    The caller stops the child if it gives up early (:func:`stop_background`).
+    """
+    if kernels_cached("loop.run_segment"):
+        return None
+    return subprocess.Popen([sys.executable, "-c", "from amm500.backtest.runner import compile_kernel; "
+                             "compile_kernel()"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_background(child: subprocess.Popen[bytes] | None) -> None:
+    """Stop a :func:`compile_in_background` child that is still running (nothing is half-written: Numba
+    writes each cache file whole)."""
+    if child is not None and child.poll() is None:
+        child.kill()
+        child.wait()
+
+
+def wait_background(child: subprocess.Popen[bytes] | None, progress: bool) -> None:
+    """Wait for a :func:`compile_in_background` child, with a status line when ``progress``."""
+    if child is None or child.poll() is not None:
+        return
+    if not progress:
+        child.wait()
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"the backtest kernel is compiling in the background (about "
+                                     f"{COLD_COMPILE_S:.0f} s on 2 cores in all, once)"):
+        child.wait()
 
 
 def compile_kernel() -> float:
@@ -303,13 +344,18 @@ def run_backtest(
         raise DataError(f"{market.root}: no events/ day files for a tick-mode backtest (bars only? use"
                         " --set backtest.fill_model=bar)")
     vf = _check_vol_forecast(vol_forecast)
+    notice = None
     if progress is True and not _COMPILE_S:
-        notice = compile_notice("loop", "backtest kernel")
-        if notice:
-            from rich.console import Console
+        notice = compile_notice("loop.run_segment", "backtest kernel", COLD_COMPILE_S)
+    if notice:
+        from rich.console import Console
 
-            Console(stderr=True).print(f"[yellow]{notice}[/]", highlight=False)
-    compile_s = compile_kernel()
+        console = Console(stderr=True)
+        with console.status(f"[yellow]{notice}[/]"):
+            compile_s = compile_kernel()
+        console.print(f"backtest kernel compiled in {compile_s:.1f} s", highlight=False)
+    else:
+        compile_s = compile_kernel()
     n_days = len(market.day_dirs) if days is None else min(days, len(market.day_dirs))
     day_iter = market.iter_days(n_days)
     try:

@@ -11,7 +11,7 @@ from amm500.cli.app import cache_app, console
 from amm500.core.files import cache_home
 
 #: Sub-folders of the cache home and what they hold (everything else there is left alone).
-PARTS = {"numba": "compiled strategy/backtest kernels (rebuilt in 1-2 minutes)",
+PARTS = {"numba": "compiled strategy/backtest kernels (rebuilt in under a minute)",
          "npy": "memory-mapped event columns of data folders already backtested (rebuilt on the next run)"}
 
 

@@ -42,17 +42,19 @@ def cache_home() -> Path:
 
 def kernels_cached(module: str) -> bool:
     """Whether Numba's cache (``NUMBA_CACHE_DIR``, pinned by ``amm500/__init__``) holds compiled code of
-    ``module`` (a file stem such as ``loop``): when not, the next run spends 1-2 minutes compiling."""
+    ``module``: a file stem such as ``loop``, or one function of it (``loop.run_segment``; other code may
+    have compiled a helper of the same file)."""
     root = os.environ.get("NUMBA_CACHE_DIR")
-    return root is not None and any(Path(root).rglob(f"{module}.*.nbi"))
+    return root is not None and any(Path(root).rglob(f"{module}[.-]*.nbi"))
 
 
-def compile_notice(module: str, what: str) -> str | None:
-    """The line to print before a cold compile of ``module`` (None when its cache is warm)."""
+def compile_notice(module: str, what: str, seconds: float) -> str | None:
+    """The line to show during a cold compile of ``module`` (None when its cache is warm); ``seconds``:
+    what that compile takes on a 2-core machine (measured by bench/bench_cold_start.py)."""
     if kernels_cached(module):
         return None
-    return (f"compiling the {what} with Numba (first run on this machine or after an update): about 1-2 minutes "
-            "with no progress shown; later runs load it from the cache in seconds")
+    return (f"compiling the {what} with Numba (first run on this machine or after an update): about "
+            f"{seconds:.0f} s on 2 cores, once; later runs load it from the cache in about a second")
 
 
 def _kind(mode: int) -> str:

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 
+from amm500.core.jit import kernel
 from amm500.data.schema import ASK, BID, BOOK_CLEAR, BOOK_LEVEL, NS_PER_DAY, Events, make_events
 
 DEFAULT_DEPTH = 20
@@ -37,7 +37,7 @@ DEFAULT_MAX_LEVELS = 2000
 _N_BID, _N_ASK, _LAST_DAY, _STARTED = 0, 1, 2, 3
 
 
-@njit(cache=True)
+@kernel
 def _emit(out_ts: np.ndarray, out_lts: np.ndarray, out_kind: np.ndarray, out_side: np.ndarray,
           out_px: np.ndarray, out_sz: np.ndarray, k: int, ts: int, lts: int, kind: int, side: int,
           px: float, sz: float) -> int:
@@ -50,7 +50,7 @@ def _emit(out_ts: np.ndarray, out_lts: np.ndarray, out_kind: np.ndarray, out_sid
     return k + 1
 
 
-@njit(cache=True)
+@kernel
 def _diff_side(keys: np.ndarray, sizes: np.ndarray, n_known: int, new_px: np.ndarray, new_sz: np.ndarray,
                n_new: int, depth: int, side: int, ts: int, lts: int, out_ts: np.ndarray, out_lts: np.ndarray,
                out_kind: np.ndarray, out_side: np.ndarray, out_px: np.ndarray, out_sz: np.ndarray, k: int) -> tuple:
@@ -100,14 +100,15 @@ def _diff_side(keys: np.ndarray, sizes: np.ndarray, n_known: int, new_px: np.nda
     return k, t + n_new
 
 
-@njit(cache=True)
+@kernel
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
     b = np.empty(max(2 * a.shape[0], n), dtype=a.dtype)
-    b[: a.shape[0]] = a
+    for i in range(a.shape[0]):  # not ``b[:k] = a``: its shape check compiles Numba's message formatting (~2 s cold)
+        b[i] = a[i]
     return b
 
 
-@njit(cache=True)
+@kernel
 def _diff_kernel(ts: np.ndarray, local_ts: np.ndarray, bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray,
                  ask_px: np.ndarray, ask_sz: np.ndarray, ask_n: np.ndarray, bid_keys: np.ndarray,
                  bid_sizes: np.ndarray, ask_keys: np.ndarray, ask_sizes: np.ndarray, state: np.ndarray,
@@ -147,7 +148,7 @@ def _diff_kernel(ts: np.ndarray, local_ts: np.ndarray, bid_px: np.ndarray, bid_s
     return out_ts[:k], out_lts[:k], out_kind[:k], out_side[:k], out_px[:k], out_sz[:k]
 
 
-@njit(cache=True)
+@kernel
 def _problems(bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray, ask_px: np.ndarray, ask_sz: np.ndarray,
               ask_n: np.ndarray) -> np.ndarray:
     """Per snapshot: 0 when the diff can take it, else the code of its first problem (see REASONS)."""

@@ -385,6 +385,11 @@ def prepare_output(out_dir: Path, force: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
+#: The generator's cold compile on a 2-core machine, shown to the user before it starts
+#: (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
+COLD_COMPILE_S = 12.0
+
+
 def generate_market(out_dir: Path, days: int, seed: int, start: dt.date = DEFAULT_START,
                     params: MarketParams | None = None, progress: bool = True, force: bool = False) -> Path:
     """Write ``days`` UTC days of the synthetic market to ``out_dir`` (canonical layout); returns ``out_dir``.
@@ -399,7 +404,7 @@ def generate_market(out_dir: Path, days: int, seed: int, start: dt.date = DEFAUL
     out_dir = Path(out_dir)
     prepare_output(out_dir, force)
     store.write_dataset_meta(out_dir, **dataset_fields(seed, start, days, params), days_written=0)
-    notice = compile_notice("synthetic_kernels", "market generator") if progress else None
+    notice = compile_notice("synthetic_kernels.simulate", "market generator", COLD_COMPILE_S) if progress else None
     if notice:
         from rich.console import Console
 

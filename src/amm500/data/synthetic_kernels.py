@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from amm500.core.jit import kernel
+
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 SECONDS_PER_YEAR = 365.0 * 86_400.0
@@ -114,7 +116,7 @@ def _rotl(x: np.uint64, k: int) -> np.uint64:
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True)
+@kernel
 def _next_u64(s: np.ndarray) -> np.uint64:
     """xoshiro256** (Blackman & Vigna): fast, 256-bit state, passes BigCrush."""
     s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
@@ -130,18 +132,18 @@ def _next_u64(s: np.ndarray) -> np.uint64:
     return result
 
 
-@njit(cache=True)
+@kernel
 def uniform(s: np.ndarray) -> float:
     """Uniform on the open interval (0, 1): safe for logs and inverse powers."""
     return (float(_next_u64(s) >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True)
+@kernel
 def normal(s: np.ndarray) -> float:
     return math.sqrt(-2.0 * math.log(uniform(s))) * math.cos(2.0 * math.pi * uniform(s))
 
 
-@njit(cache=True)
+@kernel
 def exponential(s: np.ndarray) -> float:
     return -math.log(uniform(s))
 
@@ -163,7 +165,7 @@ def seed_state(seed: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------ volatility
 
 
-@njit(cache=True)
+@kernel
 def _draw_regime(p: KernelParams, rng: np.ndarray) -> int:
     u = uniform(rng)
     for r in range(N_REGIMES - 1):
@@ -172,7 +174,7 @@ def _draw_regime(p: KernelParams, rng: np.ndarray) -> int:
     return N_REGIMES - 1
 
 
-@njit(cache=True)
+@kernel
 def _vol_step(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, dt: float) -> None:
     """Advance regime (Markov, exponential stays) and the log-OU volatility wobble by ``dt`` seconds."""
     if uniform(rng) < 1.0 - math.exp(-dt / p.regime_mean_s[ist[I_REGIME]]):
@@ -181,19 +183,19 @@ def _vol_step(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray,
     fs[F_LOGV] = fs[F_LOGV] * a + p.sv_sigma * math.sqrt(1.0 - a * a) * normal(rng)
 
 
-@njit(cache=True)
+@kernel
 def current_vol(p: KernelParams, fs: np.ndarray, ist: np.ndarray) -> float:
     """Annualized volatility now; E[vol^2] over the wobble equals the regime's vol^2."""
     return p.regime_vol[ist[I_REGIME]] * math.exp(fs[F_LOGV] - p.sv_sigma * p.sv_sigma)
 
 
-@njit(cache=True)
+@kernel
 def _activity(p: KernelParams, vol: float) -> float:
     a = (vol / p.act_ref_vol) ** p.act_exp
     return min(max(a, p.act_min), p.act_max)
 
 
-@njit(cache=True)
+@kernel
 def volatility_path(p: KernelParams, rng: np.ndarray, n_steps: int, dt: float) -> tuple:
     """The regime process alone: (vol, regime) every ``dt`` seconds, for tests and docs."""
     fs = np.zeros(N_FSTATE)
@@ -211,7 +213,7 @@ def volatility_path(p: KernelParams, rng: np.ndarray, n_steps: int, dt: float) -
 # ------------------------------------------------------------------------------------------ book
 
 
-@njit(cache=True)
+@kernel
 def _round_lots(v_lots: float, p: KernelParams) -> float:
     q = float(round(v_lots))
     if q < p.tiny_lots:
@@ -219,7 +221,7 @@ def _round_lots(v_lots: float, p: KernelParams) -> float:
     return min(q, 1e8)
 
 
-@njit(cache=True)
+@kernel
 def level_table(p: KernelParams) -> np.ndarray:
     """Per-depth (log-median, sigma, tiny share) of a level's size, so the scan reads rather than recomputes."""
     tab = np.empty((MAX_SCAN, 3))
@@ -236,7 +238,7 @@ def level_table(p: KernelParams) -> np.ndarray:
     return tab
 
 
-@njit(cache=True)
+@kernel
 def _level_size(rng: np.ndarray, tab: np.ndarray, d: int, old: float, empty_share: float, tiny_lots: int,
                 size_ar: float) -> float:
     """New size (in lots, 0 = empty) of a level ``d`` ticks from the touch; ``old`` < 0 means a fresh slot.
@@ -261,7 +263,7 @@ def _level_size(rng: np.ndarray, tab: np.ndarray, d: int, old: float, empty_shar
     return min(q, 1e8)
 
 
-@njit(cache=True)
+@kernel
 def _invalidate(ring_tick: np.ndarray, side: int, lo: int, hi: int) -> None:
     """Forget levels on ticks lo..hi (the price moved through them: they traded or were cancelled)."""
     if hi - lo >= RING:
@@ -272,7 +274,7 @@ def _invalidate(ring_tick: np.ndarray, side: int, lo: int, hi: int) -> None:
             ring_tick[side, i] = -1
 
 
-@njit(cache=True)
+@kernel
 def _read_side(p: KernelParams, rng: np.ndarray, tab: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray,
                side: int, best: int, act: float, out_px: np.ndarray, out_sz: np.ndarray, tick_size: float) -> int:
     """Resample a random subset of visible levels and read out the top DEPTH non-empty ones.
@@ -311,27 +313,27 @@ def _read_side(p: KernelParams, rng: np.ndarray, tab: np.ndarray, ring_sz: np.nd
 # ---------------------------------------------------------------------------------------- trades
 
 
-@njit(cache=True)
+@kernel
 def _taker_lots(p: KernelParams, rng: np.ndarray) -> float:
     """Lognormal body times a Pareto(alpha) factor: a power-law tail with index alpha."""
     body = p.taker_median_lots * math.exp(p.taker_sigma * normal(rng))
     return _round_lots(body * uniform(rng) ** (-1.0 / p.taker_alpha), p)
 
 
-@njit(cache=True)
+@kernel
 def _maker_lots(p: KernelParams, rng: np.ndarray) -> float:
     if uniform(rng) < p.maker_tiny_share:
         return float(p.tiny_lots)
     return _round_lots(p.maker_median_lots * math.exp(p.maker_sigma * normal(rng)), p)
 
 
-@njit(cache=True)
+@kernel
 def _latency_ns(p: KernelParams, rng: np.ndarray) -> int:
     ms = min(p.lat_ms * math.exp(p.lat_sigma * normal(rng)), p.lat_cap_ms)
     return int(ms * NS_PER_MS)
 
 
-@njit(cache=True)
+@kernel
 def _receive(p: KernelParams, rng: np.ndarray, ist: np.ndarray, ts: int) -> int:
     """Receive time of a message sent at ``ts``: one FIFO feed, so receive times never go backwards."""
     lt = ts + _latency_ns(p, rng)
@@ -341,7 +343,7 @@ def _receive(p: KernelParams, rng: np.ndarray, ist: np.ndarray, ts: int) -> int:
     return lt
 
 
-@njit(cache=True)
+@kernel
 def _execute(p: KernelParams, rng: np.ndarray, tab: np.ndarray, ring_sz: np.ndarray, ring_tick: np.ndarray,
              ist: np.ndarray,
              side: int, q_lots: float, ts: int, tick_size: float, f_ts: np.ndarray, f_lts: np.ndarray,
@@ -388,14 +390,14 @@ def _execute(p: KernelParams, rng: np.ndarray, tab: np.ndarray, ring_sz: np.ndar
 # ----------------------------------------------------------------------------------------- clock
 
 
-@njit(cache=True)
+@kernel
 def _variance_rate(p: KernelParams, fs: np.ndarray, ist: np.ndarray) -> float:
     """Price variance per second in ticks^2 at the current volatility."""
     sig = current_vol(p, fs, ist) * fs[F_X]
     return sig * sig / SECONDS_PER_YEAR
 
 
-@njit(cache=True)
+@kernel
 def _advance(p: KernelParams, rng: np.ndarray, tab: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
              ring_tick: np.ndarray, t0: int, t1: int, tick_size: float, f_ts: np.ndarray, f_lts: np.ndarray,
              f_side: np.ndarray, f_px: np.ndarray, f_sz: np.ndarray, nf: int) -> int:
@@ -452,7 +454,7 @@ def _advance(p: KernelParams, rng: np.ndarray, tab: np.ndarray, fs: np.ndarray, 
     return nf
 
 
-@njit(cache=True)
+@kernel
 def _snapshot(p: KernelParams, rng: np.ndarray, tab: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
               ring_tick: np.ndarray, tick_size: float, bid_px: np.ndarray, bid_sz: np.ndarray, ask_px: np.ndarray,
               ask_sz: np.ndarray) -> tuple:
@@ -482,7 +484,7 @@ def _snapshot(p: KernelParams, rng: np.ndarray, tab: np.ndarray, fs: np.ndarray,
     return nb, na
 
 
-@njit(cache=True)
+@kernel
 def _funding(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray) -> float:
     """Hyperliquid's rule on an AR(1) premium P (8-hour units): F = (P + clamp(I - P, -c, c)) / 8 per hour."""
     df = 4.0
@@ -499,7 +501,7 @@ def _funding(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray) 
     return min(max(rate, -p.fund_cap), p.fund_cap)
 
 
-@njit(cache=True)
+@kernel
 def init_state(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, start_ticks: float,
                t0: int) -> None:
     fs[:] = 0.0
@@ -515,7 +517,7 @@ def init_state(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray
     ist[I_FUND_HOUR] = -1
 
 
-@njit(cache=True)
+@kernel
 def simulate(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, ring_sz: np.ndarray,
              ring_tick: np.ndarray, t_end: int, snap_at_clock: bool, tick_size: float,
              s_ts: np.ndarray, s_lts: np.ndarray, bid_px: np.ndarray, bid_sz: np.ndarray, bid_n: np.ndarray,
@@ -577,7 +579,7 @@ def simulate(p: KernelParams, rng: np.ndarray, fs: np.ndarray, ist: np.ndarray, 
 # ----------------------------------------------------------------------------------------- merge
 
 
-@njit(cache=True)
+@kernel
 def merge_by_ts(a_ts: np.ndarray, b_ts: np.ndarray) -> np.ndarray:
     """Row order merging two ts-sorted tables, ``a`` first at equal ts: a stable sort of [a, b] in O(n)."""
     na = a_ts.shape[0]

@@ -16,7 +16,8 @@ bounds scans and lets a clear reset only what was written.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from amm500.core.jit import inline_kernel, kernel
 
 N_LEVELS = 1 << 20  # index space: +-524k ticks around the first price ($1 tick: +-$524k)
 
@@ -43,7 +44,7 @@ def new_books() -> tuple[np.ndarray, np.ndarray]:
     return lv, bi
 
 
-@njit(cache=True)
+@kernel
 def reset_index(bi: np.ndarray, b: int) -> None:
     bi[b, BI_BEST_BID] = -1
     bi[b, BI_BEST_ASK] = -1
@@ -53,7 +54,7 @@ def reset_index(bi: np.ndarray, b: int) -> None:
     bi[b, BI_HI_ASK] = -1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _rescan_bid(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     lo = bi[b, BI_LO_BID]
     k = start
@@ -65,7 +66,7 @@ def _rescan_bid(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     bi[b, BI_BEST_BID] = -1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def _rescan_ask(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     hi = bi[b, BI_HI_ASK]
     k = start
@@ -77,7 +78,7 @@ def _rescan_ask(lv: np.ndarray, bi: np.ndarray, b: int, start: int) -> None:
     bi[b, BI_BEST_ASK] = -1
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def set_level(lv: np.ndarray, bi: np.ndarray, b: int, s: int, idx: int, sz: float) -> float:
     """Set one level's absolute size; returns the previous size.
 
@@ -119,7 +120,7 @@ def set_level(lv: np.ndarray, bi: np.ndarray, b: int, s: int, idx: int, sz: floa
     return old
 
 
-@njit(cache=True)
+@kernel
 def clear_side(lv: np.ndarray, bi: np.ndarray, b: int, s: int) -> None:
     """Empty one side (only the touched range is written)."""
     if s == S_BID:
@@ -136,7 +137,7 @@ def clear_side(lv: np.ndarray, bi: np.ndarray, b: int, s: int) -> None:
         lv[b, s, k] = 0.0
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def fill_top(lv: np.ndarray, bi: np.ndarray, b: int, base: int, tick: float, out: np.ndarray, depth: int,
              max_scan: int) -> None:
     """Write the best ``depth`` levels per side into the first columns of the strategy's (4, N) book

@@ -12,14 +12,16 @@ is drained by the caller after each call (its latency is zero for the same reaso
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from amm500.config import Config
 from amm500.core import api
+from amm500.core.files import compile_notice
 from amm500.core.instrument import Instrument
+from amm500.core.jit import array_kernel
 from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, TRADE, Events
 from amm500.sim import latency_model, matching
 from amm500.sim.book import N_LEVELS, new_books
@@ -104,6 +106,7 @@ REJECT_TEXT = {
     "no_liquidity": "Order could not immediately match against any resting orders.",
     "price_range": "Order price cannot be more than 80% away from the reference price",
 }
+log = logging.getLogger(__name__)
 _FILL_LOG = 4096  # fills one call may log (every slot, partially, twice); the log is emptied after each call
 
 
@@ -147,7 +150,7 @@ class Response:
         return REJECT_TEXT.get(self.reason or "", f"Order rejected ({self.reason}).")
 
 
-@njit(cache=True)
+@array_kernel
 def _apply(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, sz: np.ndarray, lv: np.ndarray,
            bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray,
            ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -163,7 +166,7 @@ def _apply(ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray, s
                               fills)
 
 
-@njit(cache=True)
+@array_kernel
 def _request(t: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray,
              acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
              fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -315,6 +318,10 @@ class ExchangeCore:
         return float(self.st[ST_NOTIONAL])
 
 
+#: a cold compile of the core's kernels on the 2-core machine (sim.core.warm_up with an empty cache)
+COLD_COMPILE_S = 25.0
+
+
 def warm_up() -> None:
     """Compile (or load from the cache) the core's kernels now, on a throwaway account.
 
@@ -323,6 +330,10 @@ def warm_up() -> None:
     """
     from amm500.config import Config
     from amm500.data.schema import make_events
+
+    notice = compile_notice("core._apply", "exchange simulation", COLD_COMPILE_S)
+    if notice is not None:
+        log.warning(notice)
 
     config = Config()
     core = ExchangeCore(config, Instrument.from_config(config), 1_000.0)

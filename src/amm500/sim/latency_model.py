@@ -11,19 +11,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from amm500.core.jit import inline_kernel, kernel
 
 CONSTANT = 0
 LOGNORMAL = 1
 
 
-@njit(cache=True)
+@kernel
 def seed(value: int) -> None:
     """Seed Numba's generator (separate from NumPy's in Python)."""
     np.random.seed(value)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def draw(model: int, base_ns: float, sigma: float) -> int:
     if model == CONSTANT or base_ns <= 0.0 or sigma <= 0.0:
         return int(base_ns)
@@ -31,7 +32,7 @@ def draw(model: int, base_ns: float, sigma: float) -> int:
     return int(base_ns * math.exp(sigma * z - 0.5 * sigma * sigma))
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def arrival(now_ns: int, last_arrival_ns: int, model: int, base_ns: float, sigma: float) -> int:
     t = now_ns + draw(model, base_ns, sigma)
     return t if t > last_arrival_ns else last_arrival_ns

@@ -17,9 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from amm500.core.jit import array_kernel
+from amm500.core.jit import array_kernel, inline_kernel
 from amm500.data.schema import BOOK_CLEAR, FUNDING, TRADE
 from amm500.sim import latency_model, queue
 from amm500.sim.book import BI_BEST_ASK, BI_BEST_BID, EXCH, N_LEVELS, S_ASK, S_BID, clear_side, set_level
@@ -130,7 +129,7 @@ from amm500.sim.layout import (
 EPS_QTY = 1e-12
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def px_of(idx: int, base: int, tick: float) -> float:
     return (idx + base) * tick
 
@@ -148,12 +147,12 @@ def apply_fill(pos: float, avg: float, side: int, px: float, qty: float) -> tupl
     return new, avg
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def equity(acct: np.ndarray) -> float:
     return acct[A_CASH] + acct[A_POS] * acct[A_MID]
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def rest_add(r: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray) -> None:
     """Order ``r`` starts resting at its ``OD_IDX``: the per-price counts, our per-side totals and best
     prices, kept incrementally (:func:`rest_remove` undoes exactly this)."""
@@ -214,7 +213,7 @@ def rest_remove(r: int, od: np.ndarray, oc: np.ndarray, acct: np.ndarray, cfg: n
             acct[A_MINASK] = px_of(k, base, tick)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def push_response(rs_ts: np.ndarray, rs: np.ndarray, ist: np.ndarray, cfg: np.ndarray, now: int, typ: int,
                slot: int, oid: float, px: float, sz: float, maker: float, fee: float, final: float) -> None:
     if ist[I_RS_TAIL] - ist[I_RS_HEAD] >= RING:
@@ -465,7 +464,7 @@ def reject(t: int, r: int, reason: int, od: np.ndarray, st: np.ndarray, cfg: np.
     push_response(rs_ts, rs, ist, cfg, t, RESP_REJECT, r, od[r, OD_OID], 0.0, 0.0, float(reason), 0.0, 1.0)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def new_order(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
               st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
               fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -536,7 +535,7 @@ def new_order(t: int, r: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc
     push_response(rs_ts, rs, ist, cfg, t, RESP_ACK, r, od[r, OD_OID], px, od[r, OD_LEAVES], 0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def on_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
                   oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
                   rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -558,7 +557,7 @@ def on_request(t: int, k: int, rq: np.ndarray, lv: np.ndarray, bi: np.ndarray, o
             push_response(rs_ts, rs, ist, cfg, t, RESP_CANCEL_FAIL, r, oid, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.ndarray, acct: np.ndarray,
                   st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rs_ts: np.ndarray, rs: np.ndarray,
                   fills_ts: np.ndarray, fills: np.ndarray) -> None:
@@ -585,7 +584,7 @@ def best_changed(t: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, oc: np.
             check_liquidation(t, od, oc, acct, st, cfg, ist, rs_ts, rs, fills_ts, fills)
 
 
-@njit(cache=True, inline="always")
+@inline_kernel
 def on_level(t: int, sd: int, p: float, q: float, inv_tick: float, base: int, lv: np.ndarray, bi: np.ndarray,
                 od: np.ndarray, oc: np.ndarray, acct: np.ndarray, st: np.ndarray, cfg: np.ndarray, ist: np.ndarray,
                 rs_ts: np.ndarray, rs: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray) -> bool:

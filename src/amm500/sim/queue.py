@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from amm500.core.jit import kernel
 
 RISK_AVERSE = 0
 PROB = 1
 
 
-@njit(cache=True)
+@kernel
 def on_trade(ahead: float, cum_trade: float, qty: float) -> tuple[float, float]:
     """A trade of ``qty`` at our price: returns (ahead, trade volume not yet seen in a depth update).
 
@@ -33,7 +33,7 @@ def on_trade(ahead: float, cum_trade: float, qty: float) -> tuple[float, float]:
     return ahead - qty, cum_trade + qty
 
 
-@njit(cache=True)
+@kernel
 def reached(ahead: float, lot: float) -> bool:
     """Whether prints have passed our place in the queue: decided in whole lots, not on a float's sign.
 
@@ -46,7 +46,7 @@ def reached(ahead: float, lot: float) -> bool:
     return math.floor(-ahead / lot + 1e-9) >= 1
 
 
-@njit(cache=True)
+@kernel
 def on_depth(model: int, power: float, ahead: float, cum_trade: float, prev_qty: float,
              new_qty: float) -> tuple[float, float]:
     """The level at our price changed from ``prev_qty`` to ``new_qty``: returns (ahead, cum_trade)."""

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from amm500.core import api
-from amm500.core.jit import array_kernel
+from amm500.core.jit import array_kernel, side_kernel
 from amm500.core.mm_state import (
     ROWS_CAP,
     S_ADV_BPS,
@@ -186,7 +186,7 @@ def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray
     return sz
 
 
-@array_kernel
+@side_kernel
 def side_rows(side: int) -> int:
     """Offset in ``state`` of ``side``'s collected rows; its "kept" flags sit ``ROWS_CAP`` further on."""
     return S_ROWS if side > 0 else S_ROWS + ROWS_CAP // 2
@@ -207,7 +207,7 @@ def collect_rows(orders: np.ndarray, state: np.ndarray) -> tuple[int, int]:
     return nb, na
 
 
-@array_kernel
+@side_kernel
 def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int, orders: np.ndarray,
                   state: np.ndarray) -> tuple[int, int]:
     """The unused order nearest ``target`` within ``tol`` (ties: the higher row), as an index into the
@@ -236,7 +236,7 @@ def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int,
     return best, start
 
 
-@array_kernel
+@side_kernel
 def build_side(
     side: int, fair: float, mid: float, equity: float, half_bps: float, back_bps: float, mult: float,
     room: float, limit_px: float, n_rows: int, orders: np.ndarray, params: np.ndarray, state: np.ndarray,

@@ -21,6 +21,8 @@ import numpy as np
 from hyperliquid.utils.signing import float_to_wire
 from numba import njit
 
+from amm500.core.jit import kernel
+
 MAX_SIG_FIGS = 5
 PERP_MAX_DECIMALS = 6
 _EDGE = 1e-6
@@ -94,7 +96,7 @@ def round_price(
     return out
 
 
-@njit(cache=True)
+@kernel
 def _grid_decimals(px: float, sz_decimals: int, max_decimals: int) -> int:
     """Decimals allowed at ``px``'s magnitude, or -1 when ``px`` is not exactly on that grid."""
     exp = math.floor(math.log10(px))
@@ -114,7 +116,7 @@ def _level_on_grid(px: float, sz: float, sz_decimals: int, max_decimals: int) ->
             and np.rint(sz * lot) / lot == sz)
 
 
-@njit(cache=True)
+@kernel
 def _ladder_on_grid(side: np.ndarray, n: int, sz_decimals: int, max_decimals: int, out: np.ndarray) -> None:
     """out[i] = 1 when level i's price and size are already valid (the usual case), else 0."""
     for i in range(n):
@@ -122,7 +124,7 @@ def _ladder_on_grid(side: np.ndarray, n: int, sz_decimals: int, max_decimals: in
         out[i] = 1 if px > 0 and sz > 0 and _level_on_grid(px, sz, sz_decimals, max_decimals) else 0
 
 
-@njit(cache=True)
+@kernel
 def ladder_on_grid(quotes: np.ndarray, n_bids: int, n_asks: int, sz_decimals: int, max_decimals: int,
                    min_notional: float, out: np.ndarray) -> tuple[int, int]:
     """Both sides of a ``strategy.api`` quotes array into ``out`` in one call, when already on the grid.
