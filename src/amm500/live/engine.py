@@ -140,6 +140,7 @@ class Engine:
         missed = await v.fills_since(since_ms) if since_ms else []
         for f in missed:
             self._journal_fill(f, math.nan)
+        loop.mark_seen(missed)  # journalled here: the loop's own REST recovery must not count them again
         self.recovered = len(missed)
         if missed:
             log.info("asked the venue for %d fill(s) since the last journalled one", len(missed))

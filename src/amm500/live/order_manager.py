@@ -32,7 +32,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -180,6 +180,10 @@ class OrderManager:
         self._work = od.new_work()
         self._budget_warned = False
         self.gate = TradingGate()
+        # Called inside every reconcile, after the position is read: fetches the fills whose pushes never came
+        # (lost while the socket was down, or dropped) over REST and hands them to the loop; returns the
+        # position after the newest one, or None (the quote loop sets it; see QuoteLoop.recover_fills).
+        self.recover_fills: Callable[[float], Awaitable[float | None]] | None = None
 
     @classmethod
     def from_config(cls, venue: OrderVenue, config: Config, mid: float | None = None, *,
@@ -627,14 +631,18 @@ class OrderManager:
                 # (an order we had written off, e.g. after a lost answer, is resting after all: revive it)
                 self._set_state(t, OrderState.PARTIAL if o.sz + _EPS < o.orig_sz else OrderState.RESTING)
 
-    def on_fills(self, fills: list[Fill], is_snapshot: bool = False) -> None:
-        """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set)."""
+    def on_fills(self, fills: list[Fill], is_snapshot: bool = False, *, in_position: bool = False) -> None:
+        """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set).
+
+        ``in_position``: fills found by a reconcile, already counted in the position it read from the exchange:
+        only the orders' filled sizes are updated (and a late push of the same fill is then a duplicate)."""
         for f in fills:
             if not self._seen_tids.add(f.tid):
                 continue
             if is_snapshot or f.coin != self.asset.name:
                 continue
-            self.position += f.side * f.sz
+            if not in_position:
+                self.position += f.side * f.sz
             t = self._find(f.oid, f.cloid)
             if t is None:
                 continue
@@ -669,6 +677,12 @@ class OrderManager:
             opens = await self.venue.open_orders()
             pos = await self.venue.position()
             self.position = pos.szi
+            if self.recover_fills is not None:
+                after = await self.recover_fills(pos.szi)
+                if after is not None and abs(after - self.position) > _EPS:
+                    # a fill landed between the two reads: the fills, read second, are the newer truth
+                    log.info("position %.6f after the newest fill (read %.6f): adopting it", after, self.position)
+                    self.position = after
             seen: set[str] = set()
             unknown: list[OpenOrder] = []
             for o in opens:
