@@ -43,3 +43,13 @@ async def test_fills_whose_pushes_are_all_lost_are_journalled_from_rest(tmp_path
     print(f"\n{figs.line()}")
     assert figs.fills > 0, "the random walk should fill the ladder in 10 s"
     assert figs.lost_fills == 0 and figs.duplicated_fills == 0, figs.line()
+
+
+@pytest.mark.slow
+async def test_a_position_changed_by_lost_pushes_is_noticed_over_rest(tmp_path: Path) -> None:
+    """Bug 3 (docs/reliability.md): with the socket up but fill pushes lost, nothing made the bot reconcile, so
+    its position (and every limit check made with it) stayed wrong. Every user push is lost, no disconnect."""
+    figs = await run_scenario("user pushes lost, socket up", "lose_user=1", 10.0, tmp_path)
+    print(f"\n{figs.line()}")
+    assert figs.fills > 0, "the random walk should fill the ladder in 10 s"
+    assert figs.position_drifts == 0 and figs.lost_fills == 0, figs.line()

@@ -16,8 +16,10 @@ Safety rules, all enforced here because this is the last code before the exchang
 * **Position limit.** On each side, position + every order that could still fill (kept, pending,
   cancel in flight, the old leg of a modify) + the new orders stays within ``max_position``. New
   orders are cut from the outermost level inwards until it fits.
-* **Unknown orders are cancelled.** Reconciliation (at start and after every reconnect) reads open
-  orders and the position from the exchange; an open order we did not place is cancelled.
+* **Unknown orders are cancelled.** Reconciliation (at start, after every reconnect, after an unknown
+  outcome, and whenever the position read every ``POSITION_CHECK_S`` differs from ours) reads open orders,
+  the position and the fills whose pushes were lost from the exchange; an open order we did not place is
+  cancelled.
 * **Request budgets.** Every request waits for IP weight (1200/min); placements stop when the
   address budget (mirrored from ``userRateLimit``) runs out, cancels do not.
 * **Dead-man's switch.** ``scheduleCancel`` is re-armed every third of ``dead_man_switch_s``. The
@@ -52,6 +54,7 @@ from amm500.venues.model import Fill, OpenOrder, OrderSpec, OrderStatus, OrderUp
 
 log = logging.getLogger(__name__)
 KEEP_FINISHED = 512  # finished orders remembered for late fills and order updates
+POSITION_CHECK_S = 2.0  # the exchange's position read this often (clearinghouseState, weight 2: 60 of 1200/min)
 _EPS = 1e-12
 
 
@@ -744,17 +747,34 @@ class OrderManager:
                 await self.venue.schedule_cancel(None)
             self.dead_man_armed_until_ms = 0
 
+    async def check_position(self) -> bool:
+        """Read the exchange's position (weight 2); a difference from ours flags a reconcile. True if it did.
+
+        A fill whose pushes were lost while the socket stayed up would otherwise leave the position wrong (and
+        the limit checks with it) until something else made the bot reconcile."""
+        pos = await self.venue.position()
+        if abs(pos.szi - self.position) > _EPS and not self.needs_reconcile:
+            log.warning("the exchange's position %.6f differs from ours %.6f: reconciling", pos.szi, self.position)
+            self.needs_reconcile = True
+            return True
+        return False
+
     async def maintain(self, rate_limit_every_s: float = 60.0) -> None:
-        """Forever: re-arm the dead-man's switch, refresh the address budget, reconcile when flagged."""
-        last_rl = 0.0
+        """Forever: re-arm the dead-man's switch, refresh the address budget, check the position every
+        POSITION_CHECK_S, reconcile when flagged."""
+        last_rl = last_arm = 0.0
         while True:
             now = time.monotonic()
             if now - last_rl >= rate_limit_every_s:
                 with contextlib.suppress(TransientError):
                     await self.venue.refresh_rate_limit()
                     last_rl = now
+            with contextlib.suppress(TransientError):
+                await self.check_position()
             if self.needs_reconcile:
                 with contextlib.suppress(TransientError):
                     await self.reconcile()
-            await self.arm_dead_man()
-            await asyncio.sleep(max(0.5, min(self.dead_man_s / 3, 5.0)))
+            if now - last_arm >= max(0.5, min(self.dead_man_s / 3, 5.0)) - 1e-3:
+                last_arm = now
+                await self.arm_dead_man()
+            await asyncio.sleep(POSITION_CHECK_S)
