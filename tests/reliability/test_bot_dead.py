@@ -27,11 +27,12 @@ from supervisor_helpers import alive, supervisor
 
 @pytest.mark.slow
 def test_supervisor_pulls_a_sigkilled_bots_quotes_and_restarts_it(tmp_path: Path) -> None:
+    """Then the supervisor itself is SIGKILLed: PDEATHSIG gives its bot SIGTERM, which stops as on Ctrl-C."""
     state = tmp_path / "live"
     with exchange_thread({ADDR: 1000.0}, block_s=0.02, book_push_s=0.1) as sim:
         args = ["--network", sim.base_url, *BOT_SETTINGS, "-s", "supervisor.poll_interval_s=0.05",
                 "-s", "supervisor.wallet_poll_s=0.25"]
-        with supervisor(state, "live", args, bot_cmd=None, extra_env={"AMM500_PRIVATE_KEY": KEY}):
+        with supervisor(state, "live", args, bot_cmd=None, extra_env={"AMM500_PRIVATE_KEY": KEY}) as proc:
             wait_trading(state)
             first = read_heartbeat(state / sd.HEARTBEAT)
             assert first is not None
@@ -47,8 +48,19 @@ def test_supervisor_pulls_a_sigkilled_bots_quotes_and_restarts_it(tmp_path: Path
             resumed = time.monotonic() - t_kill
             hb = read_heartbeat(state / sd.HEARTBEAT)
             assert hb is not None and hb.position == pytest.approx(position(sim), abs=1e-9)
+            until("the new bot's quotes", lambda: open_orders(sim), timeout=60)
+            os.kill(proc.pid, signal.SIGKILL)  # now the supervisor
+            t0 = time.monotonic()
+            orphan_pulled = until("the orphaned bot's quotes cancelled", lambda: not open_orders(sim), timeout=30,
+                                  hold=1.0)
+            until("the orphaned bot to exit", lambda: not alive(hb.pid), timeout=30)
+            orphan_exited = time.monotonic() - t0
+            last = read_heartbeat(state / sd.HEARTBEAT)
     print(f"\nsupervisor, no dead-man's switch: SIGKILL -> every quote cancelled {pulled:.2f} s; "
           f"position {pos:+.5f} left to the restarted bot, which adopted it and was trading {resumed:.2f} s after")
+    print(f"supervisor SIGKILLed: its bot cancelled every quote in {orphan_pulled:.2f} s and exited within "
+          f"{orphan_exited:.2f} s")
+    assert last is not None and last.state == "STOPPED"
 
 
 @pytest.mark.slow
