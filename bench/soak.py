@@ -38,18 +38,24 @@ FAULTS = {
     "half-open sockets 8 s every 30 s + feed stalls 6 s every 25 s": "mute_s=8,mute_every=30,stall_s=6,stall_every=25",
     "latency spikes 500 ms + 5% 429s + acks 200 ms late + pushes reordered":
         "spike_ms=500,spike_s=3,spike_every=15,reject_rate=0.05,ack_delay_ms=200,reorder=1",
-    "post-only-only 10 s every 30 s": "post_only_s=10,post_only_every=30",
+    "post-only-only 10 s every 30 s, Gtc quotes": "post_only_s=10,post_only_every=30",
     "everything at once": "drop_ws=10,lose_user=0.2,mute_s=5,mute_every=40,stall_s=5,stall_every=35,"
                           "spike_ms=500,spike_s=2,spike_every=20,reject_rate=0.05,ack_delay_ms=150,reorder=1,"
                           "post_only_s=5,post_only_every=45",
 }
 
 
-def _faults(out: Path, minutes: float, results: dict[str, Any]) -> None:
-    from reliability.harness import run_scenario
+CONFIGS = {"post-only-only 10 s every 30 s, Gtc quotes": {"execution": {"post_only": False}}}
+
+
+def _faults(out: Path, minutes: float, results: dict[str, Any], pick: str | None) -> None:
+    from reliability.harness import config, run_scenario
 
     for i, (name, spec) in enumerate(FAULTS.items()):
-        figs = asyncio.run(run_scenario(name, spec, minutes * 60, out / f"faults{i}"))
+        if pick and pick not in name:
+            continue
+        figs = asyncio.run(run_scenario(name, spec, minutes * 60, out / f"faults{i}",
+                                        cfg=config(**CONFIGS.get(name, {}))))
         row = asdict(figs) | {"resume_p50": figs.resume_p50, "resume_max": figs.resume_max, "faults": spec,
                               "bad": figs.bad()}
         results.setdefault("faults", []).append(row)
@@ -96,6 +102,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/soak"))
     ap.add_argument("--only", choices=["faults", "crashes", "bot-dead", "load"], action="append")
     ap.add_argument("--minutes", type=float, default=2.5, help="quoting per fault family")
+    ap.add_argument("--family", help="only the fault families whose name holds this text")
     ap.add_argument("--kills", type=int, default=50)
     ap.add_argument("--load-minutes", type=float, default=10.0)
     a = ap.parse_args()
@@ -105,7 +112,7 @@ def main() -> None:
     t0 = time.monotonic()
     for part in parts:
         if part == "faults":
-            _faults(a.out, a.minutes, results)
+            _faults(a.out, a.minutes, results, a.family)
         elif part == "crashes":
             _crashes(a.out, a.kills, results)
         elif part == "bot-dead":

@@ -3,8 +3,9 @@
 One event loop holds both, so a watcher can read the exchange's state and the bot's order book at the same
 instant, 20 times a second, without asking either over the network. What it counts (docs/reliability.md):
 
-* **orphans**: an order resting on the exchange that the bot does not hold live, or one the bot holds as
-  resting that the exchange does not have, for longer than ``GRACE_S`` (an answer in flight is no orphan);
+* **orphans**: an order resting on the exchange that the bot does not hold live (or holds as being
+  cancelled: it no longer manages it), or one the bot holds as resting that the exchange does not have, for
+  longer than ``GRACE_S`` (an answer in flight is no orphan);
 * **duplicates**: two of the account's orders resting at once at the same side and price, or more resting
   than the ladder has levels, for longer than ``GRACE_S``;
 * **lost / duplicated fills**: the exchange's fills against the journal's (by trade id) and the loop's count;
@@ -166,8 +167,11 @@ class Watcher:
         for oid, o in on_exchange.items():
             cloid = o.get("cloid")
             t = om.orders.get(cloid) if cloid else None
-            live_in_bot = oid in known_live or (t is not None and t.live)
-            if self._persist(("exchange", oid), not live_in_bot, now):
+            if t is None and oid in known_live:
+                t = next(x for x in om.live_orders() if x.oid == oid)
+            # resting, but the bot holds it finished, or as being cancelled (no longer one of its quotes)
+            managed = t is not None and t.live and not t.cancel_sent
+            if self._persist(("exchange", oid), not managed, now):
                 self.f.orphans_on_exchange += 1
         for t in om.live_orders():
             believed = t.state in (OrderState.RESTING, OrderState.PARTIAL) and not t.cancel_sent

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reliability.harness import run_scenario
+from reliability.harness import config, run_scenario
 
 SCENARIOS = {
     # half-open sockets (open, no frames) and a feed that stalls with the socket open
@@ -18,17 +18,21 @@ SCENARIOS = {
     # HTTP latency spikes, 429s, delayed answers, pushes out of order (a new leg before the old leg's cancel)
     "latency + 429 + late acks + reorder": "spike_ms=400,spike_s=1,spike_every=2,reject_rate=0.1,"
                                            "ack_delay_ms=150,reorder=1",
-    # post-only-only windows (only Alo accepted)
-    "post-only windows": "post_only_s=2,post_only_every=2",
+    # post-only-only windows (only Alo accepted), the ladder quoted Gtc so that the windows refuse it
+    "post-only windows, Gtc quotes": "post_only_s=2,post_only_every=2",
 }
+CONFIGS = {"post-only windows, Gtc quotes": {"execution": {"post_only": False}}}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_connection_faults_leave_no_orphan_no_lost_fill(name: str, tmp_path: Path, soak: bool) -> None:
-    figs = await run_scenario(name, SCENARIOS[name], 600.0 if soak else 8.0, tmp_path)
+    figs = await run_scenario(name, SCENARIOS[name], 600.0 if soak else 8.0, tmp_path,
+                              cfg=config(**CONFIGS.get(name, {})))
     print(f"\n{figs.line()}")
     assert figs.orders_placed > 0, "the bot should have quoted"
+    if "post_only" in SCENARIOS[name]:
+        assert figs.server["post_only_refused"] > 0, "the windows should have refused some Gtc quotes"
     assert figs.bad() == {}, figs.line()
 
 

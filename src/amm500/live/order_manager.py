@@ -524,7 +524,10 @@ class OrderManager:
                 old_t = self.orders.get(old)
                 if st.kind == "error":
                     self._set_state(new, OrderState.REJECTED, st.error)
-                    continue  # the old leg stays "cancel_sent": its fate comes by orderUpdates/reconcile
+                    # the old leg stays "cancel_sent" (its exposure counted) until an order update or the
+                    # reconcile asked for here says whether it was cancelled or still rests
+                    self.needs_reconcile = True
+                    continue
                 if old_t is not None and old_t.live:
                     self._set_state(old_t, OrderState.CANCELLED)
                 self._apply_place_status(new, st)
@@ -694,6 +697,7 @@ class OrderManager:
                     unknown.append(o)
                     continue
                 seen.add(t.cloid)
+                t.cancel_sent = False  # no cancel is in flight under the lock: one sent earlier did not happen
                 t.oid = o.oid
                 self.by_oid[o.oid] = t.cloid
                 t.filled = max(0.0, t.sz - o.sz)
