@@ -4,11 +4,11 @@ sub-folder's conftest is unknown when pytest is run on ``tests/``; and AMM500_* 
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from reliability import harness
 
 
 @pytest.fixture
 def soak() -> bool:
-    return os.environ.get("RELIABILITY_SOAK", "") not in ("", "0")
+    return harness.soak()

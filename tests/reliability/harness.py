@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,8 +40,14 @@ from amm500.store.journal import reader
 
 KEY = "0x" + "3d" * 32
 ADDR = Account.from_key(KEY).address.lower()
+SOAK_ENV = "RELIABILITY_SOAK"  # set (not 0): the long versions (AMM500_* names belong to the config)
 GRACE_S = 3.0  # a mismatch shorter than this is a request in flight, not an orphan
 LEVELS = 3
+
+
+def soak() -> bool:
+    """Whether the long versions were asked for (``RELIABILITY_SOAK=1``)."""
+    return os.environ.get(SOAK_ENV, "") not in ("", "0")
 
 
 def config(**sections: dict[str, Any]) -> Config:
@@ -218,8 +225,6 @@ class Watcher:
 async def run_scenario(name: str, faults: str, seconds: float, folder: Path, *, seed: int = 1,
                        cfg: Config | None = None, vol_bps_per_s: float = 3.0, trades_per_s: float = 5.0) -> Figures:
     """Quote for ``seconds`` under ``faults`` (a --faults spec) and count; the bot stops cleanly at the end."""
-    import os
-
     os.environ["AMM500_PRIVATE_KEY"] = KEY  # the engine reads its key where a person would put it
     cfg = cfg or config()
     fl = Faults.parse(faults)

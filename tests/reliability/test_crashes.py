@@ -75,7 +75,7 @@ def test_a_full_disk_under_the_journal_halts_pulls_every_quote_and_says_so(tmp_p
     folder = tmp_path / "bot"
     out = tmp_path / "bot.out"
     with exchange_thread({ADDR: 1000.0}, block_s=0.02, book_push_s=0.1) as sim:
-        proc = bot(sim.base_url, folder, 12, preexec=small_files, out=out)
+        proc = bot(sim.base_url, folder, 10, preexec=small_files, out=out)
         try:
             wait_trading(folder, proc=proc)
             until("the bot's quotes", lambda: open_orders(sim), timeout=60)
