@@ -124,7 +124,8 @@ def main() -> None:
     (a.out / "soak.json").write_text(json.dumps(results, indent=1, default=str))
     bad = [r["scenario"] for r in results.get("faults", []) if r["bad"]]
     crash = results.get("crashes", {})
-    if crash and (crash["lost_fills"] or crash["duplicated_fills"] or crash["not_adopted"]):
+    if crash and (crash["lost_fills"] or crash["duplicated_fills"] or crash["not_adopted"]
+                  or crash["missing_at_restart"] or crash["resting_at_end"]):
         bad.append("crashes")
     print(f"soak done in {results['wall_s'] / 60:.1f} min; scenarios with a non-zero count: {bad or 'none'}")
     sys.exit(1 if bad else 0)

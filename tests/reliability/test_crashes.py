@@ -31,7 +31,7 @@ def test_sigkill_at_random_moments_loses_no_fill(tmp_path: Path, soak: bool) -> 
     with exchange_thread({ADDR: 1000.0}, faults="latency_ms=150", block_s=0.02, book_push_s=0.1) as sim:
         figs = crash_loop(sim, tmp_path / "bot", 50 if soak else 1)  # tests/test_crash.py kills 4 more
     print(f"\n{figs.line()}")
-    assert figs.final_exit == 0 and figs.not_adopted == 0
+    assert figs.final_exit == 0 and figs.not_adopted == 0 and figs.missing_at_restart == 0
     assert figs.lost_fills == 0 and figs.duplicated_fills == 0 and figs.resting_at_end == 0
 
 
