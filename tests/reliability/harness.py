@@ -11,8 +11,9 @@ instant, 20 times a second, without asking either over the network. What it coun
 * **lost / duplicated fills**: the exchange's fills against the journal's (by trade id) and the loop's count;
 * **position-limit breaches**: the exchange's position beyond ``risk.max_net_exposure`` at the mid, by more than
   1% (a position held at the cap drifts with the price);
-* **stale quotes**: orders placed (not cancels) while the market feed or the socket had been frozen for
-  longer than ``risk.stale_data_ms`` plus one second;
+* **stale quotes**: orders placed (not cancels, not reduce-only) while the bot's newest book was older than
+  ``risk.stale_data_ms`` plus half a second (the exchange runs in the bot's event loop, so the action is
+  executed in the same instant the bot sent it, and the book is the one it was priced from);
 * **nonce rejects**: the exchange's ``Invalid nonce`` answers;
 * **time to resume**: from each forced disconnect, and each frozen window's end, to the next order placed.
 """
@@ -30,7 +31,7 @@ from typing import Any
 from eth_account import Account
 
 from amm500.config import Config, load_config
-from amm500.exchange_sim.faults import Faults, _window
+from amm500.exchange_sim.faults import Faults
 from amm500.exchange_sim.market import RandomWalkFeed
 from amm500.exchange_sim.server import RunningExchange, run_exchange
 from amm500.live.order_manager import OrderState
@@ -137,21 +138,12 @@ class Watcher:
                 self.f.orders_placed += sum(1 for s in data if isinstance(s, dict)
                                             and ("resting" in s or "filled" in s))
                 ro = [o.get("r") for o in envelope["action"].get("orders", [])]
-                if not any(ro) and self._frozen_for(now) > cfg.risk.stale_data_ms / 1000 + 1.0:
+                book_ms = session.engine.venue.book_time_ms  # the bot's newest book, as it sends this
+                if not any(ro) and time.time() * 1000 - book_ms > cfg.risk.stale_data_ms + 500:
                     self.f.stale_quotes += 1
             return out
 
         sim.exchange.action = spy  # type: ignore[method-assign]
-
-    def _frozen_for(self, now: float) -> float:
-        """How long the bot's market view has been frozen by a stall or a half-open window (0: it is not)."""
-        el = now - self.sim.server.started
-        out = 0.0
-        f = self.faults
-        for length, every in ((f.stall_s, f.stall_every), (f.mute_s, f.mute_every)):
-            if _window(el, length, every):
-                out = max(out, (el - every) % (every + length))
-        return out
 
     def _persist(self, key: tuple[str, Any], bad: bool, now: float) -> bool:
         if not bad:
