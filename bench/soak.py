@@ -33,29 +33,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-FAULTS = {
-    "ws dropped every 10 s + 20% of user pushes lost": "drop_ws=10,lose_user=0.2",
-    "half-open sockets 8 s every 30 s + feed stalls 6 s every 25 s": "mute_s=8,mute_every=30,stall_s=6,stall_every=25",
-    "latency spikes 500 ms + 5% 429s + acks 200 ms late + pushes reordered":
-        "spike_ms=500,spike_s=3,spike_every=15,reject_rate=0.05,ack_delay_ms=200,reorder=1",
-    "post-only-only 10 s every 30 s, Gtc quotes": "post_only_s=10,post_only_every=30",
-    "everything at once": "drop_ws=10,lose_user=0.2,mute_s=5,mute_every=40,stall_s=5,stall_every=35,"
-                          "spike_ms=500,spike_s=2,spike_every=20,reject_rate=0.05,ack_delay_ms=150,reorder=1,"
-                          "post_only_s=5,post_only_every=45",
-}
-
-
-CONFIGS = {"post-only-only 10 s every 30 s, Gtc quotes": {"execution": {"post_only": False}}}
-
-
 def _faults(out: Path, minutes: float, results: dict[str, Any], pick: str | None) -> None:
-    from reliability.harness import config, run_scenario
+    from reliability.harness import FAMILIES, config, run_scenario
 
-    for i, (name, spec) in enumerate(FAULTS.items()):
+    for i, (name, (spec, overrides)) in enumerate(FAMILIES.items()):
         if pick and pick not in name:
             continue
-        figs = asyncio.run(run_scenario(name, spec, minutes * 60, out / f"faults{i}",
-                                        cfg=config(**CONFIGS.get(name, {}))))
+        figs = asyncio.run(run_scenario(name, spec, minutes * 60, out / f"faults{i}", cfg=config(**overrides)))
         row = asdict(figs) | {"resume_p50": figs.resume_p50, "resume_max": figs.resume_max, "faults": spec,
                               "bad": figs.bad()}
         results.setdefault("faults", []).append(row)

@@ -46,6 +46,21 @@ GRACE_S = 3.0  # a mismatch shorter than this is a request in flight, not an orp
 LEVELS = 3
 
 
+GTC: dict[str, Any] = {"execution": {"post_only": False}}  # quotes a post-only-only window refuses
+#: The fault families of the long runs (bench/soak.py, and RELIABILITY_SOAK=1): name -> (--faults, config).
+FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "ws dropped every 10 s + 20% of user pushes lost": ("drop_ws=10,lose_user=0.2", {}),
+    "half-open sockets 8 s every 30 s + feed stalls 6 s every 25 s":
+        ("mute_s=8,mute_every=30,stall_s=6,stall_every=25", {}),
+    "latency spikes 500 ms + 5% 429s + acks 200 ms late + pushes reordered":
+        ("spike_ms=500,spike_s=3,spike_every=15,reject_rate=0.05,ack_delay_ms=200,reorder=1", {}),
+    "post-only-only 10 s every 30 s, Gtc quotes": ("post_only_s=10,post_only_every=30", GTC),
+    "everything at once": ("drop_ws=10,lose_user=0.2,mute_s=5,mute_every=40,stall_s=5,stall_every=35,"
+                           "spike_ms=500,spike_s=2,spike_every=20,reject_rate=0.05,ack_delay_ms=150,reorder=1,"
+                           "post_only_s=5,post_only_every=45", {}),
+}
+
+
 def soak() -> bool:
     """Whether the long versions were asked for (``RELIABILITY_SOAK=1``)."""
     return os.environ.get(SOAK_ENV, "") not in ("", "0")

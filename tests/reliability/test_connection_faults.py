@@ -1,8 +1,8 @@
 """Connection faults while the real engine quotes on the local exchange (issue 20, item 1).
 
 Quick: the live engine quotes for 10 s under every family of faults at once, and two regressions run the
-harshest loss of pushes; with ``RELIABILITY_SOAK=1`` each family runs alone for 10 minutes. Every count of
-docs/reliability.md must be zero; the time to resume is printed (-s).
+harshest loss of pushes; with ``RELIABILITY_SOAK=1`` each family of ``harness.FAMILIES`` (the soak's) runs
+alone for 10 minutes. Every count of docs/reliability.md must be zero; the time to resume is printed (-s).
 """
 
 from __future__ import annotations
@@ -11,34 +11,24 @@ from pathlib import Path
 
 import pytest
 
-from reliability.harness import config, run_scenario, soak
+from reliability.harness import FAMILIES, GTC, config, run_scenario, soak
 
 SOAK = soak()
-#: one family of faults each (the soak, bench/soak.py, runs these for minutes each)
-FAMILIES = {
-    # half-open sockets (open, no frames) and a feed that stalls with the socket open
-    "half-open + stall": "mute_s=4,mute_every=4,stall_s=4,stall_every=5",
-    # HTTP latency spikes, 429s, delayed answers, pushes out of order (a new leg before the old leg's cancel)
-    "latency + 429 + late acks + reorder": "spike_ms=400,spike_s=1,spike_every=2,reject_rate=0.1,"
-                                           "ack_delay_ms=150,reorder=1",
-    # post-only-only windows (only Alo accepted), the ladder quoted Gtc so that the windows refuse it
-    "post-only windows, Gtc quotes": "post_only_s=2,post_only_every=2",
-}
-#: the quick version: every family at once, in one short run
-ALL_AT_ONCE = {"all at once, Gtc quotes": "mute_s=2,mute_every=5,stall_s=2,stall_every=6,spike_ms=400,spike_s=1,"
-                                          "spike_every=3,reject_rate=0.05,ack_delay_ms=150,reorder=1,"
-                                          "post_only_s=2,post_only_every=2"}
+#: the quick version: every family at once, windows short enough for one 10 s run, quotes Gtc
+ALL_AT_ONCE = {"all at once, Gtc quotes": ("mute_s=2,mute_every=5,stall_s=2,stall_every=6,spike_ms=400,spike_s=1,"
+                                           "spike_every=3,reject_rate=0.05,ack_delay_ms=150,reorder=1,"
+                                           "post_only_s=2,post_only_every=2", GTC)}
 SCENARIOS = FAMILIES if SOAK else ALL_AT_ONCE
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the long version quotes for 10 minutes
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_connection_faults_leave_no_orphan_no_lost_fill(name: str, tmp_path: Path) -> None:
     """Bug 4 (docs/reliability.md) showed here: Gtc quotes refused by a post-only-only window left their old
     legs marked as being cancelled, unmanaged, and resting after the clean stop."""
-    spec = SCENARIOS[name]
-    gtc = {"execution": {"post_only": False}} if "Gtc" in name else {}
-    figs = await run_scenario(name, spec, 600.0 if SOAK else 10.0, tmp_path, cfg=config(**gtc))
+    spec, overrides = SCENARIOS[name]
+    figs = await run_scenario(name, spec, 600.0 if SOAK else 10.0, tmp_path, cfg=config(**overrides))
     print(f"\n{figs.line()}")
     assert figs.orders_placed > 0, "the bot should have quoted"
     if "post_only" in spec:

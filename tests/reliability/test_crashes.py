@@ -26,6 +26,7 @@ from reliability.procs import bot, open_orders, stop, until, wait_trading
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the long version runs for minutes
 def test_sigkill_at_random_moments_loses_no_fill(tmp_path: Path, soak: bool) -> None:
     """Every request 150 ms late, so kills land mid-batch and between an action and its answer."""
     with exchange_thread({ADDR: 1000.0}, faults="latency_ms=150", block_s=0.02, book_push_s=0.1) as sim:

@@ -14,6 +14,7 @@ from reliability.load import run_load
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the long version runs for minutes
 def test_ten_x_replay_of_real_data(tmp_path: Path, soak: bool) -> None:
     figs = run_load(tmp_path, 600.0 if soak else 10.0)
     print(f"\n{figs.line()}")
