@@ -50,12 +50,15 @@ class LoadFigures:
 
 
 def import_capture(out: Path) -> Path:
-    """The capture as canonical events (``amm500 data import``), once per folder."""
+    """The capture as canonical events, as ``amm500 data import`` writes them (its loader and writer, in this
+    process: two CLI start-ups cost more than the import), once per folder."""
+    from amm500.data.loaders import load
+    from amm500.data.loaders.dataset import write_import
+
     if (out / "dataset.json").exists():
         return out
     for name, source in (("orderbooks_BTC.csv", "l2-csv"), ("trades_BTC.csv", "trades-csv")):
-        subprocess.run([sys.executable, "-m", "amm500", "data", "import", str(CAPTURE / name), "--source", source,
-                        "--out", str(out)], env=env(), check=True, capture_output=True, timeout=300)
+        write_import(out, load(source, [CAPTURE / name]), [CAPTURE / name])
     return out
 
 
