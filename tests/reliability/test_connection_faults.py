@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from amm500.exchange_sim.server import run_exchange
 from reliability.harness import FAMILIES, GTC, config, run_scenario, soak
 
 SOAK = soak()
@@ -57,3 +58,32 @@ async def test_a_position_changed_by_lost_pushes_is_noticed_over_rest(tmp_path: 
     print(f"\n{figs.line()}")
     assert figs.fills > 0, "the random walk should fill the ladder in 10 s"
     assert figs.position_drifts == 0 and figs.lost_fills == 0, figs.line()
+
+
+async def test_a_post_on_a_half_open_socket_gives_up_for_silence_not_after_its_timeout() -> None:
+    """Bug 5 (docs/reliability.md): an action posted just before the socket went half-open (open, no frames)
+    waited the whole post timeout (10 s) for its answer, holding the order manager's lock, so the bot neither
+    requoted nor reconciled while its quotes rested on a market it could no longer see. Now the post gives up
+    once the socket has been silent for POST_SILENCE_S (the caller resends over REST), and no new post is sent
+    on a silent socket."""
+    from amm500.venues.hyperliquid.client import HyperliquidClient
+    from amm500.venues.hyperliquid.errors import TransportError
+    from amm500.venues.hyperliquid.ws import POST_SILENCE_S
+    from reliability.harness import ADDR, KEY
+
+    async with run_exchange({ADDR: 1000.0}, block_s=0.02, book_push_s=0.1) as sim:
+        client = HyperliquidClient(sim.base_url, sim.ws_url, "BTC", private_key=KEY)
+        await client.start()
+        try:
+            assert client.ws.post_timeout_s > 3 * POST_SILENCE_S  # the default: what the bot would have waited
+            muted = False
+            sim.server.faults.mute_s = 1.0  # the half-open switch, flipped by hand below
+            sim.server.faults.muted = lambda _elapsed: muted  # type: ignore[method-assign]
+            assert await client.ws.post("info", {"type": "meta"}, "meta")  # a live socket answers
+            assert client.prefer_ws() or client.latency.median("rtt.ws") > client.latency.median("rtt.rest")
+            muted = True
+            with pytest.raises(TransportError, match="silent"):
+                await client.ws.post("info", {"type": "meta"}, "meta")
+            assert not client.prefer_ws()  # a silent socket carries no new action
+        finally:
+            await client.close()
