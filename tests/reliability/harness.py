@@ -14,7 +14,9 @@ instant, 20 times a second, without asking either over the network. What it coun
 * **stale quotes**: orders placed (not cancels, not reduce-only) while the bot's newest book was older than
   ``risk.stale_data_ms`` plus half a second (the exchange runs in the bot's event loop, so the action is
   executed in the same instant the bot sent it, and the book is the one it was priced from);
-* **nonce rejects**: the exchange's ``Invalid nonce`` answers;
+* **nonce rejects**: the exchange's ``Invalid nonce`` answers to envelopes it had not seen before (a post whose
+  answer was lost is resent over REST with the same nonce on purpose: refused as a duplicate, it proves the
+  action ran once; those are counted apart, as ``resends_refused``);
 * **time to resume**: from each forced disconnect, and each frozen window's end, to the next order placed.
 """
 
@@ -89,7 +91,8 @@ class Figures:
     position_drifts: int = 0  # times the bot's position differed from the exchange's for GRACE_S or more
     limit_breaches: int = 0
     stale_quotes: int = 0
-    nonce_rejects: int = 0
+    nonce_rejects: int = 0  # refused for its nonce, and not a resend of an envelope already seen
+    resends_refused: int = 0  # a post whose answer was lost, resent over REST and refused as a duplicate (by design)
     resting_at_end: int = 0
     resume_s: list[float] = field(default_factory=list)
     server: dict[str, int] = field(default_factory=dict)
@@ -136,11 +139,22 @@ class Watcher:
         self.counted: set[tuple[str, Any]] = set()
         self.events: list[float] = []  # monotonic times after which a resume is measured
         self.placements: list[float] = []  # monotonic times of accepted placements
+        self.signed: set[tuple[int, str]] = set()  # (nonce, signature) of every envelope the exchange saw
         self._dropped = 0
         real = sim.exchange.action
 
         def spy(envelope: Any) -> Any:  # every action the exchange executes, and whether it placed anything
             out = real(envelope)
+            try:
+                key = (envelope["nonce"], str(envelope["signature"]))
+            except (KeyError, TypeError):
+                return out
+            if out.get("status") == "err" and "nonce" in str(out.get("response", "")).lower():
+                if key in self.signed:  # the same envelope again: the client's resend over REST, refused as meant
+                    self.f.resends_refused += 1
+                else:
+                    self.f.nonce_rejects += 1
+            self.signed.add(key)
             try:
                 kind = envelope["action"]["type"]
                 data = out["response"]["data"]["statuses"] if out.get("status") == "ok" else []
@@ -255,7 +269,6 @@ async def run_scenario(name: str, faults: str, seconds: float, folder: Path, *, 
         ex_fills = sim.exchange.info({"type": "userFills", "user": ADDR})
         figs.fills = len(ex_fills)
         figs.duplicated_fills = max(0, result.stats.fills - len(ex_fills))
-        figs.nonce_rejects = sim.server.stats["nonce_rejects"]
         figs.server = dict(sim.server.stats)
         events = watcher.events + watcher.window_ends(elapsed)
         for ev in events:
