@@ -17,7 +17,8 @@ instant, 20 times a second, without asking either over the network. What it coun
 * **nonce rejects**: the exchange's ``Invalid nonce`` answers to envelopes it had not seen before (a post whose
   answer was lost is resent over REST with the same nonce on purpose: refused as a duplicate, it proves the
   action ran once; those are counted apart, as ``resends_refused``);
-* **time to resume**: from each forced disconnect, and each frozen window's end, to the next order placed.
+* **time to resume**: from each forced disconnect, and the end of each stall, half-open or post-only window,
+  until the bot quotes again: socket up, trading state ACTIVE, its book fresh, an order of its resting.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from amm500.exchange_sim.faults import Faults
 from amm500.exchange_sim.market import RandomWalkFeed
 from amm500.exchange_sim.server import RunningExchange, run_exchange
 from amm500.live.order_manager import OrderState
+from amm500.live.trading_state import TradingState
 from amm500.runs.session import trading_session
 from amm500.store import state_dir as sd
 from amm500.store.journal import reader
@@ -95,6 +97,7 @@ class Figures:
     resends_refused: int = 0  # a post whose answer was lost, resent over REST and refused as a duplicate (by design)
     resting_at_end: int = 0
     resume_s: list[float] = field(default_factory=list)
+    unresumed: int = 0
     server: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -137,8 +140,8 @@ class Watcher:
         self.sim, self.session, self.faults, self.cfg, self.f = sim, session, faults, cfg, figs
         self.first_seen: dict[tuple[str, Any], float] = {}
         self.counted: set[tuple[str, Any]] = set()
-        self.events: list[float] = []  # monotonic times after which a resume is measured
-        self.placements: list[float] = []  # monotonic times of accepted placements
+        self.events: list[float] = []  # disconnects and window ends the bot has not yet resumed quoting after
+        self._ends = self._window_ends()
         self.signed: set[tuple[int, str]] = set()  # (nonce, signature) of every envelope the exchange saw
         self._dropped = 0
         real = sim.exchange.action
@@ -162,8 +165,6 @@ class Watcher:
                 return out
             if kind in ("order", "batchModify") and any(isinstance(s, dict) and ("resting" in s or "filled" in s)
                                                         for s in data):
-                now = time.monotonic()
-                self.placements.append(now)
                 self.f.orders_placed += sum(1 for s in data if isinstance(s, dict)
                                             and ("resting" in s or "filled" in s))
                 ro = [o.get("r") for o in envelope["action"].get("orders", [])]
@@ -223,24 +224,41 @@ class Watcher:
         if dropped > self._dropped:
             self._dropped = dropped
             self.events.append(now)
+        self._resume(now, bool(opens))
+
+    def _resume(self, now: float, resting: bool) -> None:
+        """Close every pending event once the bot quotes again: socket up, trading state ACTIVE, its own book
+        fresher than ``risk.stale_data_ms``, and at least one of its orders resting on the exchange."""
+        self.events += [t for t in self._ends if t <= now]
+        self._ends = [t for t in self._ends if t > now]
+        if not self.events:
+            return
+        venue = self.session.engine.venue
+        ws = getattr(venue, "ws", None)
+        ready = (resting and self.session.loop.om.gate.state is TradingState.ACTIVE
+                 and (ws is None or ws.connected.is_set())
+                 and time.time() * 1000 - venue.book_time_ms < self.cfg.risk.stale_data_ms)
+        if ready:
+            self.f.resume_s += [now - t for t in self.events]
+            self.events = []
 
     async def run(self) -> None:
         while True:
             self.sample()
             await asyncio.sleep(0.05)
 
-    def window_ends(self, elapsed_end: float) -> list[float]:
-        """Monotonic ends of every stall / half-open / post-only window that closed before the run ended."""
+    def _window_ends(self, horizon_s: float = 4 * 3600.0) -> list[float]:
+        """Monotonic ends of every stall / half-open / post-only window in the first ``horizon_s`` seconds."""
         out = []
         f = self.faults
         for length, every in ((f.stall_s, f.stall_every), (f.mute_s, f.mute_every), (f.post_only_s, f.post_only_every)):
             if length <= 0:
                 continue
             k = 1
-            while every * k + length * k <= elapsed_end:
+            while every * k + length * k <= horizon_s:
                 out.append(self.sim.server.started + every * k + length * k)
                 k += 1
-        return out
+        return sorted(out)
 
 
 async def run_scenario(name: str, faults: str, seconds: float, folder: Path, *, seed: int = 1,
@@ -261,7 +279,6 @@ async def run_scenario(name: str, faults: str, seconds: float, folder: Path, *, 
         finally:
             watch.cancel()
             await asyncio.gather(watch, return_exceptions=True)
-        elapsed = time.monotonic() - sim.server.started
         loop = session.loop
         pos = m_position(sim)
         figs.position_mismatch = abs(loop.om.position - pos)
@@ -270,11 +287,7 @@ async def run_scenario(name: str, faults: str, seconds: float, folder: Path, *, 
         figs.fills = len(ex_fills)
         figs.duplicated_fills = max(0, result.stats.fills - len(ex_fills))
         figs.server = dict(sim.server.stats)
-        events = watcher.events + watcher.window_ends(elapsed)
-        for ev in events:
-            nxt = [p for p in watcher.placements if p > ev]
-            if nxt:
-                figs.resume_s.append(nxt[0] - ev)
+        figs.unresumed = len(watcher.events)  # still waiting when the run ended (the last window may be one)
     figs.seconds = time.monotonic() - t0
     with reader(folder / sd.JOURNAL) as conn:
         journal = {r[0] for r in conn.execute("SELECT tid FROM fills")}
