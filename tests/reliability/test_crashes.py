@@ -7,11 +7,13 @@ Real processes on 127.0.0.1 (the exchange in a thread of this process), each sto
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import signal
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from amm500.exchange_sim.market import RandomWalkFeed
@@ -91,3 +93,22 @@ def test_a_full_disk_under_the_journal_halts_pulls_every_quote_and_says_so(tmp_p
     print(f"\nfull disk (RLIMIT_FSIZE 600 kB): HALTED -> every quote pulled {pulled:.2f} s; exit {code} "
           f"{time.monotonic() - t_halt:.0f} s later (--duration)")
     assert code == 2 and "writing the journal failed" in text and "Traceback" not in text
+
+
+async def test_a_request_cut_off_by_a_killed_client_leaves_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """The soak's SIGKILLs showed it: a bot killed while sending an /exchange body made the local exchange log
+    a traceback (aiohttp's ConnectionResetError). A client that vanishes mid-request is not an error of the
+    exchange: nothing to answer, nothing logged."""
+    async with run_exchange({ADDR: 1000.0}) as sim:
+        port = int(sim.base_url.rsplit(":", 1)[1])
+        for path in ("/exchange", "/info"):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 1000\r\n\r\n{\"action\": ".encode())
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.transport.abort()  # as the kernel does for a SIGKILLed process: RST, the body never finished
+            await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession() as http, http.post(f"{sim.base_url}/info", json={"type": "meta"}) as r:
+            assert r.status == 200  # still serving
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]

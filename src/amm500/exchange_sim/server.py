@@ -129,6 +129,8 @@ class ExchangeServer:
             return json.loads(await request.text())
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise BadRequest("not JSON") from None
+        except ConnectionResetError:  # the client died mid-request (a SIGKILLed bot): nobody to answer, no traceback
+            raise BadRequest("client gone") from None
 
     def _refuse(self, path: str, exc: BaseException) -> web.Response:
         """A body the handlers cannot use: HTTP 422 like Hyperliquid, one log line, never a 500 + traceback."""
