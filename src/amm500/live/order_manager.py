@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,8 @@ from amm500.venues.model import Fill, OpenOrder, OrderSpec, OrderStatus, OrderUp
 
 log = logging.getLogger(__name__)
 KEEP_FINISHED = 512  # finished orders remembered for late fills and order updates
+#: a modify refused because its old leg no longer rests (Hyperliquid's words)
+_LEG_GONE = re.compile(r"canceled or filled|never placed", re.IGNORECASE)
 POSITION_CHECK_S = 2.0  # the exchange's position read this often (clearinghouseState, weight 2: 60 of 1200/min)
 _EPS = 1e-12
 
@@ -524,9 +527,14 @@ class OrderManager:
                 old_t = self.orders.get(old)
                 if st.kind == "error":
                     self._set_state(new, OrderState.REJECTED, st.error)
-                    # the old leg stays "cancel_sent" (its exposure counted) until an order update or the
-                    # reconcile asked for here says whether it was cancelled or still rests
-                    self.needs_reconcile = True
+                    if old_t is not None and old_t.live:
+                        # Refused before the old leg was touched (a post-only-only window, a rate limit): it still
+                        # rests, so it is one of our quotes again. Refused because it is gone: ask the exchange.
+                        # (If the exchange cancelled it anyway, its order update says so.) A reconcile per refusal
+                        # would spend ~42 IP weight each: a window of refusals ran the budget dry.
+                        old_t.cancel_sent = False
+                        if _LEG_GONE.search(st.error or ""):
+                            self.needs_reconcile = True
                     continue
                 if old_t is not None and old_t.live:
                     self._set_state(old_t, OrderState.CANCELLED)
