@@ -46,7 +46,8 @@ from amm500.store.journal import reader
 KEY = "0x" + "3d" * 32
 ADDR = Account.from_key(KEY).address.lower()
 SOAK_ENV = "RELIABILITY_SOAK"  # set (not 0): the long versions (AMM500_* names belong to the config)
-GRACE_S = 3.0  # a mismatch shorter than this is a request in flight, not an orphan
+GRACE_S = 3.0
+SLOW_RESUME_S = 5.0  # a mismatch shorter than this is a request in flight, not an orphan
 LEVELS = 3
 
 
@@ -98,6 +99,7 @@ class Figures:
     resting_at_end: int = 0
     resume_s: list[float] = field(default_factory=list)
     unresumed: int = 0
+    slow_resume_causes: dict[str, int] = field(default_factory=dict)  # resumes over SLOW_RESUME_S: what was missing
     server: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -121,9 +123,10 @@ class Figures:
         d = asdict(self)
         d.pop("resume_s")
         d.pop("server")
+        d.pop("slow_resume_causes")
         return (" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in d.items())
                 + f" resume_p50={self.resume_p50:.2f}s resume_max={self.resume_max:.2f}s"
-                + f" server={self.server}")
+                + f" slow_resume_causes={self.slow_resume_causes} server={self.server}")
 
 
 def _quantile(xs: list[float], q: float) -> float:
@@ -142,6 +145,7 @@ class Watcher:
         self.counted: set[tuple[str, Any]] = set()
         self.events: list[float] = []  # disconnects and window ends the bot has not yet resumed quoting after
         self._ends = self._window_ends()
+        self._waiting_on: set[str] = set()  # the conditions missing while an event waited
         self.signed: set[tuple[int, str]] = set()  # (nonce, signature) of every envelope the exchange saw
         self._dropped = 0
         real = sim.exchange.action
@@ -235,12 +239,20 @@ class Watcher:
             return
         venue = self.session.engine.venue
         ws = getattr(venue, "ws", None)
-        ready = (resting and self.session.loop.om.gate.state is TradingState.ACTIVE
-                 and (ws is None or ws.connected.is_set())
-                 and time.time() * 1000 - venue.book_time_ms < self.cfg.risk.stale_data_ms)
-        if ready:
-            self.f.resume_s += [now - t for t in self.events]
+        missing = {"no order resting": not resting,
+                   "not ACTIVE": self.session.loop.om.gate.state is not TradingState.ACTIVE,
+                   "socket down": ws is not None and not ws.connected.is_set(),
+                   "book stale": time.time() * 1000 - venue.book_time_ms >= self.cfg.risk.stale_data_ms}
+        if not any(missing.values()):
+            for t in self.events:
+                self.f.resume_s.append(now - t)
+                if now - t > SLOW_RESUME_S:  # what held it up, for the slow ones
+                    for why in self._waiting_on:
+                        self.f.slow_resume_causes[why] = self.f.slow_resume_causes.get(why, 0) + 1
             self.events = []
+            self._waiting_on = set()
+        else:
+            self._waiting_on |= {k for k, v in missing.items() if v}
 
     async def run(self) -> None:
         while True:
