@@ -49,8 +49,8 @@ def exchange_sim(
                                                                     "instantly, no realism.")] = False,
     speed: Annotated[float, typer.Option(help="Replay speed, x real time (also speeds funding).", min=0.001)] = 1.0,
     loop: Annotated[bool, typer.Option(help="Start the replay again when the data ends.")] = False,
-    faults: Annotated[str | None, typer.Option(help="drop_ws=N,latency_ms=M,reject_rate=F,stall_s=S,"
-                                                    "stall_every=T")] = None,
+    faults: Annotated[str | None, typer.Option(help="key=value,... e.g. drop_ws=10,latency_ms=50,reject_rate=0.05,"
+                                                    "mute_s=5; every key: docs/exchange-sim.md")] = None,
     account: Annotated[list[str] | None, typer.Option(help="Fund ADDRESS=USDC (repeatable); VAULT=USDC:LEADER "
                                                            "for a vault the leader may trade.")] = None,
     mainnet_signatures: Annotated[bool, typer.Option(help="Expect mainnet signatures (source 'a', chain "

@@ -59,7 +59,8 @@ class ExchangeServer:
         self.block_s, self.book_push_s, self.funding_interval_s = block_s, book_push_s, funding_interval_s
         self.clients: set[_Client] = set()
         self.started = time.monotonic()
-        self.stats = {"http": 0, "rejected_429": 0, "ws_dropped": 0, "stalled_blocks": 0}
+        self.stats = {"http": 0, "rejected_429": 0, "ws_dropped": 0, "stalled_blocks": 0, "muted_frames": 0,
+                      "lost_user_pushes": 0, "post_only_refused": 0, "delayed_acks": 0, "nonce_rejects": 0}
         self._last_book_push = 0.0
         self._last_bbo: dict[str, Any] = {}
         self._last_drop = self.started
@@ -78,18 +79,58 @@ class ExchangeServer:
         if request.path == "/ws":
             return await handler(request)
         self.stats["http"] += 1
-        if self.faults.latency_ms:
-            await asyncio.sleep(self.faults.latency_ms / 1000)
+        delay = self.faults.latency_s(self._elapsed())
+        if delay:
+            await asyncio.sleep(delay)
         if self.faults.reject():
             self.stats["rejected_429"] += 1
             return web.Response(status=429, text="Too many requests: rate limited by the local exchange (fault).")
         return await handler(request)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _post_only_refusal(self, envelope: Any) -> dict[str, Any] | None:
+        """Inside a post-only-only window, an order action holding a Gtc or Ioc order is refused whole."""
+        if not self.faults.post_only_s or not self.faults.post_only(self._elapsed()) or not isinstance(envelope, dict):
+            return None
+        action = envelope.get("action")
+        if not isinstance(action, dict) or action.get("type") not in ("order", "batchModify", "modify"):
+            return None
+        wires = action.get("orders") if action["type"] == "order" else (
+            [m.get("order") for m in action.get("modifies") or [] if isinstance(m, dict)]
+            if action["type"] == "batchModify" else [action.get("order")])
+        tifs = [((w or {}).get("t") or {}).get("limit", {}).get("tif") if isinstance(w, dict) else None
+                for w in wires or []]
+        if all(t == "Alo" for t in tifs):
+            return None
+        self.stats["post_only_refused"] += 1
+        error = {"error": "Post only mode: only post-only (Alo) orders are accepted right now. asset=0"}
+        return {"status": "ok", "response": {"type": "order", "data": {"statuses": [error] * len(tifs)}}}
+
+    def _act(self, envelope: Any) -> dict[str, Any]:
+        """One action, through the post-only-only window; counts nonce rejects."""
+        refused = self._post_only_refusal(envelope)
+        if refused is not None:
+            return refused
+        result: dict[str, Any] = self.exchange.action(envelope)
+        if result.get("status") == "err" and "nonce" in str(result.get("response", "")).lower():
+            self.stats["nonce_rejects"] += 1
+        return result
+
+    async def _ack_delay(self) -> None:
+        """``ack_delay_ms``: the answer waits, the WebSocket pushes of what the action did go first."""
+        if self.faults.ack_delay_ms:
+            self.stats["delayed_acks"] += 1
+            await asyncio.sleep(self.faults.ack_delay_ms / 1000)
 
     async def _body(self, request: web.Request) -> Any:
         try:
             return json.loads(await request.text())
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise BadRequest("not JSON") from None
+        except ConnectionResetError:  # the client died mid-request (a SIGKILLed bot): nobody to answer, no traceback
+            raise BadRequest("client gone") from None
 
     def _refuse(self, path: str, exc: BaseException) -> web.Response:
         """A body the handlers cannot use: HTTP 422 like Hyperliquid, one log line, never a 500 + traceback."""
@@ -106,11 +147,12 @@ class ExchangeServer:
 
     async def _http_exchange(self, request: web.Request) -> web.Response:
         try:
-            result = self.exchange.action(await self._body(request))
+            result = self._act(await self._body(request))
         except MALFORMED as exc:
             return self._refuse("/exchange", exc)
         finally:
             self._flush()
+        await self._ack_delay()
         return web.json_response(result)
 
     # -- WebSocket --------------------------------------------------------------------------------
@@ -131,6 +173,9 @@ class ExchangeServer:
 
     async def _send(self, client: _Client, channel: str, data: Any) -> None:
         if client.ws.closed:
+            return
+        if self.faults.mute_s and self.faults.muted(self._elapsed()):  # half-open: the frame is lost
+            self.stats["muted_frames"] += 1
             return
         with contextlib.suppress(ConnectionError, RuntimeError):
             await client.ws.send_str(json.dumps({"channel": channel, "data": data}))
@@ -194,8 +239,9 @@ class ExchangeServer:
     async def _ws_post(self, client: _Client, msg: dict[str, Any]) -> None:
         req_id = msg.get("id")
         request = msg.get("request")
-        if self.faults.latency_ms:
-            await asyncio.sleep(self.faults.latency_ms / 1000)
+        delay = self.faults.latency_s(self._elapsed())
+        if delay:
+            await asyncio.sleep(delay)
         try:
             if not isinstance(request, dict) or request.get("type") not in ("info", "action"):
                 raise BadRequest("request.type must be info or action")
@@ -203,8 +249,9 @@ class ExchangeServer:
                 response = {"type": "info", "payload": {"type": request["payload"].get("type"),
                                                         "data": self.exchange.info(request["payload"])}}
             else:
-                response = {"type": "action", "payload": self.exchange.action(request.get("payload"))}
+                response = {"type": "action", "payload": self._act(request.get("payload"))}
                 self._flush()
+                await self._ack_delay()
         except MALFORMED as exc:
             self._refuse("ws post", exc)
             response = {"type": "error", "payload": f"422 {BAD_BODY}"}
@@ -227,6 +274,9 @@ class ExchangeServer:
             payload = {"isSnapshot": False, "user": key, "fills": data}
         elif channel == "userFundings":
             payload = {"isSnapshot": False, "user": key, "fundings": data}
+        if channel in ("orderUpdates", "userFills", "user") and self.faults.lose():
+            self.stats["lost_user_pushes"] += 1
+            return out
         for client in self.clients:
             if (wants, key) in client.subs:
                 out.append((client, "user" if channel == "user" else channel, payload))
@@ -237,6 +287,8 @@ class ExchangeServer:
         items = self.exchange.outbox
         self.exchange.outbox = []
         sends = [s for item in items for s in self._route(*item)]
+        if self.faults.reorder:
+            sends.reverse()
         if sends:
             asyncio.get_running_loop().create_task(self._send_all(sends))
 

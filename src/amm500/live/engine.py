@@ -47,7 +47,7 @@ from amm500.live.trading_state import TradingState, Transition
 from amm500.obs.heartbeat import Heartbeat, write_heartbeat
 from amm500.obs.metrics import EngineMetrics
 from amm500.store import state_dir as sd
-from amm500.store.journal import Identity, Journal, last_fill_ms
+from amm500.store.journal import Identity, Journal, JournalError, last_fill_ms
 from amm500.venues import LiveVenue
 from amm500.venues.errors import TransientError
 from amm500.venues.model import Fill
@@ -104,7 +104,11 @@ class Engine:
         engine = cls(venue, config, identity, state_dir, metrics_port=metrics_port)
         engine._lock_fd = sd.acquire_lock(state_dir / sd.BOT_LOCK)  # sd.LockHeld: a second bot refuses
         try:
-            since = last_fill_ms(state_dir / sd.JOURNAL)
+            _check_journal_present(state_dir)
+            try:
+                since = last_fill_ms(state_dir / sd.JOURNAL)
+            except JournalError as exc:  # the reader's words, and what to do about it
+                raise JournalError(f"{exc}; move it aside to start anew") from None
             engine.journal.open(json.dumps(config.masked_dict(), sort_keys=True), importlib.metadata.version("amm500"),
                                 os.getpid())
             try:
@@ -140,6 +144,7 @@ class Engine:
         missed = await v.fills_since(since_ms) if since_ms else []
         for f in missed:
             self._journal_fill(f, math.nan)
+        loop.mark_seen(missed)  # journalled here: the loop's own REST recovery must not count them again
         self.recovered = len(missed)
         if missed:
             log.info("asked the venue for %d fill(s) since the last journalled one", len(missed))
@@ -413,6 +418,16 @@ class Engine:
         if self._stopping:
             loop.stats.stopped_by = "signal"
         return EngineResult(loop.stats, code, self.journal.path, self.recovered)
+
+
+def _check_journal_present(state_dir: Path) -> None:
+    """A folder a bot has run in (its heartbeat is there) but whose journal is gone: refuse, never start afresh.
+
+    A new journal would not know the last journalled fill, so the fills made while the bot was down would
+    never be asked for, and the supervisor's loss counts would restart from nothing."""
+    if not (state_dir / sd.JOURNAL).exists() and (state_dir / sd.HEARTBEAT).exists():
+        raise JournalError(f"{state_dir / sd.JOURNAL}: missing, but a bot has run in {state_dir} before "
+                           f"({sd.HEARTBEAT} is there): restore the journal, or move the folder aside to start anew")
 
 
 def _feed_age_s(view: Any) -> float | None:

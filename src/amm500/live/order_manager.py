@@ -16,8 +16,10 @@ Safety rules, all enforced here because this is the last code before the exchang
 * **Position limit.** On each side, position + every order that could still fill (kept, pending,
   cancel in flight, the old leg of a modify) + the new orders stays within ``max_position``. New
   orders are cut from the outermost level inwards until it fits.
-* **Unknown orders are cancelled.** Reconciliation (at start and after every reconnect) reads open
-  orders and the position from the exchange; an open order we did not place is cancelled.
+* **Unknown orders are cancelled.** Reconciliation (at start, after every reconnect, after an unknown
+  outcome, and whenever the position read every ``POSITION_CHECK_S`` differs from ours) reads open orders,
+  the position and the fills whose pushes were lost from the exchange; an open order we did not place is
+  cancelled.
 * **Request budgets.** Every request waits for IP weight (1200/min); placements stop when the
   address budget (mirrored from ``userRateLimit``) runs out, cancels do not.
 * **Dead-man's switch.** ``scheduleCancel`` is re-armed every third of ``dead_man_switch_s``. The
@@ -30,9 +32,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -52,6 +55,9 @@ from amm500.venues.model import Fill, OpenOrder, OrderSpec, OrderStatus, OrderUp
 
 log = logging.getLogger(__name__)
 KEEP_FINISHED = 512  # finished orders remembered for late fills and order updates
+#: a modify refused because its old leg no longer rests (Hyperliquid's words)
+_LEG_GONE = re.compile(r"canceled or filled|never placed", re.IGNORECASE)
+POSITION_CHECK_S = 2.0  # the exchange's position read this often (clearinghouseState, weight 2: 60 of 1200/min)
 _EPS = 1e-12
 
 
@@ -180,6 +186,10 @@ class OrderManager:
         self._work = od.new_work()
         self._budget_warned = False
         self.gate = TradingGate()
+        # Called inside every reconcile, after the position is read: fetches the fills whose pushes never came
+        # (lost while the socket was down, or dropped) over REST and hands them to the loop; returns the
+        # position after the newest one, or None (the quote loop sets it; see QuoteLoop.recover_fills).
+        self.recover_fills: Callable[[float], Awaitable[float | None]] | None = None
 
     @classmethod
     def from_config(cls, venue: OrderVenue, config: Config, mid: float | None = None, *,
@@ -517,7 +527,15 @@ class OrderManager:
                 old_t = self.orders.get(old)
                 if st.kind == "error":
                     self._set_state(new, OrderState.REJECTED, st.error)
-                    continue  # the old leg stays "cancel_sent": its fate comes by orderUpdates/reconcile
+                    if old_t is not None and old_t.live:
+                        # Refused before the old leg was touched (a post-only-only window, a rate limit): it still
+                        # rests, so it is one of our quotes again. Refused because it is gone: ask the exchange.
+                        # (If the exchange cancelled it anyway, its order update says so.) A reconcile per refusal
+                        # would spend ~42 IP weight each: a window of refusals ran the budget dry.
+                        old_t.cancel_sent = False
+                        if _LEG_GONE.search(st.error or ""):
+                            self.needs_reconcile = True
+                    continue
                 if old_t is not None and old_t.live:
                     self._set_state(old_t, OrderState.CANCELLED)
                 self._apply_place_status(new, st)
@@ -627,14 +645,18 @@ class OrderManager:
                 # (an order we had written off, e.g. after a lost answer, is resting after all: revive it)
                 self._set_state(t, OrderState.PARTIAL if o.sz + _EPS < o.orig_sz else OrderState.RESTING)
 
-    def on_fills(self, fills: list[Fill], is_snapshot: bool = False) -> None:
-        """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set)."""
+    def on_fills(self, fills: list[Fill], is_snapshot: bool = False, *, in_position: bool = False) -> None:
+        """Position and per-order filled size from the fill stream (a snapshot only seeds the dedupe set).
+
+        ``in_position``: fills found by a reconcile, already counted in the position it read from the exchange:
+        only the orders' filled sizes are updated (and a late push of the same fill is then a duplicate)."""
         for f in fills:
             if not self._seen_tids.add(f.tid):
                 continue
             if is_snapshot or f.coin != self.asset.name:
                 continue
-            self.position += f.side * f.sz
+            if not in_position:
+                self.position += f.side * f.sz
             t = self._find(f.oid, f.cloid)
             if t is None:
                 continue
@@ -669,6 +691,12 @@ class OrderManager:
             opens = await self.venue.open_orders()
             pos = await self.venue.position()
             self.position = pos.szi
+            if self.recover_fills is not None:
+                after = await self.recover_fills(pos.szi)
+                if after is not None and abs(after - self.position) > _EPS:
+                    # a fill landed between the two reads: the fills, read second, are the newer truth
+                    log.info("position %.6f after the newest fill (read %.6f): adopting it", after, self.position)
+                    self.position = after
             seen: set[str] = set()
             unknown: list[OpenOrder] = []
             for o in opens:
@@ -677,6 +705,7 @@ class OrderManager:
                     unknown.append(o)
                     continue
                 seen.add(t.cloid)
+                t.cancel_sent = False  # no cancel is in flight under the lock: one sent earlier did not happen
                 t.oid = o.oid
                 self.by_oid[o.oid] = t.cloid
                 t.filled = max(0.0, t.sz - o.sz)
@@ -730,17 +759,34 @@ class OrderManager:
                 await self.venue.schedule_cancel(None)
             self.dead_man_armed_until_ms = 0
 
+    async def check_position(self) -> bool:
+        """Read the exchange's position (weight 2); a difference from ours flags a reconcile. True if it did.
+
+        A fill whose pushes were lost while the socket stayed up would otherwise leave the position wrong (and
+        the limit checks with it) until something else made the bot reconcile."""
+        pos = await self.venue.position()
+        if abs(pos.szi - self.position) > _EPS and not self.needs_reconcile:
+            log.warning("the exchange's position %.6f differs from ours %.6f: reconciling", pos.szi, self.position)
+            self.needs_reconcile = True
+            return True
+        return False
+
     async def maintain(self, rate_limit_every_s: float = 60.0) -> None:
-        """Forever: re-arm the dead-man's switch, refresh the address budget, reconcile when flagged."""
-        last_rl = 0.0
+        """Forever: re-arm the dead-man's switch, refresh the address budget, check the position every
+        POSITION_CHECK_S, reconcile when flagged."""
+        last_rl = last_arm = 0.0
         while True:
             now = time.monotonic()
             if now - last_rl >= rate_limit_every_s:
                 with contextlib.suppress(TransientError):
                     await self.venue.refresh_rate_limit()
                     last_rl = now
+            with contextlib.suppress(TransientError):
+                await self.check_position()
             if self.needs_reconcile:
                 with contextlib.suppress(TransientError):
                     await self.reconcile()
-            await self.arm_dead_man()
-            await asyncio.sleep(max(0.5, min(self.dead_man_s / 3, 5.0)))
+            if now - last_arm >= max(0.5, min(self.dead_man_s / 3, 5.0)) - 1e-3:
+                last_arm = now
+                await self.arm_dead_man()
+            await asyncio.sleep(POSITION_CHECK_S)

@@ -109,8 +109,11 @@ class QuoteLoop:
         self.vol_predictor: Any = None  # signals.ml.predictor.VolatilityPredictor when --vol-model is given
         self.fill_hooks: list[Callable[[m.Fill], None]] = []  # each fresh fill of our coin (the journal)
         self._tape = np.zeros(4)  # since the last timer: highest buy px, lowest sell px, buy size, sell size
+        self.recover_since_ms = clock_ns() // 1_000_000  # fills before this were the engine's start-up recovery
+        self.recovered_fills = 0  # fills found by REST after their pushes were lost
         client.handlers.on_fills = self.on_fills
         client.handlers.on_trades = self.on_trades
+        orders.recover_fills = self.recover_fills
 
     @classmethod
     async def create(cls, client: LiveVenue, config: Config, **kwargs: Any) -> QuoteLoop:
@@ -157,11 +160,41 @@ class QuoteLoop:
         self.entry_px = pos.entry_px
 
     def on_fills(self, fills: list[m.Fill], is_snapshot: bool = False) -> None:
-        """Fill stream -> order manager (position, order states), the ledger, and the strategy's risk state."""
-        fresh = [f for f in fills if self._seen_tids.add(f.tid)]
+        """Fill stream -> order manager (position, order states), the ledger, and the strategy's risk state.
+
+        A snapshot (sent on every (re)subscribe) is history: it only seeds the order manager's dedupe set. The
+        fills in it this loop never processed (their pushes were lost while the socket was down) are found by
+        :meth:`recover_fills`, which the reconcile after every reconnect runs."""
         self.om.on_fills(fills, is_snapshot)
         if is_snapshot:
             return
+        self._process([f for f in fills if self._seen_tids.add(f.tid)])
+
+    def mark_seen(self, fills: list[m.Fill]) -> None:
+        """Fills already journalled elsewhere (the engine's start-up recovery): never processed again."""
+        for f in fills:
+            self._seen_tids.add(f.tid)
+
+    async def recover_fills(self, position: float) -> float | None:
+        """Every fill of ours since the loop started that this loop has not processed, from REST (run inside each
+        reconcile, after ``position`` was read): processed as if pushed, except that the position already holds
+        them. Returns the position after the newest fill when there is one (None otherwise)."""
+        fills = await self.client.fills_since(self.recover_since_ms)
+        missed = [f for f in fills if f.coin == self.client.coin and f.tid not in self._seen_tids]
+        if missed:
+            log.warning("%d fill(s) whose pushes never arrived found over REST: journalled now", len(missed))
+            missed.sort(key=lambda f: (f.time_ms, f.tid))
+            self.recovered_fills += len(missed)
+            self.om.on_fills(missed, in_position=True)
+            self._process([f for f in missed if self._seen_tids.add(f.tid)])
+        if not fills:
+            return None
+        newest = max(fills, key=lambda f: (f.time_ms, f.tid))
+        self.recover_since_ms = max(self.recover_since_ms, newest.time_ms - 60_000)  # a minute's overlap: cheap
+        return newest.start_position + newest.side * newest.sz
+
+    def _process(self, fresh: list[m.Fill]) -> None:
+        """New fills of ours: the ledger, the stats, the strategy's risk state and the fill hooks (the journal)."""
         for f in fresh:
             if f.coin != self.client.coin:
                 continue

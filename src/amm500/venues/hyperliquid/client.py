@@ -35,7 +35,7 @@ from amm500.venues.hyperliquid.execution import ActionVenue
 from amm500.venues.hyperliquid.ratelimit import AddressBudget, WeightBudget, exchange_weight
 from amm500.venues.hyperliquid.rest import RestClient
 from amm500.venues.hyperliquid.signing import Signer, describe_signer_error, is_mainnet_url, update_leverage_action
-from amm500.venues.hyperliquid.ws import WsClient
+from amm500.venues.hyperliquid.ws import POST_SILENCE_S, WsClient
 
 log = logging.getLogger(__name__)
 
@@ -314,8 +314,9 @@ class HyperliquidClient(ActionVenue):
         return self._need_signer().envelope(action)
 
     def prefer_ws(self) -> bool:
-        """WebSocket post when up and not slower than REST by rolling median (unmeasured counts as equal)."""
-        if not (self.use_ws_post and self.ws.connected.is_set()):
+        """WebSocket post when up, not silent (maybe half-open) for ``POST_SILENCE_S``, and not slower than REST
+        by rolling median (unmeasured counts as equal)."""
+        if not (self.use_ws_post and self.ws.connected.is_set()) or self.ws.silent_for() > POST_SILENCE_S:
             return False
         ws, rest = self.latency.median("rtt.ws"), self.latency.median("rtt.rest")
         return math.isnan(ws) or math.isnan(rest) or ws <= rest

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,12 @@ OnMessage = Callable[[str, Any, int], None]  # (channel, data, receive time ns)
 OnConnect = Callable[[], Awaitable[None]]
 #: a silent book is a stalled feed (trades may still flow: they can be our own fills)
 BOOK_CHANNELS = frozenset({"l2Book", "bbo"})
+
+
+#: A socket that has received nothing for this long may be half-open (open, no frames): a post waiting on it is
+#: given up (the client resends the same envelope over REST) and no new post is sent on it. Hyperliquid pushes
+#: the subscribed book every block, a fraction of a second; a silent-but-healthy socket only costs a REST trip.
+POST_SILENCE_S = 2.0
 
 
 class WsClient:
@@ -230,8 +237,16 @@ class WsClient:
 
     # ---- post -----------------------------------------------------------------------------------------
 
+    def silent_for(self) -> float:
+        """Seconds since the socket last received a frame (infinite before the first)."""
+        return time.monotonic() - self._last_rx if self._last_rx else math.inf
+
     async def post(self, kind: str, payload: dict[str, Any], label: str = "action") -> Any:
-        """Send ``{"method":"post"}`` (kind "info" or "action") and await the response payload."""
+        """Send ``{"method":"post"}`` (kind "info" or "action") and await the response payload.
+
+        Gives up (TransportError) after ``post_timeout_s``, or as soon as the socket has been silent for
+        ``POST_SILENCE_S`` while waiting: a half-open socket would otherwise hold the order manager, and every
+        requote behind it, for the whole timeout."""
         if self._ws is None or not self.connected.is_set():
             raise TransportError("WebSocket is not connected")
         req_id = next(self._ids)
@@ -240,9 +255,16 @@ class WsClient:
         self._posts[req_id] = (fut, t0)
         try:
             await self._send({"method": "post", "id": req_id, "request": {"type": kind, "payload": payload}})
-            answer = await asyncio.wait_for(fut, self.post_timeout_s)
-        except TimeoutError:
-            raise TransportError(f"WebSocket post {req_id}: no answer in {self.post_timeout_s:g} s") from None
+            deadline = time.monotonic() + self.post_timeout_s
+            while not fut.done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TransportError(f"WebSocket post {req_id}: no answer in {self.post_timeout_s:g} s")
+                await asyncio.wait((fut,), timeout=min(left, POST_SILENCE_S / 4))
+                if not fut.done() and self.silent_for() > POST_SILENCE_S:
+                    raise TransportError(f"WebSocket post {req_id}: the socket has been silent for "
+                                         f"{self.silent_for():.1f} s (half-open?)")
+            answer = fut.result()
         finally:
             self._posts.pop(req_id, None)
         if self.latency is not None:
