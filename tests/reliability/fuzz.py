@@ -1,6 +1,6 @@
 """Hypothesis settings for the reliability fuzzers: a few examples in the default run, many in the long run.
 
-``RELIABILITY_EXAMPLES=2000 pytest tests/reliability -k input`` is the long run (docs/reliability-input.md).
+``RELIABILITY_EXAMPLES=2000 pytest tests/reliability -k input`` is the long run (docs/reliability.md).
 """
 
 from __future__ import annotations
