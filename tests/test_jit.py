@@ -1,10 +1,18 @@
-"""The project's kernel decorators compile a callee once for every literal value it is called with."""
+"""The project's kernel decorators compile a callee once, whatever literal values it is called with.
+
+The kernels here are built with the same dispatcher as ``array_kernel`` / ``kernel`` but without Numba's
+on-disk cache: a cached caller is loaded without compiling its callees, which would leave nothing to count.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-from amm500.core.jit import array_kernel, kernel
+from amm500.core.jit import plain
+
+array_kernel = plain(njit(_nrt=False))  # type: ignore[call-overload]  # as amm500.core.jit.array_kernel, uncached
+kernel = plain(njit())
 
 
 @array_kernel

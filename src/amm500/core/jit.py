@@ -30,7 +30,9 @@ class PlainDispatcher(CPUDispatcher):
                                          {k: types.unliteral(v) for k, v in kws.items()})
 
 
-def _plain(decorator: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Any]:
+def plain(decorator: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Any]:
+    """``decorator`` (an ``njit(...)``) whose dispatchers are :class:`PlainDispatcher`."""
+
     def wrap(func: Callable[..., Any]) -> Any:
         dispatcher = decorator(func)
         if isinstance(dispatcher, CPUDispatcher):  # not under NUMBA_DISABLE_JIT
@@ -40,8 +42,8 @@ def _plain(decorator: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], An
     return wrap
 
 
-array_kernel = _plain(njit(cache=True, _nrt=False))  # type: ignore[call-overload]  # private option, missing from the stubs
-kernel = _plain(njit(cache=True))
+array_kernel = plain(njit(cache=True, _nrt=False))  # type: ignore[call-overload]  # private option, missing from the stubs
+kernel = plain(njit(cache=True))
 # Inlined into its caller by Numba, before typing: only for the few small functions on the per-event path
 # (the backtester's level update, book store, best rescans), where a call costs more than the work. Each
 # call site is typed again, so a large function inlined this way costs seconds of compile time.
