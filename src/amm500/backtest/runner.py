@@ -21,6 +21,7 @@ import numpy as np
 from amm500.backtest.market import Market, load_market
 from amm500.config import Config, ConfigError
 from amm500.core import api
+from amm500.core.exchange_model import ExchangeModel
 from amm500.core.files import compile_notice, kernels_cached
 from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
@@ -192,7 +193,7 @@ def build_cfg(config: Config) -> np.ndarray:
     b, e, t = config.backtest, config.execution, config.trading
     if len(b.markout_horizons_s) != 3:
         raise ConfigError(f"backtest.markout_horizons_s: exactly 3 horizons are supported (got {b.markout_horizons_s})")
-    cfg = exchange_cfg(config)
+    cfg = exchange_cfg(ExchangeModel.from_config(config), Instrument.from_config(config))
     cfg[CF_ORDER_LAT] = b.order_latency_ms * NS_PER_MS
     cfg[CF_CANCEL_LAT] = b.cancel_latency_ms * NS_PER_MS
     cfg[CF_FEED_LAT] = b.feed_latency_ms * NS_PER_MS

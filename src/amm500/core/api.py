@@ -21,6 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 
+# ---- event rows the kernels read (the canonical table's ``kind`` and ``side``; data.schema is built on these)
+BOOK_LEVEL = 1  # px/side level now has absolute size sz (0 deletes the level)
+TRADE = 2  # a trade of sz at px; side is the aggressor (+1 buy, -1 sell)
+BOOK_CLEAR = 3  # clear the book (side 0: both sides, +1 bids, -1 asks); a full snapshot follows
+FUNDING = 4  # hourly funding rate in px (fraction per hour; positive: longs pay shorts)
+BID = 1
+ASK = -1
+NS_PER_S = 1_000_000_000  # timestamps are int64 nanoseconds
+NS_PER_MS = 1_000_000
+
 # ---- timer kinds (the ``timer`` argument) -------------------------------------------------------
 TIMER_QUOTE = 1  # every execution.quote_refresh_interval: produce the desired ladder
 TIMER_REBALANCE = 2  # every execution.rebalance_interval: delta checks, position timeout IOC

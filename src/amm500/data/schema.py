@@ -11,16 +11,18 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
-#: Event kinds (column ``kind``).
-BOOK_LEVEL = 1  # px/side level now has absolute size sz (0 deletes the level)
-TRADE = 2  # a trade of sz at px; side is the aggressor (+1 buy, -1 sell)
-BOOK_CLEAR = 3  # clear the book (side 0: both sides, +1 bids, -1 asks); a full snapshot follows
-FUNDING = 4  # hourly funding rate in px (fraction per hour; positive: longs pay shorts)
+# Event kinds (column ``kind``), sides and time units: one home, the kernel contract the backtester and
+# the exchange simulation read (core.api).
+from amm500.core.api import ASK as ASK
+from amm500.core.api import BID as BID
+from amm500.core.api import BOOK_CLEAR as BOOK_CLEAR
+from amm500.core.api import BOOK_LEVEL as BOOK_LEVEL
+from amm500.core.api import FUNDING as FUNDING
+from amm500.core.api import NS_PER_MS as NS_PER_MS
+from amm500.core.api import NS_PER_S as NS_PER_S
+from amm500.core.api import TRADE as TRADE
 
 KIND_NAMES = {BOOK_LEVEL: "book", TRADE: "trade", BOOK_CLEAR: "clear", FUNDING: "funding"}
-
-BID = 1
-ASK = -1
 
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("ts", "int64"),
@@ -48,8 +50,6 @@ BAR_COLUMNS: tuple[tuple[str, str], ...] = (
 BAR_SCHEMA = pa.schema([pa.field(name, pa.from_numpy_dtype(np.dtype(t)), nullable=False) for name, t in
                         BAR_COLUMNS])
 
-NS_PER_S = 1_000_000_000
-NS_PER_MS = 1_000_000
 NS_PER_DAY = 86_400 * NS_PER_S
 NS_PER_HOUR = 3_600 * NS_PER_S
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from amm500.config import Config
+from amm500.core.exchange_model import ExchangeModel
 from amm500.core.instrument import Instrument
 from amm500.data.schema import BOOK_LEVEL, Events, make_events
 from amm500.exchange_sim.matching import BUY, SELL, Order, OrderBook
@@ -34,8 +35,8 @@ class CoreMatching:
     """One :class:`ExchangeCore` per account, each fed the whole market."""
 
     def __init__(self, config: Config, instrument: Instrument) -> None:
-        warm_up()  # now, not inside the first order's request (a cold compile would time it out)
-        self.config, self.instrument = config, instrument
+        self.model, self.instrument = ExchangeModel.from_config(config), instrument
+        warm_up(self.model, instrument)  # now, not inside the first order's request (a cold compile would time it out)
         self.cores: dict[str, ExchangeCore] = {}
         self.orders: dict[tuple[str, int], Order] = {}  # (user, slot) -> the exchange's order
         self.slots: dict[int, int] = {}  # oid -> slot
@@ -44,15 +45,15 @@ class CoreMatching:
         """The account's core; a new one starts from the background book as it stands."""
         core = self.cores.get(user)
         if core is None:
-            core = self.cores[user] = ExchangeCore(self.config, self.instrument, _UNLIMITED)
-            core.apply(_snapshot(book, now_ns))
+            core = self.cores[user] = ExchangeCore(self.model, self.instrument, _UNLIMITED)
+            core.apply_events(_snapshot(book, now_ns))
         return core
 
     def apply(self, ev: Events) -> list[tuple[Order, Response]]:
         """Market rows into every account's core; the fills they caused, with the orders they filled."""
         out: list[tuple[Order, Response]] = []
         for user, core in self.cores.items():
-            out += self._pair(user, core.apply(ev))
+            out += self._pair(user, core.apply_events(ev))
         return out
 
     def submit(self, order: Order, book: OrderBook, now_ns: int) -> list[tuple[Order, Response]]:

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from amm500.config import Config
 from amm500.core import api
+from amm500.core.api import ASK, BID, BOOK_LEVEL, NS_PER_MS, TRADE
+from amm500.core.exchange_model import ExchangeModel
 from amm500.core.files import compile_notice
 from amm500.core.instrument import Instrument
 from amm500.core.jit import array_kernel
-from amm500.data.schema import BOOK_LEVEL, NS_PER_MS, TRADE, Events
 from amm500.sim import latency_model, matching
 from amm500.sim.book import N_LEVELS, new_books
 from amm500.sim.layout import (
@@ -110,24 +111,22 @@ log = logging.getLogger(__name__)
 _FILL_LOG = 4096  # fills one call may log (every slot, partially, twice); the log is emptied after each call
 
 
-def exchange_cfg(config: Config, instrument: Instrument | None = None, cfg: np.ndarray | None = None) -> np.ndarray:
-    """The exchange's slots of the kernel's config vector: one home for how config reaches the matching."""
-    b = config.backtest
-    ins = instrument or Instrument.from_config(config)
+def exchange_cfg(model: ExchangeModel, instrument: Instrument, cfg: np.ndarray | None = None) -> np.ndarray:
+    """The exchange's slots of the kernels' config vector (the backtest loop fills its own slots on top)."""
     cfg = np.zeros(CF_SIZE) if cfg is None else cfg
-    cfg[CF_RESP_LAT] = b.response_latency_ms * NS_PER_MS
-    cfg[CF_LAT_MODEL] = latency_model.LOGNORMAL if b.latency_model == "lognormal" else latency_model.CONSTANT
-    cfg[CF_LAT_SIGMA] = b.latency_sigma
-    cfg[CF_QUEUE_MODEL] = 1 if b.queue_model == "prob" else 0
-    cfg[CF_QUEUE_POWER] = b.queue_power
-    cfg[CF_PARTIAL] = 1.0 if b.partial_fills else 0.0
-    cfg[CF_MAKER_FEE] = ins.maker_fee
-    cfg[CF_TAKER_FEE] = ins.taker_fee
-    cfg[CF_LEVERAGE] = config.trading.leverage
-    cfg[CF_MMR] = b.maintenance_margin_rate
-    cfg[CF_TICK] = ins.tick
-    cfg[CF_LOT] = ins.lot
-    cfg[CF_MIN_NOTIONAL] = ins.min_notional
+    cfg[CF_RESP_LAT] = model.response_latency_ms * NS_PER_MS
+    cfg[CF_LAT_MODEL] = latency_model.LOGNORMAL if model.lognormal_latency else latency_model.CONSTANT
+    cfg[CF_LAT_SIGMA] = model.latency_sigma
+    cfg[CF_QUEUE_MODEL] = 1 if model.prob_queue else 0
+    cfg[CF_QUEUE_POWER] = model.queue_power
+    cfg[CF_PARTIAL] = 1.0 if model.partial_fills else 0.0
+    cfg[CF_MAKER_FEE] = instrument.maker_fee
+    cfg[CF_TAKER_FEE] = instrument.taker_fee
+    cfg[CF_LEVERAGE] = model.leverage
+    cfg[CF_MMR] = model.maintenance_margin_rate
+    cfg[CF_TICK] = instrument.tick
+    cfg[CF_LOT] = instrument.lot
+    cfg[CF_MIN_NOTIONAL] = instrument.min_notional
     return cfg
 
 
@@ -180,9 +179,9 @@ class ExchangeCore:
     journal carries over): the cash the kernels keep is that less the position's cost.
     """
 
-    def __init__(self, config: Config, instrument: Instrument, equity: float, position: float = 0.0,
+    def __init__(self, model: ExchangeModel, instrument: Instrument, equity: float, position: float = 0.0,
                  entry_px: float = 0.0) -> None:
-        self.cfg = exchange_cfg(config, instrument)
+        self.cfg = exchange_cfg(model, instrument)
         self.cfg[CF_RESP_LAT] = 0.0  # the real network already delayed every request and answer
         self.cfg[CF_LAT_MODEL] = latency_model.CONSTANT
         self.tick = instrument.tick
@@ -208,18 +207,24 @@ class ExchangeCore:
 
     # ---- the market ------------------------------------------------------------------------------------
 
-    def apply(self, ev: Events) -> list[Response]:
-        """Book levels, clears, trades and funding rows, in order; the answers they caused."""
-        if not len(ev):
+    def apply_events(self, ev: Any) -> list[Response]:
+        """:meth:`apply` for a ``data.schema.Events`` table."""
+        return self.apply(ev.ts, ev.kind, ev.side, ev.px, ev.sz)
+
+    def apply(self, ts: np.ndarray, kind: np.ndarray, side: np.ndarray, px: np.ndarray,
+              sz: np.ndarray) -> list[Response]:
+        """Book levels, clears, trades and funding rows (the canonical table's exchange-side columns, in
+        its dtypes), in order; the answers they caused."""
+        if not len(ts):
             return []
         if not self._based:
-            priced = np.flatnonzero(((ev.kind == BOOK_LEVEL) | (ev.kind == TRADE)) & (ev.px > 0))
+            priced = np.flatnonzero(((kind == BOOK_LEVEL) | (kind == TRADE)) & (px > 0))
             if priced.size == 0:
                 return []
-            self.ist[I_BASE] = round(float(ev.px[priced[0]]) / self.tick) - N_LEVELS // 2
+            self.ist[I_BASE] = round(float(px[priced[0]]) / self.tick) - N_LEVELS // 2
             self._based = True
-        _apply(ev.ts, ev.kind, ev.side, ev.px, ev.sz, self.lv, self.bi, self.od, self.oc, self.acct, self.st,
-               self.cfg, self.ist, self.rs_ts, self.rs, self.fills_ts, self.fills)
+        _apply(ts, kind, side, px, sz, self.lv, self.bi, self.od, self.oc, self.acct, self.st, self.cfg, self.ist,
+               self.rs_ts, self.rs, self.fills_ts, self.fills)
         return self._drain()
 
     # ---- our orders --------------------------------------------------------------------------------------
@@ -322,22 +327,17 @@ class ExchangeCore:
 COLD_COMPILE_S = 25.0
 
 
-def warm_up() -> None:
+def warm_up(model: ExchangeModel, instrument: Instrument) -> None:
     """Compile (or load from the cache) the core's kernels now, on a throwaway account.
 
     A driver calls this before it connects to anything: compiled lazily, the first book would stall an
     event loop for as long as a cold compile takes (tens of seconds on a fresh install).
     """
-    from amm500.config import Config
-    from amm500.data.schema import make_events
-
     notice = compile_notice("core._apply", "exchange simulation", COLD_COMPILE_S)
     if notice is not None:
         log.warning(notice)
 
-    config = Config()
-    core = ExchangeCore(config, Instrument.from_config(config), 1_000.0)
-    ts = np.array([1, 1, 2], dtype=np.int64)
-    core.apply(make_events(ts, ts, np.array([BOOK_LEVEL, BOOK_LEVEL, TRADE]), np.array([1, -1, -1]),
-                           np.array([100.0, 101.0, 100.0]), np.array([1.0, 1.0, 0.5])))
+    core = ExchangeCore(model, instrument, 1_000.0)
+    core.apply(np.array([1, 1, 2], dtype=np.int64), np.array([BOOK_LEVEL, BOOK_LEVEL, TRADE], dtype=np.uint8),
+               np.array([BID, ASK, ASK], dtype=np.int8), np.array([100.0, 101.0, 100.0]), np.array([1.0, 1.0, 0.5]))
     core.cancel(3, core.submit(3, 1, 1, 100.0, 0.2, 0)[0].slot)

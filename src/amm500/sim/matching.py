@@ -18,8 +18,8 @@ import math
 
 import numpy as np
 
+from amm500.core.api import BOOK_CLEAR, FUNDING, TRADE
 from amm500.core.jit import array_kernel, inline_kernel
-from amm500.data.schema import BOOK_CLEAR, FUNDING, TRADE
 from amm500.sim import latency_model, queue
 from amm500.sim.book import BI_BEST_ASK, BI_BEST_BID, EXCH, N_LEVELS, S_ASK, S_BID, clear_side, set_level
 from amm500.sim.layout import (

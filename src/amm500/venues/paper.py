@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from amm500.config import Config
+from amm500.core.exchange_model import ExchangeModel
 from amm500.core.instrument import Instrument
 from amm500.core.request_budget import address_budget, cancel_budget
 from amm500.data.book_diff import BookDiffer
@@ -126,7 +127,8 @@ class PaperVenue(ActionVenue):
 
     async def start(self) -> None:
         """Connect the data client (meta, book, trades) and open the paper account on its instrument."""
-        warm_up()  # before the socket: a cold compile inside the first book would stall the feed
+        # before the socket: a cold compile inside the first book would stall the feed
+        warm_up(ExchangeModel.from_config(self.config), Instrument.from_config(self.config))
         await self.data.start()
         real = self.data.asset
         assert real is not None
@@ -139,7 +141,7 @@ class PaperVenue(ActionVenue):
         instrument = Instrument.from_config(self.config).with_venue(sz_decimals=real.sz_decimals,
                                                                     max_leverage=real.max_leverage)
         equity, position, entry_px = self._opening
-        self.core = ExchangeCore(self.config, instrument, equity, position, entry_px)
+        self.core = ExchangeCore(ExchangeModel.from_config(self.config), instrument, equity, position, entry_px)
 
     async def close(self) -> None:
         await self.data.close()
@@ -166,7 +168,7 @@ class PaperVenue(ActionVenue):
         except ValueError as exc:  # an out-of-order or malformed snapshot: skip it, the next one heals
             log.warning("paper: book snapshot skipped (%s)", exc)
             return
-        self._deliver(self.core.apply(ev), snap.time_ms)
+        self._deliver(self.core.apply_events(ev), snap.time_ms)
 
     def _on_trades(self, trades: list[m.Trade]) -> None:
         if self.core is None or not trades:
@@ -178,7 +180,7 @@ class PaperVenue(ActionVenue):
         ts = np.array([t.time_ms * 1_000_000 for t in rows], dtype=np.int64)
         ev = make_events(ts, ts, np.full(n, TRADE), np.array([BID if t.side > 0 else ASK for t in rows]),
                          np.array([t.px for t in rows]), np.array([t.sz for t in rows]))
-        self._deliver(self.core.apply(ev), rows[-1].time_ms)
+        self._deliver(self.core.apply_events(ev), rows[-1].time_ms)
         self.trades_applied += n
         if self.handlers.on_trades is not None:  # the strategy's tape, as from a live client
             self.handlers.on_trades(rows)
@@ -192,7 +194,7 @@ class PaperVenue(ActionVenue):
         core = self.core
         szi, before = core.position, core.funding_paid
         ts = np.array([int(now_s * 1e9)], dtype=np.int64)
-        self._deliver(core.apply(make_events(ts, ts, np.array([FUNDING]), np.array([0]),
+        self._deliver(core.apply_events(make_events(ts, ts, np.array([FUNDING]), np.array([0]),
                                              np.array([self._funding_rate]), np.array([0.0]))), int(now_s * 1000))
         if szi:
             payment = m.FundingPayment(int(now_s * 1000), self.coin, self._funding_rate, core.funding_paid - before,
