@@ -24,19 +24,10 @@ from eth_account import Account
 from amm500.obs.heartbeat import read_heartbeat
 from amm500.store import state_dir as sd
 from amm500.store.journal import reader
+from reliability.procs import stop
 
 KEY = "0x" + "7c" * 32
 ADDR = Account.from_key(KEY).address.lower()
-
-
-def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 @pytest.fixture
@@ -56,7 +47,7 @@ def exchange(tmp_path: Path) -> Iterator[str]:
         assert url, "the local exchange did not start"
         yield url
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _info(url: str, body: dict[str, object]) -> object:
@@ -97,12 +88,12 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_fill(exchange: str, tmp_
             assert hb is not None and hb.position == pytest.approx(szi, abs=1e-9)  # adopted before quoting
             time.sleep(rng.uniform(1.0, 4.0))
         finally:
-            _stop(bot, signal.SIGKILL)
+            stop(bot, signal.SIGKILL)
     last = _bot(exchange, folder, 3)
     try:
         assert last.wait(120) == 0
     finally:
-        _stop(last, signal.SIGKILL)
+        stop(last, signal.SIGKILL)
     fills = _info(exchange, {"type": "userFills", "user": ADDR})
     with reader(folder / sd.JOURNAL) as conn:
         tids = [r[0] for r in conn.execute("SELECT tid FROM fills")]
