@@ -70,6 +70,23 @@ def test_recorder_diffs_snapshots_dedupes_trades_and_compacts(tmp_path: Path) ->
     assert (meta["symbol"], meta["tick_size"], meta["sz_decimals"]) == ("BTC", 1.0, 2)
 
 
+def test_prints_before_the_first_book_wait_for_it_and_older_ones_are_dropped(tmp_path: Path) -> None:
+    """A trade message can beat the first book to the recorder: a recording still opens with the clear."""
+    rec = Recorder(tmp_path)
+    rec.connected(first=True)
+    rec._since = T0_MS * 1_000_000
+    rec.on_message(trades_msg((T0_MS + 5, 1, "B", 100.0, 1.0), (T0_MS + 20, 2, "A", 101.0, 0.5)), 0)
+    assert rec.flush() == []  # no book yet: nothing to write, the prints wait
+    rec.on_message(book_msg(T0_MS + 10, [(100.0, 1.0)], [(101.0, 1.0)]), 1)
+    rec.on_message(trades_msg((T0_MS + 10, 3, "B", 101.0, 0.1)), 2)  # the book's own instant: already in it
+    rec.flush()
+    compact(tmp_path)
+    ev = load_events(tmp_path)
+    assert ev.kind[0] == BOOK_CLEAR
+    assert ev.ts[ev.kind == TRADE].tolist() == [(T0_MS + 20) * 1_000_000]
+    assert (rec.stats.trades, rec.stats.before_first_book) == (1, 2)
+
+
 def test_compaction_is_idempotent_after_a_kill_between_rename_and_cleanup(tmp_path: Path) -> None:
     rec = Recorder(tmp_path)
     rec.connected(first=True)

@@ -61,15 +61,12 @@ def record(
             raise fail(str(exc)) from None
         except VenueError as exc:
             raise fail(f"--url {url}: never connected ({exc}); nothing recorded", code=1) from None
-    if stats.snapshots == 0 and stats.trades == 0:
-        raise fail(f"--url {url}: connected but received no book or trade ({stats.last_error or 'no data'}); "
+    if stats.snapshots == 0:  # prints wait for the first book (a recording opens with one): nothing written
+        raise fail(f"--url {url}: connected but received no {coin} book ({stats.last_error or 'no data'}); "
                    "nothing recorded", code=1)
     console.print(f"recorded {stats.snapshots} book snapshots and {stats.trades} trades into {out} "
-                  f"({stats.duplicate_trades} duplicate and {stats.history_trades} replayed trades dropped, "
-                  f"{stats.bad_messages} bad messages)", highlight=False)
-    if stats.snapshots == 0 and stats.trades == 0:
-        raise fail(f"connected to {url} but received no {coin} book or trade in the time given; nothing recorded",
-                   code=1)
+                  f"({stats.duplicate_trades} duplicate, {stats.history_trades} replayed and {stats.before_first_book} "
+                  f"pre-first-book trades dropped, {stats.bad_messages} bad messages)", highlight=False)
 
 
 def _date(text: str, flag: str) -> dt.date:

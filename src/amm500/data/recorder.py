@@ -54,6 +54,7 @@ class RecorderStats:
     trades: int = 0
     duplicate_trades: int = 0
     history_trades: int = 0
+    before_first_book: int = 0  # prints older than the recording's first book: nothing to price them against
     bad_messages: int = 0
     out_of_order: int = 0
     parts: int = 0
@@ -106,6 +107,7 @@ class Recorder:
         self._seq = 0
         self._differ = BookDiffer(depth=DEPTH)
         self._last_snapshot_ts: int | None = None
+        self._first_book_ts: int | None = None  # a recording starts with a book: earlier prints are dropped
         self._since: int = time.time_ns()  # trades older than the first connection are history replays
         self._rows: list[Events] = []
         self._snaps: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []  # diffed in batches
@@ -162,6 +164,8 @@ class Recorder:
             self.stats.out_of_order += 1
             return
         self._last_snapshot_ts = ts
+        if self._first_book_ts is None:
+            self._first_book_ts = ts
         self._snaps.append((ts, local_ns, px, sz, n))
         self.stats.snapshots += 1
 
@@ -223,17 +227,24 @@ class Recorder:
 
     # -- files ------------------------------------------------------------------------------------
     def pending(self) -> Events:
+        """The rows to write now. Prints wait for the recording's first book (a trade message may arrive
+        before it) and those not newer than it are dropped, so a recording always opens with a book clear."""
         self._diff_pending()
+        if self._first_book_ts is None:
+            return Events.concat(self._rows).sorted()
         ts, lts, side, px, sz = (np.asarray(c) for c in self._trade_rows)
-        trades = make_events(ts.astype(np.int64), lts.astype(np.int64), np.full(ts.size, TRADE),
-                             side.astype(np.int8), px.astype(np.float64), sz.astype(np.float64))
+        self._trade_rows = ([], [], [], [], [])
+        keep = ts.astype(np.int64) > self._first_book_ts  # at its instant the book already holds them
+        self.stats.before_first_book += int(ts.size - np.count_nonzero(keep))
+        self.stats.trades -= int(ts.size - np.count_nonzero(keep))
+        trades = make_events(ts[keep].astype(np.int64), lts[keep].astype(np.int64), np.full(int(keep.sum()), TRADE),
+                             side[keep].astype(np.int8), px[keep].astype(np.float64), sz[keep].astype(np.float64))
         return Events.concat([*self._rows, trades]).sorted()
 
     def flush(self) -> list[Path]:
         """Write what arrived since the last flush as part files (one per UTC day touched)."""
         ev = self.pending()
         self._rows = []
-        self._trade_rows = ([], [], [], [], [])
         if len(ev) == 0:
             return []
         written = []
