@@ -8,12 +8,15 @@ decides differently, so these fail if the exchange falls back to it.
 from __future__ import annotations
 
 import eth_account
+import numpy as np
 import pytest
 from eth_account.signers.local import LocalAccount
 
 from amm500.config import load_config
+from amm500.data.schema import TRADE, Events, make_events
 from amm500.exchange_sim.exchange import Exchange
-from exchange_sim_helpers import frozen_exchange, market_trade, order_wire, place, set_book, signed
+from amm500.exchange_sim.server import ExchangeServer
+from exchange_sim_helpers import NOW_MS, frozen_exchange, market_trade, order_wire, place, set_book, signed
 
 BOOK_BIDS = [(100_000.0, 1.0), (99_999.0, 2.0)]
 BOOK_ASKS = [(100_001.0, 0.5), (100_002.0, 2.0)]
@@ -88,3 +91,28 @@ def test_post_only_crossing_the_replayed_book_is_refused(user: LocalAccount) -> 
     assert "Post only order would have immediately matched" in st["error"]
     (st,) = place(ex, user, order_wire("100002", "0.6", tif="Gtc"))  # crosses: takes 0.5 + 0.1, no rest
     assert st["filled"]["totalSz"] == "0.6"
+
+
+class _Feed:
+    """Market rows handed out by exchange time, as the replay feed does between blocks."""
+
+    def __init__(self, ev: Events) -> None:
+        self.ev, self.sent = ev, 0
+
+    def advance(self, now_ns: int) -> Events:
+        n = int(np.searchsorted(self.ev.ts, now_ns, side="right"))
+        out, self.sent = self.ev.take(slice(self.sent, max(n, self.sent))), max(n, self.sent)
+        return out
+
+
+def test_an_order_is_sequenced_after_the_market_rows_that_came_before_it(user: LocalAccount) -> None:
+    """A print from before an order arrived never fills it, even when no block has applied it yet."""
+    ex = make(user)
+    t = (NOW_MS - 10) * 1_000_000  # printed 10 ms before the order arrives, between two blocks
+    feed = _Feed(make_events(np.array([t]), np.array([t]), np.array([TRADE]), np.array([-1], dtype=np.int8),
+                             np.array([99_999.0]), np.array([0.01])))
+    server = ExchangeServer(ex, feed)
+    server._act(signed(user, {"type": "order", "orders": [order_wire("100000", "0.2", tif="Alo")], "grouping": "na"}))
+    ex.apply_market(feed.advance(NOW_MS * 1_000_000))  # the next block: nothing left to deliver
+    assert ex.accounts[user.address.lower()].fills == []
+    assert ex.books[0].by_oid  # still resting

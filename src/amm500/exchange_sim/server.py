@@ -113,6 +113,9 @@ class ExchangeServer:
         refused = self._post_only_refusal(envelope)
         if refused is not None:
             return refused
+        # Sequenced as a venue does it: the market up to this action's arrival first. Between blocks the replay
+        # is otherwise behind by up to ``block_s``, and prints from before the order arrived would fill it.
+        self._advance_market(self._elapsed())
         result: dict[str, Any] = self.exchange.action(envelope)
         if result.get("status") == "err" and "nonce" in str(result.get("response", "")).lower():
             self.stats["nonce_rejects"] += 1
@@ -334,8 +337,7 @@ class ExchangeServer:
         stalled = self.faults.stalled(elapsed)
         if stalled:
             self.stats["stalled_blocks"] += 1
-        elif self.feed is not None:
-            self.exchange.apply_market(self.feed.advance(self.exchange.now_ms() * 1_000_000))
+        self._advance_market(elapsed)
         self.exchange.tick()
         if now >= self._next_funding:
             self._next_funding += self.funding_interval_s
@@ -347,6 +349,11 @@ class ExchangeServer:
         if self.faults.drop_ws is not None and now - self._last_drop >= self.faults.drop_ws:
             self._last_drop = now
             await self._drop_all()
+
+    def _advance_market(self, elapsed_s: float) -> None:
+        """The background market's rows due by now, unless a fault stalls the feed."""
+        if self.feed is not None and not self.faults.stalled(elapsed_s):
+            self.exchange.apply_market(self.feed.advance(self.exchange.now_ms() * 1_000_000))
 
     async def _run_loop(self) -> None:
         while True:
