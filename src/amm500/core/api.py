@@ -96,6 +96,7 @@ C_VOL = 7  # the annualized volatility it used
 C_REGIME = 8  # volatility band 0..4 (ultra-low .. extreme)
 C_QUOTING = 9  # 1 when quoting, 0 when a guard (stale data, limits, kill) stopped it
 C_KILL_REASON = 10  # 0 none, 1 drawdown, 2 consecutive losses, 3 session loss
+C_LADDER_SAME = 11  # 1: this quote timer's ladder (counts, prices, sizes) is the previous quote timer's, bit for bit
 C_SIZE = 16
 
 

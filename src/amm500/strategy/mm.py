@@ -33,10 +33,12 @@ from amm500.core.jit import array_kernel, side_kernel
 from amm500.core.mm_state import (
     ROWS_CAP,
     S_ADV_BPS,
+    S_BUILT_SEQ,
     S_DELTA_SIDE,
     S_INIT,
     S_KILL_REASON,
     S_KILLED,
+    S_LADDER_DIRTY,
     S_LAST_TAKER_NS,
     S_N_DELTA_CHECKS_HIT,
     S_N_KILL_IOC,
@@ -44,6 +46,9 @@ from amm500.core.mm_state import (
     S_N_STALE,
     S_N_TIMEOUT_IOC,
     S_PEAK_EQUITY,
+    S_PREV_NA,
+    S_PREV_NB,
+    S_QUOTE_SEQ,
     S_REALIZED_VOL,
     S_REBASE,
     S_REGIME,
@@ -289,6 +294,8 @@ def build_side(
             state[S_N_LIMITED] += 1.0
             if sz <= 0.0 or sz * px < params[P_MIN_NOTIONAL]:
                 break
+        if quotes[q, n, api.Q_PX] != px or quotes[q, n, api.Q_SZ] != sz:
+            state[S_LADDER_DIRTY] = 1.0
         quotes[q, n, api.Q_PX] = px
         quotes[q, n, api.Q_SZ] = sz
         cum += sz
@@ -335,6 +342,8 @@ def mm_prelude(now_ns: int, timer: int, view: np.ndarray, params: np.ndarray, st
     """Steps 1-5 of the decision (bookkeeping, kill switch, volatility, rebalance/timeout, guards),
     shared by every strategy built on the seed's mechanisms; True when a ladder may be built now."""
     ctrl[:] = 0.0
+    if timer == api.TIMER_QUOTE:
+        state[S_QUOTE_SEQ] += 1.0
     t_s = now_ns * 1e-9
     bid, ask = view[api.V_BEST_BID], view[api.V_BEST_ASK]
     valid = bid > 0.0 and ask > bid
@@ -436,8 +445,11 @@ def quote_both_sides(fair: float, mid: float, equity: float, bid_d: float, ask_d
                      ask: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
                      ctrl: np.ndarray) -> None:
     """The ladder around ``fair`` (``bid_d`` / ``ask_d`` from it; a side with multiplier 0 is not quoted),
-    within the position cap, asks never at or below our own best bid; the counts into ``ctrl``.
-    Every strategy that quotes a two-sided ladder ends here."""
+    within the position cap, asks never at or below our own best bid; the counts into ``ctrl``, and
+    ``C_LADDER_SAME`` when the previous quote timer built this very ladder (a driver that saw nothing
+    to do about it then, with the same orders, has nothing to do now). Every strategy that quotes a
+    two-sided ladder ends here, on quote timers only."""
+    state[S_LADDER_DIRTY] = 0.0
     rows_b, rows_a = collect_rows(orders, state)
     nb = 0
     if bid_mult > 0.0:
@@ -451,6 +463,12 @@ def quote_both_sides(fair: float, mid: float, equity: float, bid_d: float, ask_d
     ctrl[api.C_N_BIDS] = nb
     ctrl[api.C_N_ASKS] = na
     ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
+    same = (state[S_LADDER_DIRTY] == 0.0 and nb == state[S_PREV_NB] and na == state[S_PREV_NA]
+            and state[S_BUILT_SEQ] == state[S_QUOTE_SEQ] - 1.0)
+    ctrl[api.C_LADDER_SAME] = 1.0 if same else 0.0
+    state[S_BUILT_SEQ] = state[S_QUOTE_SEQ]
+    state[S_PREV_NB] = nb
+    state[S_PREV_NA] = na
 
 
 @array_kernel
