@@ -321,6 +321,7 @@ def _fill_view(now: int, view: np.ndarray, orders: np.ndarray, bi: np.ndarray, a
     view[api.V_TRADE_BUY_SZ] = acct[A_L_TRADE_BUY_SZ]
     view[api.V_TRADE_SELL_SZ] = acct[A_L_TRADE_SELL_SZ]
     view[api.V_TRADES_KNOWN] = 1.0
+    view[api.V_ORDERS_VER] = ist[I_ORDERS_VER] + 1
 
 
 @inline_kernel

@@ -40,6 +40,8 @@ from amm500.core.mm_state import (
     S_KILLED,
     S_LADDER_DIRTY,
     S_LAST_TAKER_NS,
+    S_LIMITED_ADD,
+    S_MEMO,
     S_N_DELTA_CHECKS_HIT,
     S_N_KILL_IOC,
     S_N_LIMITED,
@@ -53,6 +55,9 @@ from amm500.core.mm_state import (
     S_REBASE,
     S_REGIME,
     S_ROWS,
+    S_ROWS_NA,
+    S_ROWS_NB,
+    S_ROWS_VER,
     S_SESSION_START_EQUITY,
     S_VOL,
 )
@@ -206,10 +211,16 @@ def collect_rows(orders: np.ndarray, state: np.ndarray) -> tuple[int, int]:
     """
     nb = sort_side_rows(orders, 1, state, side_rows(1))
     na = sort_side_rows(orders, -1, state, side_rows(-1))
+    clear_kept(nb, na, state)
+    return nb, na
+
+
+@array_kernel
+def clear_kept(nb: int, na: int, state: np.ndarray) -> None:
+    """None of the collected rows is kept by a level yet."""
     bid_flags, ask_flags = side_rows(1) + ROWS_CAP, side_rows(-1) + ROWS_CAP
     state[bid_flags : bid_flags + nb] = 0.0
     state[ask_flags : ask_flags + na] = 0.0
-    return nb, na
 
 
 @side_kernel
@@ -436,35 +447,85 @@ def mm_on_timer(
     fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
     bid_mult, ask_mult, bid_back, ask_back = side_mults(params, state)
     quote_both_sides(fair, mid, equity, half, half, bid_back, ask_back, bid_mult, ask_mult,
-                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl)
+                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl,
+                     view[api.V_ORDERS_VER])
+
+
+@array_kernel
+def _memo_inputs(state: np.ndarray, fair: float, mid: float, equity: float, bid_d: float, ask_d: float,
+                 bid_back: float, ask_back: float, bid_mult: float, ask_mult: float, cap: float, pos: float,
+                 bid: float, ask: float) -> bool:
+    """True when the ladder's scalar inputs are the last ladder's, bit for bit; else stores them."""
+    m = S_MEMO
+    if (state[m] == fair and state[m + 1] == mid and state[m + 2] == equity and state[m + 3] == bid_d
+            and state[m + 4] == ask_d and state[m + 5] == bid_back and state[m + 6] == ask_back
+            and state[m + 7] == bid_mult and state[m + 8] == ask_mult and state[m + 9] == cap
+            and state[m + 10] == pos and state[m + 11] == bid and state[m + 12] == ask):
+        return True
+    state[m] = fair
+    state[m + 1] = mid
+    state[m + 2] = equity
+    state[m + 3] = bid_d
+    state[m + 4] = ask_d
+    state[m + 5] = bid_back
+    state[m + 6] = ask_back
+    state[m + 7] = bid_mult
+    state[m + 8] = ask_mult
+    state[m + 9] = cap
+    state[m + 10] = pos
+    state[m + 11] = bid
+    state[m + 12] = ask
+    return False
 
 
 @array_kernel
 def quote_both_sides(fair: float, mid: float, equity: float, bid_d: float, ask_d: float, bid_back: float,
                      ask_back: float, bid_mult: float, ask_mult: float, cap: float, pos: float, bid: float,
                      ask: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
-                     ctrl: np.ndarray) -> None:
+                     ctrl: np.ndarray, orders_ver: float) -> None:
     """The ladder around ``fair`` (``bid_d`` / ``ask_d`` from it; a side with multiplier 0 is not quoted),
     within the position cap, asks never at or below our own best bid; the counts into ``ctrl``, and
     ``C_LADDER_SAME`` when the previous quote timer built this very ladder (a driver that saw nothing
     to do about it then, with the same orders, has nothing to do now). Every strategy that quotes a
-    two-sided ladder ends here, on quote timers only."""
-    state[S_LADDER_DIRTY] = 0.0
-    rows_b, rows_a = collect_rows(orders, state)
-    nb = 0
-    if bid_mult > 0.0:
-        nb = build_side(1, fair, mid, equity, bid_d, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params,
-                        state, quotes)
-    best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
-    na = 0
-    if ask_mult > 0.0:
-        na = build_side(-1, fair, mid, equity, ask_d, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours), rows_a,
-                        orders, params, state, quotes)
+    two-sided ladder ends here, on quote timers only.
+
+    ``orders_ver``: the driver's ``V_ORDERS_VER`` (0: none). With one, orders unchanged since the last
+    ladder are not sorted again, and when every input is the last ladder's too, that ladder (still in
+    ``quotes``: only this function writes it) is the answer: the same computation on the same inputs.
+    """
+    known = orders_ver > 0.0 and state[S_ROWS_VER] == orders_ver
+    if _memo_inputs(state, fair, mid, equity, bid_d, ask_d, bid_back, ask_back, bid_mult, ask_mult, cap, pos,
+                    bid, ask) and known and state[S_BUILT_SEQ] > 0.0:
+        nb = int(state[S_PREV_NB])
+        na = int(state[S_PREV_NA])
+        state[S_N_LIMITED] += state[S_LIMITED_ADD]
+        same = state[S_BUILT_SEQ] == state[S_QUOTE_SEQ] - 1.0
+    else:
+        if known:  # the same orders: the same sorted rows, none kept yet
+            rows_b, rows_a = int(state[S_ROWS_NB]), int(state[S_ROWS_NA])
+            clear_kept(rows_b, rows_a, state)
+        else:
+            rows_b, rows_a = collect_rows(orders, state)
+            state[S_ROWS_VER] = orders_ver
+            state[S_ROWS_NB] = rows_b
+            state[S_ROWS_NA] = rows_a
+        limited = state[S_N_LIMITED]
+        state[S_LADDER_DIRTY] = 0.0
+        nb = 0
+        if bid_mult > 0.0:
+            nb = build_side(1, fair, mid, equity, bid_d, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params,
+                            state, quotes)
+        best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
+        na = 0
+        if ask_mult > 0.0:
+            na = build_side(-1, fair, mid, equity, ask_d, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours),
+                            rows_a, orders, params, state, quotes)
+        state[S_LIMITED_ADD] = state[S_N_LIMITED] - limited
+        same = (state[S_LADDER_DIRTY] == 0.0 and nb == state[S_PREV_NB] and na == state[S_PREV_NA]
+                and state[S_BUILT_SEQ] == state[S_QUOTE_SEQ] - 1.0)
     ctrl[api.C_N_BIDS] = nb
     ctrl[api.C_N_ASKS] = na
     ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
-    same = (state[S_LADDER_DIRTY] == 0.0 and nb == state[S_PREV_NB] and na == state[S_PREV_NA]
-            and state[S_BUILT_SEQ] == state[S_QUOTE_SEQ] - 1.0)
     ctrl[api.C_LADDER_SAME] = 1.0 if same else 0.0
     state[S_BUILT_SEQ] = state[S_QUOTE_SEQ]
     state[S_PREV_NB] = nb
