@@ -186,19 +186,28 @@ def mm_book_depth(params: np.ndarray) -> int:
 @array_kernel
 def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray) -> float:
     """Size of ladder level ``k``: on the lot, at least the minimum order value."""
-    lot = params[P_LOT]
     notional = equity * params[P_LEVERAGE] * params[P_SIZE_FRACTION] * params[P_SIZE_DECAY] ** k * mult
+    return size_on_lot(notional, px, params[P_LOT], params[P_MIN_NOTIONAL])
+
+
+@array_kernel
+def size_on_lot(notional: float, px: float, lot: float, min_notional: float) -> float:
+    """``notional`` at ``px`` rounded down to the lot, or up to the minimum order value."""
     sz = math.floor(notional / px / lot + _EPS) * lot
-    if sz * px < params[P_MIN_NOTIONAL]:
-        sz = math.ceil(params[P_MIN_NOTIONAL] / px / lot - _EPS) * lot
-        if sz * px < params[P_MIN_NOTIONAL] - _EPS:  # float fuzz: one more lot
+    if sz * px < min_notional:
+        sz = math.ceil(min_notional / px / lot - _EPS) * lot
+        if sz * px < min_notional - _EPS:  # float fuzz: one more lot
             sz += lot
     return sz
 
 
 @side_kernel
 def side_rows(side: int) -> int:
-    """Offset in ``state`` of ``side``'s collected rows; its "kept" flags sit ``ROWS_CAP`` further on."""
+    """Offset in ``state`` of ``side``'s collected rows; their prices sit ``ROWS_CAP`` further on.
+
+    A row a level keeps is marked in place as ``-1 - row`` (:func:`mark_kept`), so the search reads
+    one contiguous run of prices and one sign, not a float row index to convert and follow per order.
+    """
     return S_ROWS if side > 0 else S_ROWS + ROWS_CAP // 2
 
 
@@ -211,16 +220,25 @@ def collect_rows(orders: np.ndarray, state: np.ndarray) -> tuple[int, int]:
     """
     nb = sort_side_rows(orders, 1, state, side_rows(1))
     na = sort_side_rows(orders, -1, state, side_rows(-1))
-    clear_kept(nb, na, state)
+    for base, n in ((side_rows(1), nb), (side_rows(-1), na)):
+        for j in range(n):
+            state[base + ROWS_CAP + j] = orders[int(state[base + j]), api.O_PX]
     return nb, na
 
 
 @array_kernel
 def clear_kept(nb: int, na: int, state: np.ndarray) -> None:
-    """None of the collected rows is kept by a level yet."""
-    bid_flags, ask_flags = side_rows(1) + ROWS_CAP, side_rows(-1) + ROWS_CAP
-    state[bid_flags : bid_flags + nb] = 0.0
-    state[ask_flags : ask_flags + na] = 0.0
+    """None of the collected rows is kept by a level any more (the rows and prices stay)."""
+    for base, n in ((side_rows(1), nb), (side_rows(-1), na)):
+        for j in range(base, base + n):
+            if state[j] < 0.0:
+                state[j] = -1.0 - state[j]
+
+
+@array_kernel
+def mark_kept(base: int, j: int, state: np.ndarray) -> None:
+    """The ``j``-th collected row of the side at ``base`` (:func:`side_rows`) is kept by a level."""
+    state[base + j] = -1.0 - state[base + j]
 
 
 @side_kernel
@@ -233,18 +251,19 @@ def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int,
     later level, whose target is worse still; the scan stops at the first row beyond ``target - tol``.
     """
     base = side_rows(side)
+    pxs = base + ROWS_CAP
     lim = tol + _EPS
-    while start < n_rows and side * (orders[int(state[base + start]), api.O_PX] - target) > lim:
+    while start < n_rows and side * (state[pxs + start] - target) > lim:
         start += 1
     best = -1
-    best_row = -1
+    best_row = -1.0
     best_d = lim
     for j in range(start, n_rows):
-        row = int(state[base + j])
-        diff = orders[row, api.O_PX] - target
+        diff = state[pxs + j] - target
         if -side * diff > lim:
             break
-        if state[base + ROWS_CAP + j] > 0.0:
+        row = state[base + j]
+        if row < 0.0:  # kept by a better level already
             continue
         d = abs(diff)
         if d < best_d or (d == best_d and row > best_row):
@@ -260,10 +279,19 @@ def build_side(
 ) -> int:
     """Write one side of the ladder; returns the number of levels. ``limit_px`` is the price a quote
     on this side must stay strictly inside of (ask for bids, bid for asks, after our own best);
-    ``n_rows``: our orders on this side, as :func:`collect_rows` left them."""
+    ``n_rows``: our orders on this side, as :func:`collect_rows` left them.
+
+    Runs on every quote timer (40 levels): the parameters are read once into locals (the stores into
+    ``state`` and ``quotes`` would otherwise make every level reload them), and :func:`level_size`'s
+    arithmetic is done in the same order with its per-side part hoisted, so every value is the same.
+    """
     q = api.Q_BIDS if side > 0 else api.Q_ASKS
     tick = params[P_TICK]
     lot = params[P_LOT]
+    min_notional = params[P_MIN_NOTIONAL]
+    decay = params[P_SIZE_DECAY]
+    side_notional = equity * params[P_LEVERAGE] * params[P_SIZE_FRACTION]  # level_size's first two products
+    base_off = fair * (half_bps + back_bps) * 1e-4
     step = params[P_SPACING_BPS] * 1e-4 * mid
     tol = params[P_QUOTE_TOL_BPS] * 1e-4 * mid
     band = params[P_PRICE_BAND_BPS] * 1e-4 * mid
@@ -273,8 +301,10 @@ def build_side(
     prev = math.inf if side > 0 else -math.inf
     cum = 0.0
     n = 0
+    limited = 0.0
+    dirty = False
     for k in range(n_max):
-        off = fair * (half_bps + back_bps) * 1e-4 + k * step
+        off = base_off + k * step
         if side > 0:
             px = math.floor((fair - off) / tick + _EPS) * tick
             px = min(px, limit_px - tick, prev - tick)
@@ -292,26 +322,29 @@ def build_side(
             ) - _EPS
             if ok and abs(kept - mid) <= band + _EPS:
                 px = kept
-                state[rows + ROWS_CAP + j] = 1.0
+                mark_kept(rows, j, state)
             else:
                 row = -1
-        sz = level_size(k, px, equity, mult, params)
+        dk = 1.0 if decay == 1.0 else decay ** k  # 1.0 ** k is exactly 1.0
+        sz = size_on_lot(side_notional * dk * mult, px, lot, min_notional)
         if row >= 0:
             rest = orders[row, api.O_SZ]
-            if rest <= sz and rest * px >= params[P_MIN_NOTIONAL]:
+            if rest <= sz and rest * px >= min_notional:
                 sz = rest  # a partly filled order keeps its queue place rather than being resized
         if cum + sz > room + _EPS:
             sz = math.floor((room - cum) / lot + _EPS) * lot
-            state[S_N_LIMITED] += 1.0
-            if sz <= 0.0 or sz * px < params[P_MIN_NOTIONAL]:
+            limited += 1.0
+            if sz <= 0.0 or sz * px < min_notional:
                 break
-        if quotes[q, n, api.Q_PX] != px or quotes[q, n, api.Q_SZ] != sz:
-            state[S_LADDER_DIRTY] = 1.0
+        dirty = dirty or quotes[q, n, api.Q_PX] != px or quotes[q, n, api.Q_SZ] != sz
         quotes[q, n, api.Q_PX] = px
         quotes[q, n, api.Q_SZ] = sz
         cum += sz
         prev = px
         n += 1
+    state[S_N_LIMITED] += limited
+    if dirty:
+        state[S_LADDER_DIRTY] = 1.0
     return n
 
 
