@@ -616,7 +616,7 @@ def _act(now: int, timer: int, latched: bool, quotes: np.ndarray, ctrl: np.ndarr
     same = quote and ctrl[api.C_LADDER_SAME] > 0.0 and ist[I_DIFF_VER] == ist[I_ORDERS_VER] + 1
     n = intent_commands(timer, latched, ist[I_N_IOC] > 0, acct[A_L_POS], ctrl, quotes, int(ctrl[api.C_N_BIDS]),
                         int(ctrl[api.C_N_ASKS]), orders[: ist[I_HIWATER]], cfg[CF_TOL_BPS], cfg[CF_SIZE_TOL], actions,
-                        work, same)
+                        work, same, ist[I_ORDERS_VER] + 1)
     if timer == api.TIMER_QUOTE:  # the diff's part was empty when nothing but (at most) the take came of it
         empty = quote and (n == 0 or (n == 1 and actions[0, A_KIND] == ACT_TAKE))
         ist[I_DIFF_VER] = ist[I_ORDERS_VER] + 1 if empty else 0
