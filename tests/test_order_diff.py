@@ -98,3 +98,19 @@ def test_applying_the_actions_yields_exactly_the_wanted_ladder(want_b: list[int]
     kept_prices |= {(-1, float(p)) for p in set(want_a) & set(live_a)}
     assert kept_prices <= after
     assert len(a) == len(live_rows) + len(want_b) + len(want_a) - 2 * len(kept_prices)
+
+
+def test_sorted_rows_are_reused_only_under_the_same_orders_version() -> None:
+    o = _orders([(1, 98.0, 1.0), (-1, 101.0, 1.0), (1, 99.0, 1.0)])
+    work = new_work()
+    first = _ladder([(99.0, 1.0), (97.0, 1.0)], [(101.0, 1.0)])
+    other = _ladder([(99.5, 1.0)], [(102.0, 1.0)])
+    for q, nb, na in ((first, 2, 1), (other, 1, 1)):  # a changed ladder on the same orders (version 7)
+        a = new_actions()
+        n = diff_ladder(q, nb, na, o, 0.0, 0.25, a, work, 7)
+        assert np.array_equal(a[:n], _diff(q, nb, na, o))
+    o[1, api.O_PX] = 97.0  # the orders change (the bid at 98 moves to 97), and so does their version: sorted again
+    a = new_actions()
+    n = diff_ladder(first, 2, 1, o, 0.0, 0.25, a, work, 8)
+    assert np.array_equal(a[:n], _diff(first, 2, 1, o))
+    assert n == 0

@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amm500.core import api
-from amm500.core.mm_state import ROWS_CAP
 from amm500.strategy import kernel
-from amm500.strategy.mm import _EPS, _keep_resting, collect_rows, side_rows
+from amm500.strategy.mm import _EPS, _keep_resting, clear_kept, collect_rows, mark_kept, side_rows
 
 
 def _full_scan(side: int, target: float, tol: float, orders: np.ndarray, used: set[int]) -> int:
@@ -57,5 +56,10 @@ def test_windowed_search_matches_full_scan(side: int, resting: list[tuple[int, i
         got = int(state[base + j]) if j >= 0 else -1
         assert got == _full_scan(side, target, tol, orders, used)
         if j >= 0:
-            state[base + ROWS_CAP + j] = 1.0
+            mark_kept(base, j, state)
             used.add(got)
+    # the next ladder on the same orders starts from the same rows, none kept
+    clear_kept(n_bids, n_asks, state)
+    fresh = kernel.new_state()
+    collect_rows(orders, fresh)
+    assert np.array_equal(state, fresh)

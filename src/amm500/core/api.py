@@ -57,6 +57,10 @@ V_TRADE_SELL_PX = 14  # lowest sell-aggressor trade price (0: none)
 V_TRADE_BUY_SZ = 15  # buy-aggressor volume, base units
 V_TRADE_SELL_SZ = 16  # sell-aggressor volume, base units
 V_TRADES_KNOWN = 17  # 1 when the driver feeds the four slots above; 0: the tape is unknown (use priors)
+# a number the driver changes whenever a row of ``orders`` changes (side, price or size; not the age), or 0
+# when it keeps none: with one, the strategy reuses its sorted view of the orders, and its whole ladder
+# when nothing else moved either (the backtester keeps it; the live engine passes 0)
+V_ORDERS_VER = 18
 V_SIZE = 24
 
 # ---- book: shape (4, BOOK_DEPTH): rows bid_px, bid_sz, ask_px, ask_sz; best first; 0 = empty ----
@@ -96,6 +100,7 @@ C_VOL = 7  # the annualized volatility it used
 C_REGIME = 8  # volatility band 0..4 (ultra-low .. extreme)
 C_QUOTING = 9  # 1 when quoting, 0 when a guard (stale data, limits, kill) stopped it
 C_KILL_REASON = 10  # 0 none, 1 drawdown, 2 consecutive losses, 3 session loss
+C_LADDER_SAME = 11  # 1: this quote timer's ladder (counts, prices, sizes) is the previous quote timer's, bit for bit
 C_SIZE = 16
 
 

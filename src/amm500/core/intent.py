@@ -57,7 +57,8 @@ def _take(side: int, size: float, position: float, commands: np.ndarray, n: int)
 @array_kernel
 def intent_commands(timer: int, kill_latched: bool, ioc_in_flight: bool, position: float, ctrl: np.ndarray,
                     quotes: np.ndarray, n_bids: int, n_asks: int, orders: np.ndarray, tol_bps: float,
-                    size_tol: float, commands: np.ndarray, work: np.ndarray) -> int:
+                    size_tol: float, commands: np.ndarray, work: np.ndarray, diff_known_empty: bool = False,
+                    orders_ver: int = 0) -> int:
     """Write the commands for one timer into ``commands``; returns how many.
 
     ``kill_latched``: the kill switch fired on an earlier timer (``ctrl`` is then not read: a driver
@@ -67,6 +68,9 @@ def intent_commands(timer: int, kill_latched: bool, ioc_in_flight: bool, positio
     ``C_N_BIDS`` / ``C_N_ASKS`` levels, after any venue rounding dropped some); ``orders`` its
     resting orders (api layout, rows with ``O_SIDE == 0`` unused, none of them already being
     cancelled); ``work`` the diff's scratch (see :mod:`~amm500.core.order_diff`).
+    ``diff_known_empty``: the driver knows the ladder diff would find nothing to do (the same ladder and
+    orders as a diff that found nothing: the backtester's memo), so it is not run. ``orders_ver``: see
+    :func:`~amm500.core.order_diff.diff_ladder` (0: the driver keeps no version).
     """
     flatten_side = -1 if position > 0.0 else 1
     if kill_latched:
@@ -87,8 +91,9 @@ def intent_commands(timer: int, kill_latched: bool, ioc_in_flight: bool, positio
         n = _cancel_rows(orders, commands, 0)
     if not ioc_in_flight:
         n = _take(int(ctrl[api.C_TAKER_SIDE]), ctrl[api.C_TAKER_SZ], position, commands, n)
-    if timer != api.TIMER_QUOTE:
-        return n  # the ladder is a quote timer's
+    if timer != api.TIMER_QUOTE or (diff_known_empty and not cancel_all):
+        return n  # the ladder is a quote timer's; a diff known to be empty is not run
     # after a cancel-all nothing rests any more: the whole ladder is new
-    live = orders[:0] if cancel_all else orders
-    return n + diff_ladder(quotes, n_bids, n_asks, live, tol_bps, size_tol, commands[n:], work)
+    if cancel_all:
+        return n + diff_ladder(quotes, n_bids, n_asks, orders[:0], tol_bps, size_tol, commands[n:], work, 0)
+    return n + diff_ladder(quotes, n_bids, n_asks, orders, tol_bps, size_tol, commands[n:], work, orders_ver)

@@ -49,6 +49,19 @@ S_LAST_TAKER_NS = 32  # epoch seconds of the last IOC we asked for (float second
 S_N_STALE = 33  # quote calls suppressed by the stale-data guard
 S_N_LIMITED = 34  # quote calls where a position/notional/leverage/margin limit cut the ladder
 S_REBASE = 35  # 1 after a kill-switch reset without an equity: the next call re-bases the session
+# ---- whether this quote timer's ladder is the last one (ctrl C_LADDER_SAME; the backtester then skips its diff)
+S_QUOTE_SEQ = 36  # quote timers seen
+S_BUILT_SEQ = 37  # S_QUOTE_SEQ of the last ladder built
+S_PREV_NB = 38  # its levels per side
+S_PREV_NA = 39
+S_LADDER_DIRTY = 40  # 1 once a level written by the ladder in progress differs from what quotes held
+# ---- the last ladder's inputs, for a quote timer where nothing moved (view V_ORDERS_VER kept by the driver)
+S_ROWS_VER = 41  # V_ORDERS_VER of the orders the collected rows (S_ROWS) are sorted from (0: none)
+S_ROWS_NB = 42  # how many of them per side
+S_ROWS_NA = 43
+S_LIMITED_ADD = 44  # what the last ladder added to S_N_LIMITED
+S_MEMO = 45  # its 13 scalar inputs (quote_both_sides' fair .. ask), up to S_MEMO + 12 = 57
+MEMO_N = 13
 
 # ---- ring buffers ------------------------------------------------------------------------------
 VOL_CAP = 1024  # mid samples (t_s, log mid)

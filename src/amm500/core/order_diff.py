@@ -12,7 +12,8 @@ orders need it.
 
 Arrays (float64): ``quotes`` and ``orders`` as in :mod:`amm500.core.api`; ``actions`` has shape
 (n, A_SIZE) with n >= :data:`MAX_ACTIONS`; ``work`` is an int64 scratch vector of length
->= 2 * MAX_ORDERS (passed in so the hot path never allocates).
+>= 2 * MAX_ORDERS (passed in so the hot path never allocates); :func:`new_work`'s has three cells more,
+where a driver that numbers its orders' versions lets the sorted rows be reused.
 """
 
 from __future__ import annotations
@@ -42,16 +43,20 @@ def new_actions() -> np.ndarray:
     return np.zeros((MAX_ACTIONS, A_SIZE))
 
 
+W_VER = 2 * api.MAX_ORDERS  # in ``work``: the orders version its sorted rows belong to (0: none)
+W_NB = W_VER + 1  # how many bids and asks they are
+W_NA = W_VER + 2
+
+
 def new_work() -> np.ndarray:
-    return np.zeros(2 * api.MAX_ORDERS, dtype=np.int64)
+    return np.zeros(W_NA + 1, dtype=np.int64)
 
 
 @njit(cache=True, inline="always")
 def _diff_side(quotes: np.ndarray, q: int, n_want: int, orders: np.ndarray, side: int, tol_bps: float,
                size_tol: float, actions: np.ndarray, n_cancel: int, n_place: int, work: np.ndarray,
-               offset: int) -> tuple[int, int]:
+               offset: int, n_live: int) -> tuple[int, int]:
     cap = actions.shape[0]
-    n_live = sort_side_rows(orders, side, work, offset)
     i = 0
     j = 0
     wpx = wsz = lpx = 0.0
@@ -104,13 +109,28 @@ def _diff_side(quotes: np.ndarray, q: int, n_want: int, orders: np.ndarray, side
 
 @array_kernel  # called on every quote timer of every backtest: no reference counting on its arrays
 def diff_ladder(quotes: np.ndarray, n_bids: int, n_asks: int, orders: np.ndarray, tol_bps: float,
-                size_tol: float, actions: np.ndarray, work: np.ndarray) -> int:
-    """Fill ``actions`` (cancels first, then places best-first per side); returns how many."""
+                size_tol: float, actions: np.ndarray, work: np.ndarray, orders_ver: int = 0) -> int:
+    """Fill ``actions`` (cancels first, then places best-first per side); returns how many.
+
+    ``orders_ver``: a number the caller changes whenever a row of ``orders`` changes (0: none). The
+    orders' rows sorted by side and price stay in ``work`` under it, and a later call with the same
+    number (a changed ladder on the same orders) skips the sort.
+    """
     n_bids = min(max(n_bids, 0), quotes.shape[1])
     n_asks = min(max(n_asks, 0), quotes.shape[1])
-    nc, npl = _diff_side(quotes, api.Q_BIDS, n_bids, orders, 1, tol_bps, size_tol, actions, 0, 0, work, 0)
+    keeps = work.shape[0] > W_NA
+    if keeps and orders_ver > 0 and work[W_VER] == orders_ver:
+        live_b, live_a = work[W_NB], work[W_NA]
+    else:
+        live_b = sort_side_rows(orders, 1, work, 0)
+        live_a = sort_side_rows(orders, -1, work, api.MAX_ORDERS)
+        if keeps:
+            work[W_VER] = orders_ver
+            work[W_NB] = live_b
+            work[W_NA] = live_a
+    nc, npl = _diff_side(quotes, api.Q_BIDS, n_bids, orders, 1, tol_bps, size_tol, actions, 0, 0, work, 0, live_b)
     nc, npl = _diff_side(quotes, api.Q_ASKS, n_asks, orders, -1, tol_bps, size_tol, actions, nc, npl, work,
-                         api.MAX_ORDERS)
+                         api.MAX_ORDERS, live_a)
     cap = actions.shape[0]
     # places were written from the end backwards; move them, in wanted order, right after the cancels
     for k in range(npl):

@@ -45,6 +45,10 @@ I_THROTTLED_SINCE = 34  # local time the address budget ran out (0: not out)
 I_LAST_SLOW = 35  # local time of the last request let through at one per 10 s
 I_IP_WIN = 36  # start of the current IP-weight minute
 I_IP_WEIGHT = 37  # weight spent in it
+# the ladder diff's memo (backtest/loop.py, _act): a quote timer whose ladder and orders are what the last
+# empty diff saw skips the diff
+I_ORDERS_VER = 38  # bumped whenever a row of the strategy's ``orders`` table changes
+I_DIFF_VER = 39  # I_ORDERS_VER + 1 of the orders the last quote timer's diff left untouched (0: none)
 I_SIZE = 40
 
 # ---- acct: float64 account and running values -------------------------------------------------------

@@ -457,7 +457,8 @@ def glft_on_timer(
             elif ask_d + shift < need:
                 ask_d = need - shift
     quote_both_sides(fair, mid, equity, bid_d, ask_d, bid_back, ask_back, bid_mult, ask_mult,
-                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl)
+                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl,
+                     view[api.V_ORDERS_VER])
 
 
 @array_kernel

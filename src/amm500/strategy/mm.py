@@ -33,21 +33,31 @@ from amm500.core.jit import array_kernel, side_kernel
 from amm500.core.mm_state import (
     ROWS_CAP,
     S_ADV_BPS,
+    S_BUILT_SEQ,
     S_DELTA_SIDE,
     S_INIT,
     S_KILL_REASON,
     S_KILLED,
+    S_LADDER_DIRTY,
     S_LAST_TAKER_NS,
+    S_LIMITED_ADD,
+    S_MEMO,
     S_N_DELTA_CHECKS_HIT,
     S_N_KILL_IOC,
     S_N_LIMITED,
     S_N_STALE,
     S_N_TIMEOUT_IOC,
     S_PEAK_EQUITY,
+    S_PREV_NA,
+    S_PREV_NB,
+    S_QUOTE_SEQ,
     S_REALIZED_VOL,
     S_REBASE,
     S_REGIME,
     S_ROWS,
+    S_ROWS_NA,
+    S_ROWS_NB,
+    S_ROWS_VER,
     S_SESSION_START_EQUITY,
     S_VOL,
 )
@@ -176,19 +186,28 @@ def mm_book_depth(params: np.ndarray) -> int:
 @array_kernel
 def level_size(k: int, px: float, equity: float, mult: float, params: np.ndarray) -> float:
     """Size of ladder level ``k``: on the lot, at least the minimum order value."""
-    lot = params[P_LOT]
     notional = equity * params[P_LEVERAGE] * params[P_SIZE_FRACTION] * params[P_SIZE_DECAY] ** k * mult
+    return size_on_lot(notional, px, params[P_LOT], params[P_MIN_NOTIONAL])
+
+
+@array_kernel
+def size_on_lot(notional: float, px: float, lot: float, min_notional: float) -> float:
+    """``notional`` at ``px`` rounded down to the lot, or up to the minimum order value."""
     sz = math.floor(notional / px / lot + _EPS) * lot
-    if sz * px < params[P_MIN_NOTIONAL]:
-        sz = math.ceil(params[P_MIN_NOTIONAL] / px / lot - _EPS) * lot
-        if sz * px < params[P_MIN_NOTIONAL] - _EPS:  # float fuzz: one more lot
+    if sz * px < min_notional:
+        sz = math.ceil(min_notional / px / lot - _EPS) * lot
+        if sz * px < min_notional - _EPS:  # float fuzz: one more lot
             sz += lot
     return sz
 
 
 @side_kernel
 def side_rows(side: int) -> int:
-    """Offset in ``state`` of ``side``'s collected rows; its "kept" flags sit ``ROWS_CAP`` further on."""
+    """Offset in ``state`` of ``side``'s collected rows; their prices sit ``ROWS_CAP`` further on.
+
+    A row a level keeps is marked in place as ``-1 - row`` (:func:`mark_kept`), so the search reads
+    one contiguous run of prices and one sign, not a float row index to convert and follow per order.
+    """
     return S_ROWS if side > 0 else S_ROWS + ROWS_CAP // 2
 
 
@@ -201,10 +220,25 @@ def collect_rows(orders: np.ndarray, state: np.ndarray) -> tuple[int, int]:
     """
     nb = sort_side_rows(orders, 1, state, side_rows(1))
     na = sort_side_rows(orders, -1, state, side_rows(-1))
-    bid_flags, ask_flags = side_rows(1) + ROWS_CAP, side_rows(-1) + ROWS_CAP
-    state[bid_flags : bid_flags + nb] = 0.0
-    state[ask_flags : ask_flags + na] = 0.0
+    for base, n in ((side_rows(1), nb), (side_rows(-1), na)):
+        for j in range(n):
+            state[base + ROWS_CAP + j] = orders[int(state[base + j]), api.O_PX]
     return nb, na
+
+
+@array_kernel
+def clear_kept(nb: int, na: int, state: np.ndarray) -> None:
+    """None of the collected rows is kept by a level any more (the rows and prices stay)."""
+    for base, n in ((side_rows(1), nb), (side_rows(-1), na)):
+        for j in range(base, base + n):
+            if state[j] < 0.0:
+                state[j] = -1.0 - state[j]
+
+
+@array_kernel
+def mark_kept(base: int, j: int, state: np.ndarray) -> None:
+    """The ``j``-th collected row of the side at ``base`` (:func:`side_rows`) is kept by a level."""
+    state[base + j] = -1.0 - state[base + j]
 
 
 @side_kernel
@@ -217,18 +251,19 @@ def _keep_resting(side: int, target: float, tol: float, start: int, n_rows: int,
     later level, whose target is worse still; the scan stops at the first row beyond ``target - tol``.
     """
     base = side_rows(side)
+    pxs = base + ROWS_CAP
     lim = tol + _EPS
-    while start < n_rows and side * (orders[int(state[base + start]), api.O_PX] - target) > lim:
+    while start < n_rows and side * (state[pxs + start] - target) > lim:
         start += 1
     best = -1
-    best_row = -1
+    best_row = -1.0
     best_d = lim
     for j in range(start, n_rows):
-        row = int(state[base + j])
-        diff = orders[row, api.O_PX] - target
+        diff = state[pxs + j] - target
         if -side * diff > lim:
             break
-        if state[base + ROWS_CAP + j] > 0.0:
+        row = state[base + j]
+        if row < 0.0:  # kept by a better level already
             continue
         d = abs(diff)
         if d < best_d or (d == best_d and row > best_row):
@@ -244,10 +279,19 @@ def build_side(
 ) -> int:
     """Write one side of the ladder; returns the number of levels. ``limit_px`` is the price a quote
     on this side must stay strictly inside of (ask for bids, bid for asks, after our own best);
-    ``n_rows``: our orders on this side, as :func:`collect_rows` left them."""
+    ``n_rows``: our orders on this side, as :func:`collect_rows` left them.
+
+    Runs on every quote timer (40 levels): the parameters are read once into locals (the stores into
+    ``state`` and ``quotes`` would otherwise make every level reload them), and :func:`level_size`'s
+    arithmetic is done in the same order with its per-side part hoisted, so every value is the same.
+    """
     q = api.Q_BIDS if side > 0 else api.Q_ASKS
     tick = params[P_TICK]
     lot = params[P_LOT]
+    min_notional = params[P_MIN_NOTIONAL]
+    decay = params[P_SIZE_DECAY]
+    side_notional = equity * params[P_LEVERAGE] * params[P_SIZE_FRACTION]  # level_size's first two products
+    base_off = fair * (half_bps + back_bps) * 1e-4
     step = params[P_SPACING_BPS] * 1e-4 * mid
     tol = params[P_QUOTE_TOL_BPS] * 1e-4 * mid
     band = params[P_PRICE_BAND_BPS] * 1e-4 * mid
@@ -257,8 +301,10 @@ def build_side(
     prev = math.inf if side > 0 else -math.inf
     cum = 0.0
     n = 0
+    limited = 0.0
+    dirty = False
     for k in range(n_max):
-        off = fair * (half_bps + back_bps) * 1e-4 + k * step
+        off = base_off + k * step
         if side > 0:
             px = math.floor((fair - off) / tick + _EPS) * tick
             px = min(px, limit_px - tick, prev - tick)
@@ -276,24 +322,29 @@ def build_side(
             ) - _EPS
             if ok and abs(kept - mid) <= band + _EPS:
                 px = kept
-                state[rows + ROWS_CAP + j] = 1.0
+                mark_kept(rows, j, state)
             else:
                 row = -1
-        sz = level_size(k, px, equity, mult, params)
+        dk = 1.0 if decay == 1.0 else decay ** k  # 1.0 ** k is exactly 1.0
+        sz = size_on_lot(side_notional * dk * mult, px, lot, min_notional)
         if row >= 0:
             rest = orders[row, api.O_SZ]
-            if rest <= sz and rest * px >= params[P_MIN_NOTIONAL]:
+            if rest <= sz and rest * px >= min_notional:
                 sz = rest  # a partly filled order keeps its queue place rather than being resized
         if cum + sz > room + _EPS:
             sz = math.floor((room - cum) / lot + _EPS) * lot
-            state[S_N_LIMITED] += 1.0
-            if sz <= 0.0 or sz * px < params[P_MIN_NOTIONAL]:
+            limited += 1.0
+            if sz <= 0.0 or sz * px < min_notional:
                 break
+        dirty = dirty or quotes[q, n, api.Q_PX] != px or quotes[q, n, api.Q_SZ] != sz
         quotes[q, n, api.Q_PX] = px
         quotes[q, n, api.Q_SZ] = sz
         cum += sz
         prev = px
         n += 1
+    state[S_N_LIMITED] += limited
+    if dirty:
+        state[S_LADDER_DIRTY] = 1.0
     return n
 
 
@@ -335,6 +386,8 @@ def mm_prelude(now_ns: int, timer: int, view: np.ndarray, params: np.ndarray, st
     """Steps 1-5 of the decision (bookkeeping, kill switch, volatility, rebalance/timeout, guards),
     shared by every strategy built on the seed's mechanisms; True when a ladder may be built now."""
     ctrl[:] = 0.0
+    if timer == api.TIMER_QUOTE:
+        state[S_QUOTE_SEQ] += 1.0
     t_s = now_ns * 1e-9
     bid, ask = view[api.V_BEST_BID], view[api.V_BEST_ASK]
     valid = bid > 0.0 and ask > bid
@@ -427,30 +480,89 @@ def mm_on_timer(
     fair = mid * (1.0 + fair_shift_bps(view, book, mid, params) * 1e-4)
     bid_mult, ask_mult, bid_back, ask_back = side_mults(params, state)
     quote_both_sides(fair, mid, equity, half, half, bid_back, ask_back, bid_mult, ask_mult,
-                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl)
+                     max_position(mid, equity, params), pos, bid, ask, orders, params, state, quotes, ctrl,
+                     view[api.V_ORDERS_VER])
+
+
+@array_kernel
+def _memo_inputs(state: np.ndarray, fair: float, mid: float, equity: float, bid_d: float, ask_d: float,
+                 bid_back: float, ask_back: float, bid_mult: float, ask_mult: float, cap: float, pos: float,
+                 bid: float, ask: float) -> bool:
+    """True when the ladder's scalar inputs are the last ladder's, bit for bit; else stores them."""
+    m = S_MEMO
+    if (state[m] == fair and state[m + 1] == mid and state[m + 2] == equity and state[m + 3] == bid_d
+            and state[m + 4] == ask_d and state[m + 5] == bid_back and state[m + 6] == ask_back
+            and state[m + 7] == bid_mult and state[m + 8] == ask_mult and state[m + 9] == cap
+            and state[m + 10] == pos and state[m + 11] == bid and state[m + 12] == ask):
+        return True
+    state[m] = fair
+    state[m + 1] = mid
+    state[m + 2] = equity
+    state[m + 3] = bid_d
+    state[m + 4] = ask_d
+    state[m + 5] = bid_back
+    state[m + 6] = ask_back
+    state[m + 7] = bid_mult
+    state[m + 8] = ask_mult
+    state[m + 9] = cap
+    state[m + 10] = pos
+    state[m + 11] = bid
+    state[m + 12] = ask
+    return False
 
 
 @array_kernel
 def quote_both_sides(fair: float, mid: float, equity: float, bid_d: float, ask_d: float, bid_back: float,
                      ask_back: float, bid_mult: float, ask_mult: float, cap: float, pos: float, bid: float,
                      ask: float, orders: np.ndarray, params: np.ndarray, state: np.ndarray, quotes: np.ndarray,
-                     ctrl: np.ndarray) -> None:
+                     ctrl: np.ndarray, orders_ver: float) -> None:
     """The ladder around ``fair`` (``bid_d`` / ``ask_d`` from it; a side with multiplier 0 is not quoted),
-    within the position cap, asks never at or below our own best bid; the counts into ``ctrl``.
-    Every strategy that quotes a two-sided ladder ends here."""
-    rows_b, rows_a = collect_rows(orders, state)
-    nb = 0
-    if bid_mult > 0.0:
-        nb = build_side(1, fair, mid, equity, bid_d, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params,
-                        state, quotes)
-    best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
-    na = 0
-    if ask_mult > 0.0:
-        na = build_side(-1, fair, mid, equity, ask_d, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours), rows_a,
-                        orders, params, state, quotes)
+    within the position cap, asks never at or below our own best bid; the counts into ``ctrl``, and
+    ``C_LADDER_SAME`` when the previous quote timer built this very ladder (a driver that saw nothing
+    to do about it then, with the same orders, has nothing to do now). Every strategy that quotes a
+    two-sided ladder ends here, on quote timers only.
+
+    ``orders_ver``: the driver's ``V_ORDERS_VER`` (0: none). With one, orders unchanged since the last
+    ladder are not sorted again, and when every input is the last ladder's too, that ladder (still in
+    ``quotes``: only this function writes it) is the answer: the same computation on the same inputs.
+    """
+    known = orders_ver > 0.0 and state[S_ROWS_VER] == orders_ver
+    if _memo_inputs(state, fair, mid, equity, bid_d, ask_d, bid_back, ask_back, bid_mult, ask_mult, cap, pos,
+                    bid, ask) and known and state[S_BUILT_SEQ] > 0.0:
+        nb = int(state[S_PREV_NB])
+        na = int(state[S_PREV_NA])
+        state[S_N_LIMITED] += state[S_LIMITED_ADD]
+        same = state[S_BUILT_SEQ] == state[S_QUOTE_SEQ] - 1.0
+    else:
+        if known:  # the same orders: the same sorted rows, none kept yet
+            rows_b, rows_a = int(state[S_ROWS_NB]), int(state[S_ROWS_NA])
+            clear_kept(rows_b, rows_a, state)
+        else:
+            rows_b, rows_a = collect_rows(orders, state)
+            state[S_ROWS_VER] = orders_ver
+            state[S_ROWS_NB] = rows_b
+            state[S_ROWS_NA] = rows_a
+        limited = state[S_N_LIMITED]
+        state[S_LADDER_DIRTY] = 0.0
+        nb = 0
+        if bid_mult > 0.0:
+            nb = build_side(1, fair, mid, equity, bid_d, bid_back, bid_mult, cap - pos, ask, rows_b, orders, params,
+                            state, quotes)
+        best_bid_ours = quotes[api.Q_BIDS, 0, api.Q_PX] if nb > 0 else -math.inf
+        na = 0
+        if ask_mult > 0.0:
+            na = build_side(-1, fair, mid, equity, ask_d, ask_back, ask_mult, cap + pos, max(bid, best_bid_ours),
+                            rows_a, orders, params, state, quotes)
+        state[S_LIMITED_ADD] = state[S_N_LIMITED] - limited
+        same = (state[S_LADDER_DIRTY] == 0.0 and nb == state[S_PREV_NB] and na == state[S_PREV_NA]
+                and state[S_BUILT_SEQ] == state[S_QUOTE_SEQ] - 1.0)
     ctrl[api.C_N_BIDS] = nb
     ctrl[api.C_N_ASKS] = na
     ctrl[api.C_QUOTING] = 1.0 if nb + na > 0 else 0.0
+    ctrl[api.C_LADDER_SAME] = 1.0 if same else 0.0
+    state[S_BUILT_SEQ] = state[S_QUOTE_SEQ]
+    state[S_PREV_NB] = nb
+    state[S_PREV_NA] = na
 
 
 @array_kernel
