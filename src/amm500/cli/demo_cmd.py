@@ -63,7 +63,8 @@ def demo(
     if market.exists():
         shutil.rmtree(market)
     (out / "rehearsal.json").unlink(missing_ok=True)  # never leave an older run's rehearsal beside this one
-    compiling = compile_in_background()  # on a second core while the market is generated (itself a compile)
+    # on a second core while the market is generated (itself a compile)
+    compiling = compile_in_background(cfg.trading.strategy)
     try:
         try:
             generate_market(market, days=days, seed=seed, progress=True)
