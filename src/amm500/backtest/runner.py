@@ -283,9 +283,9 @@ def _lead_after(day: Events, lead: Events, il: int) -> Events:
 
 
 _COMPILE_S: dict[str, float] = {}  # trading.strategy -> seconds
-#: The backtest kernel's cold compile on a 2-core machine, shown to the user while it runs
-#: (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
-COLD_COMPILE_S = 35.0
+#: The backtest kernel's cold compile on a 2-core machine (the loop and the strategy in two processes),
+#: shown to the user while it runs (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
+COLD_COMPILE_S = 45.0
 
 
 def compile_in_background(strategy: str = "market_making") -> subprocess.Popen[bytes] | None:
