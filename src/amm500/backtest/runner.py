@@ -341,7 +341,8 @@ def compile_kernel(strategy: str | None = None) -> float:
             # a cold compile: the strategy compiles in a second process while this one compiles the loop
             # (they share no compiled function but a few helpers); the run below then loads it from the cache
             child = subprocess.Popen([sys.executable, "-c", "from amm500.backtest.runner import compile_strategy; "
-                                      f"compile_strategy({name!r})"], stdout=subprocess.DEVNULL)
+                                      f"compile_strategy({name!r})"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # a failure here recurs, and is reported, below
             try:
                 ks.compile_loop()
             finally:
