@@ -25,6 +25,7 @@ from amm500.core.exchange_model import ExchangeModel
 from amm500.core.files import compile_notice, kernels_cached
 from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
+from amm500.core.jit import compile_for
 from amm500.core.order_diff import new_work
 from amm500.core.params import build_params
 from amm500.core.request_budget import IP_WEIGHT_PER_MIN
@@ -185,13 +186,9 @@ class KernelState:
     def compile_loop(self) -> None:
         """Compile (or load) the loop alone, for the argument types :meth:`run` passes: the strategy is
         a function pointer, compiled when a call first passes it (or by another process)."""
-        import numba
-
         from amm500.backtest.loop import run_segment
 
-        if not hasattr(run_segment, "compile"):  # NUMBA_DISABLE_JIT
-            return
-        run_segment.compile(tuple(numba.typeof(a) for a in self._args(_readonly(Events.empty()), Events.empty(), 0)))
+        compile_for(run_segment, self._args(_readonly(Events.empty()), Events.empty(), 0))
 
 
 def _readonly(ev: Events) -> Events:
