@@ -199,7 +199,7 @@ from amm500.sim.layout import (
     XS_INFLIGHT,
     XS_RESTING,
 )
-from amm500.strategy.kernel import book_depth, on_fill, on_timer
+from amm500.strategy.kernel import Strategy
 
 _kernel = array_kernel  # every function here only touches arrays its caller owns (see amm500.core.jit)
 
@@ -356,7 +356,7 @@ def _local_apply(t: int, k: int, sd: int, p: float, q: float, inv_tick: float, b
 @inline_kernel
 def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np.ndarray, bi: np.ndarray,
                     acct: np.ndarray, cfg: np.ndarray, ist: np.ndarray, view: np.ndarray,
-                    params: np.ndarray, sstate: np.ndarray) -> None:
+                    params: np.ndarray, sstate: np.ndarray, strategy: Strategy) -> None:
     typ = int(rs[k, RS_TYPE])
     r = int(rs[k, RS_SLOT])
     oid = rs[k, RS_OID]
@@ -382,7 +382,7 @@ def _local_response(now: int, k: int, rs: np.ndarray, od: np.ndarray, orders: np
                     ist[I_N_IOC] -= 1
                 _free_row(r, od, orders, ist)
         _fill_view(now, view, orders, bi, acct, cfg, ist)
-        on_fill(now, side, fpx, qty, rs[k, RS_MAKER] > 0.0, fee, view, params, sstate)
+        strategy[1](now, side, fpx, qty, rs[k, RS_MAKER] > 0.0, fee, view, params, sstate)  # on_fill
         return
     if r < 0 or od[r, OD_OID] != oid or od[r, OD_SIDE] == 0.0:
         return  # a stale answer about an order whose slot has moved on
@@ -495,7 +495,8 @@ def _send_flatten(now: int, side: int, qty: float, od: np.ndarray, orders: np.nd
 def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray, acct: np.ndarray,
            st: np.ndarray, cfg: np.ndarray, ist: np.ndarray, rq_ts: np.ndarray, rq: np.ndarray, view: np.ndarray,
            book: np.ndarray, orders: np.ndarray, params: np.ndarray, sstate: np.ndarray, quotes: np.ndarray,
-           ctrl: np.ndarray, actions: np.ndarray, work: np.ndarray, vol_ts: np.ndarray, vol_val: np.ndarray) -> None:
+           ctrl: np.ndarray, actions: np.ndarray, work: np.ndarray, vol_ts: np.ndarray, vol_val: np.ndarray,
+           strategy: Strategy) -> None:
     ist[I_TIMERS] += 1
     if timer == api.TIMER_QUOTE:
         # every quote timer of the run counts, after a kill too: uptime is over the whole run
@@ -515,9 +516,9 @@ def _timer(now: int, timer: int, lv: np.ndarray, bi: np.ndarray, od: np.ndarray,
             if orders[r, api.O_SIDE] != 0.0:
                 orders[r, api.O_AGE_S] = (now - od[r, OD_SENT]) / 1e9
         _fill_view(now, view, orders, bi, acct, cfg, ist)
-        fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, book_depth(params), 4096)
-        # rows from the high water on are all empty: the strategy need not scan them
-        on_timer(now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
+        fill_top(lv, bi, LOCAL, ist[I_BASE], cfg[CF_TICK], book, strategy[2](params), 4096)  # book_depth
+        # rows from the high water on are all empty: the strategy need not scan them (on_timer)
+        strategy[0](now, timer, view, book, orders[: ist[I_HIWATER]], params, sstate, quotes, ctrl)
         # the tape the strategy was just shown starts again from here
         acct[A_L_TRADE_BUY_PX] = acct[A_L_TRADE_SELL_PX] = acct[A_L_TRADE_BUY_SZ] = acct[A_L_TRADE_SELL_SZ] = 0.0
         if ctrl[api.C_VOL] > 0.0:
@@ -710,9 +711,13 @@ def run_segment(
     cfg: np.ndarray, view: np.ndarray, book: np.ndarray, orders: np.ndarray, params: np.ndarray,
     sstate: np.ndarray, quotes: np.ndarray, ctrl: np.ndarray, actions: np.ndarray, work: np.ndarray,
     vol_ts: np.ndarray, vol_val: np.ndarray, fills_ts: np.ndarray, fills: np.ndarray, rec_ts: np.ndarray,
-    rec: np.ndarray,
+    rec: np.ndarray, strategy: Strategy,
 ) -> int:
     """Process everything due at or before ``t_stop``; returns STATUS_DONE or STATUS_BUFFER_FULL.
+
+    ``strategy``: the configured strategy's (on_timer, on_fill, book_depth) as function pointers
+    (:func:`amm500.strategy.kernel.entry_points`), so that only it is compiled and this loop is
+    compiled once for every strategy.
 
     ``ts..sz`` is the current day; ``ts0..sz0`` (the *lead*) holds earlier events the exchange has
     already processed but the strategy has not seen yet (the local cursor runs over lead + day).
@@ -807,7 +812,7 @@ def run_segment(
         if tr == tmin:
             k = ist[I_RS_HEAD] & RING_MASK
             ist[I_RS_HEAD] += 1
-            _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate)
+            _local_response(tr, k, rs, od, orders, bi, acct, cfg, ist, view, params, sstate, strategy)
         elif tl == tmin:
             # the first event reaches the strategy: its timers start from here (first_fire; its book, now and
             # before every later strategy call, is caught up on demand by _local_until; ties: local before timers)
@@ -828,7 +833,7 @@ def run_segment(
                 ist[I_NEXT_QUOTE] = tt + quote_int
                 timer = api.TIMER_QUOTE
             _timer(tt, timer, lv, bi, od, acct, st, cfg, ist, rq_ts, rq, view, book, orders, params, sstate, quotes,
-                   ctrl, actions, work, vol_ts, vol_val)
+                   ctrl, actions, work, vol_ts, vol_val, strategy)
 
 
 @_kernel

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from amm500.backtest.market import Market, load_market
-from amm500.config import Config, ConfigError
+from amm500.config import Config, ConfigError, load_config
 from amm500.core import api
 from amm500.core.exchange_model import ExchangeModel
 from amm500.core.files import compile_notice, kernels_cached
 from amm500.core.instrument import Instrument
 from amm500.core.intent import new_commands
+from amm500.core.jit import compile_for
 from amm500.core.order_diff import new_work
 from amm500.core.params import build_params
 from amm500.core.request_budget import IP_WEIGHT_PER_MIN
@@ -79,7 +80,7 @@ from amm500.sim.layout import (
     ST_SIZE,
     TIMER_ANCHORS,
 )
-from amm500.strategy.kernel import new_state
+from amm500.strategy.kernel import entry_points, new_state
 
 ProgressFn = Callable[[int, int], None]
 
@@ -122,6 +123,7 @@ class KernelState:
         self.book = api.new_book()
         self.orders = api.new_orders()
         self.params = build_params(config)
+        self.strategy = entry_points(self.params)  # only the configured strategy is compiled
         self.sstate = new_state()
         self.quotes = api.new_quotes()
         self.ctrl = api.new_ctrl()
@@ -161,22 +163,32 @@ class KernelState:
             self.rec_ts = np.concatenate([self.rec_ts, np.zeros(cap - self.rec_ts.shape[0], dtype=np.int64)])
             self.rec = np.concatenate([self.rec, np.zeros((cap - self.rec.shape[0], R_SIZE))])
 
+    def _args(self, day: Events, lead: Events, t_stop: int) -> tuple[Any, ...]:
+        return (
+            day.ts, day.local_ts, day.kind, day.side, day.px, day.sz,
+            lead.ts, lead.local_ts, lead.kind, lead.side, lead.px, lead.sz,
+            t_stop, self.lv, self.bi, self.oc, self.od, self.rq_ts, self.rq, self.rs_ts, self.rs, self.ist,
+            self.acct, self.st, self.cfg, self.view, self.book, self.orders, self.params, self.sstate,
+            self.quotes, self.ctrl, self.actions, self.work, self.vol_ts, self.vol_val, self.fills_ts,
+            self.fills, self.rec_ts, self.rec, self.strategy,
+        )
+
     def run(self, day: Events, lead: Events, t_stop: int) -> None:
         from amm500.backtest.loop import STATUS_BUFFER_FULL, run_segment
 
         day = _readonly(day)  # one array type (memory maps are read-only) -> one compiled signature
         while True:
-            status = run_segment(
-                day.ts, day.local_ts, day.kind, day.side, day.px, day.sz,
-                lead.ts, lead.local_ts, lead.kind, lead.side, lead.px, lead.sz,
-                t_stop, self.lv, self.bi, self.oc, self.od, self.rq_ts, self.rq, self.rs_ts, self.rs, self.ist,
-                self.acct, self.st, self.cfg, self.view, self.book, self.orders, self.params, self.sstate,
-                self.quotes, self.ctrl, self.actions, self.work, self.vol_ts, self.vol_val, self.fills_ts,
-                self.fills, self.rec_ts, self.rec,
-            )
+            status = run_segment(*self._args(day, lead, t_stop))
             if status != STATUS_BUFFER_FULL:
                 return
             self.grow()
+
+    def compile_loop(self) -> None:
+        """Compile (or load) the loop alone, for the argument types :meth:`run` passes: the strategy is
+        a function pointer, compiled when a call first passes it (or by another process)."""
+        from amm500.backtest.loop import run_segment
+
+        compile_for(run_segment, self._args(_readonly(Events.empty()), Events.empty(), 0))
 
 
 def _readonly(ev: Events) -> Events:
@@ -267,14 +279,15 @@ def _lead_after(day: Events, lead: Events, il: int) -> Events:
     return Events.concat(parts)
 
 
-_COMPILE_S: list[float] = []
-#: The backtest kernel's cold compile on a 2-core machine, shown to the user while it runs
-#: (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
-COLD_COMPILE_S = 35.0
+_COMPILE_S: dict[str, float] = {}  # trading.strategy -> seconds
+#: The backtest kernel's cold compile on a 2-core machine (the loop and the strategy in two processes),
+#: shown to the user while it runs (bench/bench_cold_start.py measures it; docs/backtest.md, "Compile time").
+COLD_COMPILE_S = 45.0
 
 
-def compile_in_background() -> subprocess.Popen[bytes] | None:
-    """Start compiling the backtest kernel into Numba's cache in a child process, when the cache lacks it.
+def compile_in_background(strategy: str = "market_making") -> subprocess.Popen[bytes] | None:
+    """Start compiling the backtest kernel and ``strategy`` (``trading.strategy``) into Numba's cache in
+    a child process, when the cache lacks the kernel.
 
     Numba compiles one function at a time per process; a caller with other work before its first
     backtest (the demo generates its market, itself a compile) overlaps the two on a second core, and
@@ -284,7 +297,21 @@ def compile_in_background() -> subprocess.Popen[bytes] | None:
     if kernels_cached("loop.run_segment"):
         return None
     return subprocess.Popen([sys.executable, "-c", "from amm500.backtest.runner import compile_kernel; "
-                             "compile_kernel()"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             f"compile_kernel({strategy!r})"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def warm_exchange_in_background() -> subprocess.Popen[bytes] | None:
+    """Start compiling the local exchange's kernels (``sim.core.warm_up``, which the demo's rehearsal
+    runs) in a child process, when the cache lacks them; None when there is nothing to compile.
+
+    The demo starts it with :func:`compile_in_background`, so the ~14 s compile overlaps the market
+    and the backtest instead of delaying the rehearsal; stop it with :func:`stop_background`."""
+    if kernels_cached("core._apply"):
+        return None
+    code = ("from amm500.config import Config; from amm500.core.exchange_model import ExchangeModel; "
+            "from amm500.core.instrument import Instrument; from amm500.sim.core import warm_up; c = Config(); "
+            "warm_up(ExchangeModel.from_config(c), Instrument.from_config(c))")
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_background(child: subprocess.Popen[bytes] | None) -> None:
@@ -309,17 +336,37 @@ def wait_background(child: subprocess.Popen[bytes] | None, progress: bool) -> No
         child.wait()
 
 
-def compile_kernel() -> float:
-    """Compile (or load from Numba's cache) the kernel once per process; returns the seconds it took.
+def compile_kernel(strategy: str | None = None) -> float:
+    """Compile (or load from Numba's cache) the kernel and ``strategy`` (``trading.strategy``, default:
+    the default's) once per process; returns the seconds it took.
 
-    Runs it on an empty day so that the time is measured apart from the replay.
+    Runs it on an empty day so that the time is measured apart from the replay. The loop is compiled
+    once for every strategy; a strategy first used later in the process compiles (or loads) on its own.
     """
-    if not _COMPILE_S:
+    config = Config() if strategy is None else load_config(None, [f"trading.strategy={strategy}"])
+    name = config.trading.strategy
+    if name not in _COMPILE_S:
         t0 = time.perf_counter()
-        ks = KernelState(Config(), 0, 0, None)
+        ks = KernelState(config, 0, 0, None)
+        if not kernels_cached("loop.run_segment"):
+            # a cold compile: the strategy compiles in a second process while this one compiles the loop
+            # (they share no compiled function but a few helpers); the run below then loads it from the cache
+            child = subprocess.Popen([sys.executable, "-c", "from amm500.backtest.runner import compile_strategy; "
+                                      f"compile_strategy({name!r})"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # a failure here recurs, and is reported, below
+            try:
+                ks.compile_loop()
+            finally:
+                child.wait()
         ks.run(Events.empty(), Events.empty(), 0)
-        _COMPILE_S.append(time.perf_counter() - t0)
-    return _COMPILE_S[0]
+        _COMPILE_S[name] = time.perf_counter() - t0
+    return _COMPILE_S[name]
+
+
+def compile_strategy(strategy: str) -> None:
+    """Compile (or load) the entry points of ``strategy`` (``trading.strategy``) into Numba's cache."""
+    for fn in entry_points(build_params(load_config(None, [f"trading.strategy={strategy}"]))):
+        fn.__wrapper_address__()
 
 
 def run_backtest(
@@ -346,17 +393,17 @@ def run_backtest(
                         " --set backtest.fill_model=bar)")
     vf = _check_vol_forecast(vol_forecast)
     notice = None
-    if progress is True and not _COMPILE_S:
+    if progress is True and not _COMPILE_S:  # the loop's compile (a strategy's alone is a few seconds)
         notice = compile_notice("loop.run_segment", "backtest kernel", COLD_COMPILE_S)
     if notice:
         from rich.console import Console
 
         console = Console(stderr=True)
         with console.status(f"[yellow]{notice}[/]"):
-            compile_s = compile_kernel()
+            compile_s = compile_kernel(config.trading.strategy)
         console.print(f"backtest kernel compiled in {compile_s:.1f} s", highlight=False)
     else:
-        compile_s = compile_kernel()
+        compile_s = compile_kernel(config.trading.strategy)
     n_days = len(market.day_dirs) if days is None else min(days, len(market.day_dirs))
     day_iter = market.iter_days(n_days)
     try:

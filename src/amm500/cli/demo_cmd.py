@@ -48,6 +48,7 @@ def demo(
         run_backtest,
         stop_background,
         wait_background,
+        warm_exchange_in_background,
     )
     from amm500.core.files import check_output_dir
     from amm500.data.store import write_json_atomic
@@ -63,29 +64,37 @@ def demo(
     if market.exists():
         shutil.rmtree(market)
     (out / "rehearsal.json").unlink(missing_ok=True)  # never leave an older run's rehearsal beside this one
-    compiling = compile_in_background()  # on a second core while the market is generated (itself a compile)
+    # on a second core while the market is generated (itself a compile)
+    compiling = compile_in_background(cfg.trading.strategy)
+    # the rehearsal's local exchange compiles meanwhile too, instead of at the rehearsal
+    exchange = warm_exchange_in_background() if rehearsal_seconds > 0 else None
     try:
         try:
-            generate_market(market, days=days, seed=seed, progress=True)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        console.print(f"market written to [cyan]{market}[/]")
+            try:
+                generate_market(market, days=days, seed=seed, progress=True)
+            except ValueError as exc:
+                raise fail(str(exc)) from None
+            console.print(f"market written to [cyan]{market}[/]")
 
-        console.rule(f"[bold]2/{n} backtest[/] (queue-aware tick engine, tier-0 fees, latency)")
-        wait_background(compiling, progress=True)
+            console.rule(f"[bold]2/{n} backtest[/] (queue-aware tick engine, tier-0 fees, latency)")
+            wait_background(compiling, progress=True)
+        finally:
+            stop_background(compiling)
+        result = run_backtest(cfg, market, progress=True)
+        print_summary(result, console=console)
+
+        console.rule(f"[bold]3/{n} outputs[/]")
+        json_path, report_path = out / "backtest.json", out / "report.html"
+        write_json_atomic(json_path, result.metrics)
+        write_report(result, report_path)
+        console.print(f"metrics: [cyan]{json_path}[/]\nreport:  [cyan]{report_path}[/] (open it in a browser)")
+        if rehearsal_seconds > 0:
+            console.rule(f"[bold]4/{n} rehearsal[/]: {rehearsal_seconds:g} s on the local exchange, replaying this "
+                         "market")
+            wait_background(exchange, progress=False)
+            rehearse(cfg, market, rehearsal_seconds, out, result.metrics, dashboard=dashboard)
     finally:
-        stop_background(compiling)
-    result = run_backtest(cfg, market, progress=True)
-    print_summary(result, console=console)
-
-    console.rule(f"[bold]3/{n} outputs[/]")
-    json_path, report_path = out / "backtest.json", out / "report.html"
-    write_json_atomic(json_path, result.metrics)
-    write_report(result, report_path)
-    console.print(f"metrics: [cyan]{json_path}[/]\nreport:  [cyan]{report_path}[/] (open it in a browser)")
-    if rehearsal_seconds > 0:
-        console.rule(f"[bold]4/{n} rehearsal[/]: {rehearsal_seconds:g} s on the local exchange, replaying this market")
-        rehearse(cfg, market, rehearsal_seconds, out, result.metrics, dashboard=dashboard)
+        stop_background(exchange)
     console.print(
         f"done in {time.perf_counter() - started:.1f} s. Synthetic results show what the code does, not what a "
         "market will pay: see docs/results.md."

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from numba import njit, types
+from numba import njit, typeof, types
 from numba.core.registry import CPUDispatcher
 
 
@@ -28,6 +28,14 @@ class PlainDispatcher(CPUDispatcher):
     def get_call_template(self, args: Any, kws: Any) -> Any:
         return super().get_call_template(tuple(types.unliteral(a) for a in args),
                                          {k: types.unliteral(v) for k, v in kws.items()})
+
+
+def compile_for(dispatcher: Any, args: tuple[Any, ...]) -> None:
+    """Compile (or load from the cache) ``dispatcher`` for the types of ``args`` without calling it (a
+    caller that compiles one kernel while another process compiles the next); nothing under
+    ``NUMBA_DISABLE_JIT``."""
+    if isinstance(dispatcher, CPUDispatcher):  # not under NUMBA_DISABLE_JIT
+        dispatcher.compile(tuple(typeof(a) for a in args))
 
 
 def plain(decorator: Callable[[Any], Any]) -> Callable[[Callable[..., Any]], Any]:

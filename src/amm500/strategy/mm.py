@@ -587,8 +587,7 @@ class MarketMakingStrategy:
     def __init__(self, params: np.ndarray) -> None:
         from amm500.strategy import kernel
 
-        self._on_timer = kernel.on_timer
-        self._on_fill = kernel.on_fill
+        self._on_timer, self._on_fill, _ = kernel.entry_functions(params)  # compiles only the configured one
         self.params = params
         self.state = kernel.new_state()
         self.view = api.new_view()
