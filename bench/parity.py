@@ -10,11 +10,14 @@ capture in ``../shared/data/real/hl_ws_capture/20250903`` (9 minutes) — this r
 3. (``--paper``) the engine in ``paper`` mode on the same replay: the exchange only publishes the
    market, fills are simulated in process,
 
-then prints fills, maker ratio, volume, fees and PnL of each. Real time: about ``minutes`` per data set
-and mode. The settings are the seed's (``configs/seed.toml``) with the kill switch off (so both run the
-whole span):
+then prints fills, maker ratio, volume, fees, PnL and orders sent of each. Each engine run is compared with
+the backtest of exactly what it received (``FeedTap``), with its timers where the engine's were and the
+request latency it had (``ActionClock``: each action's arrival at the exchange after the quote timer that
+sent it), drawn lognormally over ``--seeds`` runs: the spread of those runs is the noise the comparison
+has to beat. Real time: about ``minutes`` per data set and mode. The settings are the seed's
+(``configs/seed.toml``) with the kill switch off (so both run the whole span):
 
-    .venv/bin/python bench/parity.py --minutes 10 --paper
+    .venv/bin/python bench/parity.py --minutes 10 --modes rehearsal,paper
 
 The rows are printed as a Markdown table for docs/parity.md.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import shutil
 import subprocess
 import sys
@@ -236,8 +240,14 @@ class FeedTap:
         return out, (self.first_timer_ns - int(local[keep].min())) / 1e6
 
 
-def replay_backtest(data: Path, offset_ms: float, latency_ms: float) -> dict[str, Any]:
-    """The backtest of what an engine run saw, with its timers where the engine's were."""
+def replay_backtest(data: Path, offset_ms: float, latency_ms: float, sigma: float = 0.0,
+                    seeds: int = 1) -> dict[str, Any]:
+    """The backtest of what an engine run saw, with its timers where the engine's were and its request latency.
+
+    With ``sigma`` > 0, ``seeds`` runs draw each latency from a lognormal around ``latency_ms`` (the engine's
+    own requests scatter so): over a few minutes the fill count moves a lot with a few ms of timing, so one
+    backtest is one sample and the engine is compared with the spread of them.
+    """
     from amm500.backtest.runner import run_backtest
     from amm500.config import load_config
 
@@ -245,12 +255,54 @@ def replay_backtest(data: Path, offset_ms: float, latency_ms: float) -> dict[str
     sets = [*SETS, "backtest.feed_latency_ms=0", f"backtest.order_latency_ms={lat}",
             f"backtest.cancel_latency_ms={lat}", f"backtest.response_latency_ms={lat}",
             f"backtest.timer_offset_ms={offset_ms:.3f}"]
-    m = run_backtest(load_config(SEED, overrides=sets), data).metrics
-    return {"fills": m["fills"], "maker_ratio": m["maker_ratio"], "volume_usd": m["notional_usd"],
-            "fees": m["fees"], "net_pnl": m["net_pnl"], "orders": m.get("orders"), "cancels": m.get("cancels")}
+    if sigma > 0:
+        sets += ["backtest.latency_model=lognormal", f"backtest.latency_sigma={sigma:.3f}"]
+    runs = [run_backtest(load_config(SEED, overrides=[*sets, f"backtest.seed={k}"]), data).metrics
+            for k in range(seeds if sigma > 0 else 1)]
+    order = np.argsort([m["fills"] for m in runs], kind="stable")
+    m = runs[int(order[len(order) // 2])]  # the median run (upper median)
+    out = {"fills": m["fills"], "maker_ratio": m["maker_ratio"], "volume_usd": m["notional_usd"], "fees": m["fees"],
+           "net_pnl": m["net_pnl"], "orders": m["orders_sent"], "latency": (latency_ms, sigma)}
+    if len(runs) > 1:
+        out["seed_fills"] = sorted(r["fills"] for r in runs)
+        out["seed_pnl"] = sorted(r["net_pnl"] for r in runs)
+    return out
 
 
-async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_s: float) -> dict[str, Any]:
+class ActionClock:
+    """When each of the engine's exchange actions reached the local exchange, after the quote timer that sent
+    it: the request latency a backtest of the same run should use (signing, HTTP, the server's turn)."""
+
+    def __init__(self, exchange: Any, loop: Any) -> None:
+        from amm500.core.api import TIMER_QUOTE
+
+        self.timers: list[int] = []
+        self.latencies_ms: list[float] = []
+        act, on_timer = exchange.action, loop.on_timer
+
+        async def timer(kind: int) -> None:
+            if kind == TIMER_QUOTE:
+                self.timers.append(time.time_ns())
+            await on_timer(kind)
+
+        def action(envelope: Any) -> Any:
+            kind = (envelope.get("action") or {}).get("type") if isinstance(envelope, dict) else None
+            if kind in ("order", "batchModify", "cancel", "cancelByCloid") and self.timers:
+                self.latencies_ms.append((time.time_ns() - self.timers[-1]) / 1e6)
+            return act(envelope)
+
+        exchange.action, loop.on_timer = action, timer
+
+    def fit(self) -> tuple[float, float]:
+        """(mean ms, sigma of log ms) of the latencies, the slowest 2% (a stalled event loop) left out."""
+        lat = np.sort(np.asarray(self.latencies_ms))
+        lat = lat[: max(1, int(len(lat) * 0.98))]
+        lat = np.maximum(lat, 0.1)
+        return float(lat.mean()), float(np.log(lat).std())
+
+
+async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_s: float,
+                 seeds: int) -> dict[str, Any]:
     from eth_account import Account
 
     from amm500.config import load_config
@@ -262,9 +314,10 @@ async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_
         async with trading_session(cfg, "rehearsal", market=data, state_dir=folder) as s:
             assert s.engine.loop is not None
             tap = FeedTap(s.engine.venue, s.engine.loop)
+            clock = ActionClock(s.exchange.exchange, s.engine.loop)
             st = (await s.engine.run(seconds)).stats
             seen, offset_ms = tap.as_seen(data, s.exchange.server.feed, folder / "seen")
-        replayed = replay_backtest(seen, offset_ms, 3.0)  # HTTP on loopback: a few ms each way
+        replayed = replay_backtest(seen, offset_ms, *clock.fit(), seeds=seeds)
     else:
         nobody = Account.create().address.lower()
         async with (run_exchange({nobody: 1.0}, data=data, book_push_s=book_push_s) as sim,
@@ -273,9 +326,10 @@ async def engine(data: Path, seconds: float, mode: str, folder: Path, book_push_
             tap = FeedTap(s.engine.venue, s.engine.loop)
             st = (await s.engine.run(seconds)).stats
         seen, offset_ms = tap.dataset(folder / "seen", data)
-        replayed = replay_backtest(seen, offset_ms, 1.0)  # paper's orders reach the book in process
+        replayed = replay_backtest(seen, offset_ms, 1.0, 0.5, seeds)  # paper's orders reach the book in process
     return {"fills": st.fills, "maker_ratio": st.maker_ratio if st.fills else float("nan"),
-            "volume_usd": st.volume_usd, "fees": st.fees, "net_pnl": st.pnl, "replayed": replayed}
+            "volume_usd": st.volume_usd, "fees": st.fees, "net_pnl": st.pnl, "orders": st.placed + st.modified,
+            "replayed": replayed}
 
 
 def main() -> None:
@@ -289,6 +343,7 @@ def main() -> None:
     ap.add_argument("--skip-real", action="store_true", help="only the generated data set")
     ap.add_argument("--skip-generated", action="store_true", help="only the real capture")
     ap.add_argument("--phases", type=int, default=10, help="timer phases of the backtest (its spread is printed)")
+    ap.add_argument("--seeds", type=int, default=10, help="latency draws of each backtest of what an engine saw")
     ap.add_argument("--backtest-only", action="store_true", help="skip the engine runs (minutes of real time)")
     args = ap.parse_args()
     rows: list[tuple[str, str, dict[str, Any]]] = []
@@ -306,23 +361,34 @@ def main() -> None:
             if args.modes:
                 modes = tuple(x.strip() for x in args.modes.split(",") if x.strip())
             for mode in () if args.backtest_only else modes:
-                result = asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}", args.book_push_s))
+                result = asyncio.run(engine(data, secs, mode, root / f"{name}-{mode}", args.book_push_s, args.seeds))
                 rows.append((name, f"engine ({mode})", result))
                 if "replayed" in result:
                     rows.append((name, f"backtest of what the {mode} engine saw, at its timer phase",
                                  result["replayed"]))
                 print(f"{name}: {mode} done ({secs:.0f} s of market)", file=sys.stderr)
                 shutil.rmtree(root / f"{name}-{mode}", ignore_errors=True)
-    print("| data | driver | fills | maker ratio | volume (USD) | fees (USD) | net PnL (USD) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| data | driver | fills | maker ratio | volume (USD) | fees (USD) | net PnL (USD) | orders |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, driver, r in rows:
         print(f"| {name} | {driver} | {r['fills']} | {r['maker_ratio']:.0%} | {r['volume_usd']:,.0f} | "
-              f"{r['fees']:.2f} | {r['net_pnl']:+.2f} |")
+              f"{r['fees']:.2f} | {r['net_pnl']:+.2f} | {r.get('orders', '')} |")
     for name, driver, r in rows:
         if "phase_fills" in r:
             f, p = r["phase_fills"], r["phase_pnl"]
             print(f"{name}, {driver} over {args.phases} timer phases: fills {f[0]:.0f} / {f[1]:.0f} / {f[2]:.0f}, "
                   f"net PnL {p[0]:+.2f} / {p[1]:+.2f} / {p[2]:+.2f} (min / median / max)")
+    for (name, driver, eng), (_, _, bt) in itertools.pairwise(rows):
+        if "seed_fills" not in bt or not driver.startswith("engine"):
+            continue
+        f, p = bt["seed_fills"], bt["seed_pnl"]
+        inside = f[0] <= eng["fills"] <= f[-1]
+        vs_median = eng["fills"] / f[len(f) // 2] - 1 if f[len(f) // 2] else float("nan")
+        print(f"{name}, {driver}: {eng['fills']} fills against the backtest of what it saw at its latency (mean "
+              f"{bt['latency'][0]:.1f} ms, lognormal sigma {bt['latency'][1]:.2f}) over {len(f)} draws: "
+              f"{f[0]} / {f[len(f) // 2]} / {f[-1]} (min / median / max; engine {vs_median:+.0%} "
+              f"of the median, {'inside' if inside else 'OUTSIDE'} the range); net PnL {eng['net_pnl']:+.2f} against "
+              f"{p[0]:+.2f} / {p[len(p) // 2]:+.2f} / {p[-1]:+.2f}")
 
 
 if __name__ == "__main__":
