@@ -78,13 +78,13 @@ def test_prints_before_the_first_book_wait_for_it_and_older_ones_are_dropped(tmp
     rec.on_message(trades_msg((T0_MS + 5, 1, "B", 100.0, 1.0), (T0_MS + 20, 2, "A", 101.0, 0.5)), 0)
     assert rec.flush() == []  # no book yet: nothing to write, the prints wait
     rec.on_message(book_msg(T0_MS + 10, [(100.0, 1.0)], [(101.0, 1.0)]), 1)
-    rec.on_message(trades_msg((T0_MS + 10, 3, "B", 101.0, 0.1)), 2)  # the book's own instant: already in it
+    rec.on_message(trades_msg((T0_MS + 10, 3, "B", 101.0, 0.1)), 2)  # the book's own block: kept, sorted first
     rec.flush()
     compact(tmp_path)
     ev = load_events(tmp_path)
-    assert ev.kind[0] == BOOK_CLEAR
-    assert ev.ts[ev.kind == TRADE].tolist() == [(T0_MS + 20) * 1_000_000]
-    assert (rec.stats.trades, rec.stats.before_first_book) == (1, 2)
+    assert ev.kind.tolist()[:2] == [TRADE, BOOK_CLEAR] and ev.ts[0] == ev.ts[1]
+    assert ev.ts[ev.kind == TRADE].tolist() == [(T0_MS + 10) * 1_000_000, (T0_MS + 20) * 1_000_000]
+    assert (rec.stats.trades, rec.stats.before_first_book) == (2, 1)
 
 
 def test_compaction_is_idempotent_after_a_kill_between_rename_and_cleanup(tmp_path: Path) -> None:
@@ -154,7 +154,9 @@ def test_recorder_survives_sigkill(tmp_path: Path) -> None:
                 proc.kill()
     assert proc.returncode == -signal.SIGKILL
     before = load_events(out)  # whatever the kill left reads cleanly
-    assert len(before) > 0 and before.kind[0] == BOOK_CLEAR
+    first_book = int(np.flatnonzero(before.kind == BOOK_CLEAR)[0])  # the recording opens with the first book,
+    assert (before.kind[:first_book] == TRADE).all()  # after only the prints of its own block
+    assert (before.ts[:first_book] == before.ts[first_book]).all()
     compact(out)  # what the next `data record` run does first
     after = load_events(out)
     assert len(after) >= len(before)

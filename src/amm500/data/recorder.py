@@ -228,13 +228,14 @@ class Recorder:
     # -- files ------------------------------------------------------------------------------------
     def pending(self) -> Events:
         """The rows to write now. Prints wait for the recording's first book (a trade message may arrive
-        before it) and those not newer than it are dropped, so a recording always opens with a book clear."""
+        before it) and older ones are dropped, so a recording opens with the first book (after the prints of
+        its own block, which ``Events.sorted`` puts first: the venue's book of time T already holds them)."""
         self._diff_pending()
         if self._first_book_ts is None:
             return Events.concat(self._rows).sorted()
         ts, lts, side, px, sz = (np.asarray(c) for c in self._trade_rows)
         self._trade_rows = ([], [], [], [], [])
-        keep = ts.astype(np.int64) > self._first_book_ts  # at its instant the book already holds them
+        keep = ts.astype(np.int64) >= self._first_book_ts  # its own block's prints sort just before it
         self.stats.before_first_book += int(ts.size - np.count_nonzero(keep))
         self.stats.trades -= int(ts.size - np.count_nonzero(keep))
         trades = make_events(ts[keep].astype(np.int64), lts[keep].astype(np.int64), np.full(int(keep.sum()), TRADE),
