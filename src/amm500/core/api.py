@@ -64,8 +64,8 @@ V_ORDERS_VER = 18
 V_SIZE = 24
 
 # ---- book: shape (4, BOOK_DEPTH): rows bid_px, bid_sz, ask_px, ask_sz; best first; 0 = empty ----
-# A driver must fill at least the first ``kernel.book_depth(params)`` columns before each call (the
-# strategy reads no further); the backtester fills exactly those.
+# A driver must fill at least the first ``book_depth(params)`` columns (the strategy's third entry point,
+# ``strategy.kernel.entry_functions``) before each call (it reads no further); the backtester fills exactly those.
 BOOK_DEPTH = 20
 B_BID_PX = 0
 B_BID_SZ = 1

@@ -54,17 +54,6 @@ def on_fill(
         mm_on_fill(now_ns, side, px, sz, is_maker, fee, view, params, state)
 
 
-@array_kernel
-def book_depth(params: np.ndarray) -> int:
-    """How many book levels per side the strategy reads (``book`` columns from this one on are never
-    read), so a driver fills only those: the backtester's book copy per timer was ~14% of a replay."""
-    if int(params[P_STRATEGY_ID]) == STRATEGY_REFERENCE:
-        return 0
-    if int(params[P_STRATEGY_ID]) == STRATEGY_GLFT:
-        return glft_book_depth(params)
-    return mm_book_depth(params)
-
-
 # Numba marks its function types experimental (since 0.49); the one use here is a call through a pointer of a
 # fixed signature, covered by the backtest tests and the fingerprints (scripts/backtest_fingerprint.py).
 warnings.filterwarnings("ignore", "First-class function type", NumbaExperimentalFeatureWarning)
@@ -162,7 +151,9 @@ Strategy = tuple[Pointer, Pointer, Pointer]
 
 def entry_functions(params: np.ndarray) -> tuple[Any, Any, Any]:
     """The jitted (on_timer, on_fill, book_depth) of the strategy ``params`` names, for a Python caller
-    (the live loop): unlike :func:`on_timer`, they compile only that strategy."""
+    (the live loop): unlike :func:`on_timer`, they compile only that strategy. ``book_depth``: how many
+    book levels per side the strategy reads (columns from that one on are never read), so a driver fills
+    only those: the backtester's book copy per timer was ~14% of a replay."""
     sid = int(params[P_STRATEGY_ID])
     if sid == STRATEGY_REFERENCE:
         return _reference_on_timer, _reference_on_fill, _no_book
