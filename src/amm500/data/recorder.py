@@ -51,7 +51,7 @@ TID_MEMORY = 50_000
 class RecorderStats:
     messages: int = 0
     snapshots: int = 0
-    trades: int = 0
+    trades: int = 0  # prints handed to a part file (counted at flush: a print may wait for the first book)
     duplicate_trades: int = 0
     history_trades: int = 0
     before_first_book: int = 0  # prints older than the recording's first book: nothing to price them against
@@ -217,7 +217,6 @@ class Recorder:
                 continue
             for col, v in zip(self._trade_rows, (ts, local_ns, side, px, sz), strict=True):
                 col.append(v)  # type: ignore[attr-defined]
-            self.stats.trades += 1
 
     def _remember(self, key: tuple[int, int]) -> None:
         self._seen.add(key)
@@ -236,9 +235,10 @@ class Recorder:
         ts, lts, side, px, sz = (np.asarray(c) for c in self._trade_rows)
         self._trade_rows = ([], [], [], [], [])
         keep = ts.astype(np.int64) >= self._first_book_ts  # its own block's prints sort just before it
-        self.stats.before_first_book += int(ts.size - np.count_nonzero(keep))
-        self.stats.trades -= int(ts.size - np.count_nonzero(keep))
-        trades = make_events(ts[keep].astype(np.int64), lts[keep].astype(np.int64), np.full(int(keep.sum()), TRADE),
+        kept = int(np.count_nonzero(keep))
+        self.stats.trades += kept  # counted when they are sure to be written
+        self.stats.before_first_book += int(ts.size) - kept
+        trades = make_events(ts[keep].astype(np.int64), lts[keep].astype(np.int64), np.full(kept, TRADE),
                              side[keep].astype(np.int8), px[keep].astype(np.float64), sz[keep].astype(np.float64))
         return Events.concat([*self._rows, trades]).sorted()
 
