@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from amm500.config import Config
+from amm500.core.api import ASK, BID, FUNDING, TRADE
 from amm500.core.exchange_model import ExchangeModel
 from amm500.core.instrument import Instrument
 from amm500.core.request_budget import address_budget, cancel_budget
 from amm500.data.book_diff import BookDiffer
-from amm500.data.schema import ASK, BID, FUNDING, TRADE, make_events
+from amm500.data.schema import make_events
 from amm500.sim.core import REJECT_TEXT, ExchangeCore, Response, warm_up
 from amm500.sim.layout import (
     FLAG_IOC,
